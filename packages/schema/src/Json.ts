@@ -1,0 +1,348 @@
+/**
+ * JSON values as taskmeta stores them.
+ *
+ * Integers outside ±(2^53 − 1) are carried as `bigint`, so a value that went
+ * through a store and a read keeps every digit. `parse` and `stringify` are
+ * the codec for that representation; `normalize` checks that an arbitrary
+ * value can be stored and returns a detached copy.
+ *
+ * @since 0.1.0
+ */
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Json =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | ReadonlyArray<Json>
+  | { readonly [key: string]: Json }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type JsonObject = { readonly [key: string]: Json }
+
+/**
+ * Why a value cannot be stored as JSON. `path` points at the offending part
+ * (`$.a[2].b`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JsonError extends Schema.TaggedError<JsonError>("@taskmeta/schema/JsonError")("JsonError", {
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.reason} at ${this.path}`
+  }
+}
+
+const MAX_DEPTH = 512
+
+const describe = (value: unknown): string => {
+  if (value === undefined) return "undefined"
+  if (typeof value === "function") return "a function"
+  if (typeof value === "symbol") return "a symbol"
+  if (typeof value === "number") return String(value)
+  if (typeof value === "object" && value !== null) {
+    const name = (value as object).constructor?.name
+    return name ? `an instance of ${name}` : "an object without prototype"
+  }
+  return typeof value
+}
+
+const isPlainObject = (value: object): boolean => {
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/**
+ * Checks that `value` is a JSON value (bigints allowed) and returns a deep,
+ * detached copy. Object properties whose value is `undefined` are dropped, as
+ * `JSON.stringify` does; everything else that JSON cannot carry (functions,
+ * symbols, `undefined` at the top or in arrays, NaN, ±Infinity, class
+ * instances such as `Date` or `Map`, cycles, nesting deeper than 512) fails.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const normalize = (value: unknown): Either.Either<Json, JsonError> => {
+  const seen = new Set<object>()
+  let failure: JsonError | undefined
+  const fail = (path: string, reason: string): undefined => {
+    failure = new JsonError({ path, reason })
+    return undefined
+  }
+  const go = (v: unknown, path: string, depth: number): Json | undefined => {
+    switch (typeof v) {
+      case "string":
+      case "boolean":
+      case "bigint":
+        return v
+      case "number":
+        return Number.isFinite(v) ? (Object.is(v, -0) ? 0 : v) : fail(path, `${describe(v)} is not a JSON number`)
+      case "object": {
+        if (v === null) return null
+        if (depth >= MAX_DEPTH) return fail(path, `nesting deeper than ${MAX_DEPTH}`)
+        if (seen.has(v)) return fail(path, "circular reference")
+        if (Array.isArray(v)) {
+          seen.add(v)
+          const out: Array<Json> = new Array(v.length)
+          for (let i = 0; i < v.length; i++) {
+            const item = go(v[i], `${path}[${i}]`, depth + 1)
+            if (item === undefined) return failure ? undefined : fail(`${path}[${i}]`, "undefined is not a JSON value")
+            out[i] = item
+          }
+          seen.delete(v)
+          return out
+        }
+        if (!isPlainObject(v)) return fail(path, `${describe(v)} is not a JSON value`)
+        seen.add(v)
+        const out: Record<string, Json> = {}
+        for (const key of Object.keys(v)) {
+          const raw = (v as Record<string, unknown>)[key]
+          if (raw === undefined) continue
+          const item = go(raw, `${path}.${key}`, depth + 1)
+          if (item === undefined) return undefined
+          out[key] = item
+        }
+        seen.delete(v)
+        return out
+      }
+      default:
+        return fail(path, `${describe(v)} is not a JSON value`)
+    }
+  }
+  const result = go(value, "$", 0)
+  if (result === undefined) {
+    return Either.left(failure ?? new JsonError({ path: "$", reason: "undefined is not a JSON value" }))
+  }
+  return Either.right(result)
+}
+
+// ---------------------------------------------------------------------------
+// stringify
+// ---------------------------------------------------------------------------
+
+const hasBigInt = (value: Json, depth: number): boolean => {
+  if (typeof value === "bigint") return true
+  if (value === null || typeof value !== "object" || depth > MAX_DEPTH) return false
+  if (Array.isArray(value)) {
+    for (const item of value as ReadonlyArray<Json>) if (hasBigInt(item, depth + 1)) return true
+    return false
+  }
+  for (const key in value) if (hasBigInt((value as JsonObject)[key], depth + 1)) return true
+  return false
+}
+
+const stringifySlow = (value: Json): string => {
+  if (value === null) return "null"
+  switch (typeof value) {
+    case "bigint":
+      return value.toString()
+    case "object": {
+      if (Array.isArray(value)) {
+        return "[" + (value as ReadonlyArray<Json>).map(stringifySlow).join(",") + "]"
+      }
+      const parts: Array<string> = []
+      for (const key of Object.keys(value)) {
+        parts.push(JSON.stringify(key) + ":" + stringifySlow((value as JsonObject)[key]))
+      }
+      return "{" + parts.join(",") + "}"
+    }
+    default:
+      return JSON.stringify(value)
+  }
+}
+
+/**
+ * Compact JSON text for a `Json` value; bigints are written with every digit.
+ * The value must already be a `Json` (see `normalize`).
+ *
+ * @since 0.1.0
+ * @category codec
+ */
+export const stringify = (value: Json): string => hasBigInt(value, 0) ? stringifySlow(value) : JSON.stringify(value)
+
+// ---------------------------------------------------------------------------
+// parse
+// ---------------------------------------------------------------------------
+
+// An integer literal of 16 or more digits may lie outside the safe range.
+const LONG_INTEGER = /\d{16,}/
+
+/**
+ * Parses JSON text. Integer literals outside the safe integer range become
+ * `bigint`; everything else is what `JSON.parse` gives.
+ *
+ * @since 0.1.0
+ * @category codec
+ */
+export const parse = (text: string): Either.Either<Json, JsonError> => {
+  if (!LONG_INTEGER.test(text)) {
+    try {
+      return Either.right(JSON.parse(text) as Json)
+    } catch (e) {
+      return Either.left(new JsonError({ path: "$", reason: `invalid JSON: ${(e as Error).message}` }))
+    }
+  }
+  return parseExact(text)
+}
+
+const parseExact = (text: string): Either.Either<Json, JsonError> => {
+  let i = 0
+  const n = text.length
+  const error = (reason: string) => new JsonError({ path: "$", reason: `invalid JSON: ${reason} at position ${i}` })
+  const ws = () => {
+    while (i < n) {
+      const c = text.charCodeAt(i)
+      if (c === 32 || c === 9 || c === 10 || c === 13) i++
+      else break
+    }
+  }
+  const value = (depth: number): Json => {
+    if (depth > MAX_DEPTH) throw error(`nesting deeper than ${MAX_DEPTH}`)
+    ws()
+    const c = text[i]
+    if (c === "{") {
+      i++
+      const out: Record<string, Json> = {}
+      ws()
+      if (text[i] === "}") {
+        i++
+        return out
+      }
+      for (;;) {
+        ws()
+        if (text[i] !== "\"") throw error("expected a string key")
+        const key = string()
+        ws()
+        if (text[i] !== ":") throw error("expected ':'")
+        i++
+        out[key] = value(depth + 1)
+        ws()
+        if (text[i] === ",") {
+          i++
+          continue
+        }
+        if (text[i] === "}") {
+          i++
+          return out
+        }
+        throw error("expected ',' or '}'")
+      }
+    }
+    if (c === "[") {
+      i++
+      const out: Array<Json> = []
+      ws()
+      if (text[i] === "]") {
+        i++
+        return out
+      }
+      for (;;) {
+        out.push(value(depth + 1))
+        ws()
+        if (text[i] === ",") {
+          i++
+          continue
+        }
+        if (text[i] === "]") {
+          i++
+          return out
+        }
+        throw error("expected ',' or ']'")
+      }
+    }
+    if (c === "\"") return string()
+    if (text.startsWith("true", i)) {
+      i += 4
+      return true
+    }
+    if (text.startsWith("false", i)) {
+      i += 5
+      return false
+    }
+    if (text.startsWith("null", i)) {
+      i += 4
+      return null
+    }
+    return number()
+  }
+  const string = (): string => {
+    const start = i
+    i++
+    let escaped = false
+    while (i < n) {
+      const c = text.charCodeAt(i)
+      if (c === 92) {
+        escaped = true
+        i += 2
+        continue
+      }
+      if (c === 34) break
+      i++
+    }
+    if (i >= n) throw error("unterminated string")
+    i++
+    const raw = text.slice(start, i)
+    return escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1)
+  }
+  const NUMBER = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y
+  const number = (): Json => {
+    NUMBER.lastIndex = i
+    const m = NUMBER.exec(text)
+    if (m === null || m[0].length === 0) throw error("unexpected character")
+    i += m[0].length
+    const literal = m[0]
+    if (m[1] === undefined && m[2] === undefined) {
+      const asNumber = Number(literal)
+      return Number.isSafeInteger(asNumber) ? asNumber : BigInt(literal)
+    }
+    return Number(literal)
+  }
+  try {
+    const result = value(0)
+    ws()
+    if (i !== n) throw error("trailing characters")
+    return Either.right(result)
+  } catch (e) {
+    if (e instanceof JsonError) return Either.left(e)
+    return Either.left(new JsonError({ path: "$", reason: `invalid JSON: ${(e as Error).message}` }))
+  }
+}
+
+/**
+ * Schema for a `Json` value held in memory (bigints included).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Json: Schema.Schema<Json> = Schema.declare(
+  (u: unknown): u is Json => Either.isRight(normalize(u)),
+  { identifier: "Json", description: "a JSON value (bigints for integers beyond 2^53)" }
+)
+
+/**
+ * Schema from JSON text to a `Json` value, keeping big integers exact.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const JsonFromString: Schema.Schema<Json, string> = Schema.transformOrFail(Schema.String, Json, {
+  strict: true,
+  decode: (text, _, ast) =>
+    Either.mapLeft(parse(text), (e) => new ParseResult.Type(ast, text, e.message)),
+  encode: (value) => Either.right(stringify(value))
+})
+
