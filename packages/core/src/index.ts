@@ -1,1 +1,28 @@
-export {}
+/**
+ * @since 0.1.0
+ */
+export * as BackendDriver from "./BackendDriver.js"
+/**
+ * @since 0.1.0
+ */
+export * as BackendError from "./BackendError.js"
+/**
+ * @since 0.1.0
+ */
+export * as BackendOptions from "./BackendOptions.js"
+/**
+ * @since 0.1.0
+ */
+export * as Expiry from "./Expiry.js"
+/**
+ * @since 0.1.0
+ */
+export * as MemoryBackend from "./MemoryBackend.js"
+/**
+ * @since 0.1.0
+ */
+export * as ResultBackend from "./ResultBackend.js"
+/**
+ * @since 0.1.0
+ */
+export * as RetryPolicy from "./RetryPolicy.js"

@@ -1,0 +1,95 @@
+/**
+ * The in-memory `ResultBackend`: production semantics (SUCCESS is final,
+ * unknown ids read as PENDING, groups, expiry, push-based waiting), time from
+ * `Clock`, so `TestClock` drives it. For tests and single-process programs.
+ *
+ * @since 0.1.0
+ */
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
+import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
+import * as TaskState from "@taskmeta/schema/TaskState"
+import type { BackendDriver, CleanupRule } from "./BackendDriver.js"
+import * as BackendOptions from "./BackendOptions.js"
+import * as ResultBackend from "./ResultBackend.js"
+
+const matches = (rule: CleanupRule, record: TaskRecord.TaskRecord): boolean => {
+  if (record.dateDone === null || !DateTime.lessThan(record.dateDone, rule.before)) return false
+  if (rule.only !== undefined && !rule.only.includes(record.status)) return false
+  if (rule.except !== undefined && rule.except.includes(record.status)) return false
+  return true
+}
+
+/**
+ * A driver keeping records in maps owned by the returned driver.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeDriver: Effect.Effect<BackendDriver> = Effect.gen(function*() {
+  const tasks = new Map<string, TaskRecord.TaskRecord>()
+  const groups = new Map<string, GroupRecord.GroupRecord>()
+  const stored = yield* PubSub.unbounded<string>()
+  return {
+    kind: "memory",
+    put: (record) =>
+      Effect.suspend(() => {
+        if (tasks.get(record.taskId)?.status === TaskState.SUCCESS) return Effect.succeed(false)
+        tasks.set(record.taskId, record)
+        return Effect.as(PubSub.publish(stored, record.taskId), true)
+      }),
+    getMany: (ids) => Effect.sync(() => ids.map((id) => tasks.get(id))),
+    remove: (id) => Effect.sync(() => void tasks.delete(id)),
+    putGroup: (group) => Effect.sync(() => void groups.set(group.groupId, group)),
+    getGroup: (id) => Effect.sync(() => Option.fromNullable(groups.get(id))),
+    removeGroup: (id) => Effect.sync(() => void groups.delete(id)),
+    cleanupTasks: (rule, limit) =>
+      Effect.sync(() => {
+        let n = 0
+        for (const [id, record] of tasks) {
+          if (n >= limit) break
+          if (matches(rule, record)) {
+            tasks.delete(id)
+            n++
+          }
+        }
+        return n
+      }),
+    cleanupGroups: (before, limit) =>
+      Effect.sync(() => {
+        let n = 0
+        for (const [id, group] of groups) {
+          if (n >= limit) break
+          if (DateTime.lessThan(group.dateDone, before)) {
+            groups.delete(id)
+            n++
+          }
+        }
+        return n
+      }),
+    subscribe: PubSub.subscribe(stored),
+    isTransient: () => false
+  } satisfies BackendDriver
+})
+
+/**
+ * Builds the service with fresh, empty storage.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: BackendOptions.Input = {}): Effect.Effect<ResultBackend.Service> =>
+  Effect.flatMap(makeDriver, (driver) => ResultBackend.make(driver, BackendOptions.make(options)))
+
+/**
+ * A layer with fresh, empty storage.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: BackendOptions.Input = {}): Layer.Layer<ResultBackend.ResultBackend> =>
+  Layer.effect(ResultBackend.ResultBackend, make(options))

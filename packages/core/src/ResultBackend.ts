@@ -1,0 +1,578 @@
+/**
+ * The `ResultBackend` service: where task states, results, errors and
+ * groups are kept. One tag, several layers (memory, SQL, ArangoDB); each is a
+ * `BackendDriver` turned into the service by `make`, so validation, retries,
+ * error mapping, waiting and cleanup behave the same everywhere.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import * as ExceptionInfo from "@taskmeta/schema/ExceptionInfo"
+import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
+import * as Json from "@taskmeta/schema/Json"
+import * as TaskRecord from "@taskmeta/schema/TaskRecord"
+import * as TaskState from "@taskmeta/schema/TaskState"
+import type { BackendDriver, CleanupRule } from "./BackendDriver.js"
+import {
+  CleanupError,
+  type DriverError,
+  ForgetError,
+  GetError,
+  GroupError,
+  InvalidInput,
+  ResultDecodeError,
+  StoreError,
+  WaitTimeout
+} from "./BackendError.js"
+import * as BackendOptions from "./BackendOptions.js"
+import * as RetryPolicy from "./RetryPolicy.js"
+
+/**
+ * What a task request adds to a stored result when `resultExtended` is on.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreOptions {
+  readonly traceback?: string | null | undefined
+  readonly name?: string | null | undefined
+  readonly args?: ReadonlyArray<unknown> | null | undefined
+  readonly kwargs?: Readonly<Record<string, unknown>> | null | undefined
+  readonly worker?: string | null | undefined
+  readonly retries?: number | null | undefined
+  readonly queue?: string | null | undefined
+}
+
+/**
+ * The outcome of a store: `Stored` with the record as written, or `Ignored`
+ * because a SUCCESS was already stored for the id (`SuccessIsFinal`) or the
+ * state is IGNORED, which is never stored (`IgnoredState`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StoreOutcome = Data.TaggedEnum<{
+  Stored: { readonly record: TaskRecord.TaskRecord }
+  Ignored: { readonly reason: "SuccessIsFinal" | "IgnoredState"; readonly taskId: string }
+}>
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const StoreOutcome = Data.taggedEnum<StoreOutcome>()
+
+/**
+ * What one cleanup sweep deleted.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CleanupReport {
+  readonly tasks: number
+  readonly groups: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WaitOptions {
+  /** Give up after this long with `WaitTimeout`. Default: wait as long as it takes. */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** `memory`, `sqlite`, `postgres`, `arango`, … */
+  readonly kind: string
+  readonly options: BackendOptions.BackendOptions
+  /** Stores the whole record for a task in a state. A stored SUCCESS is final. */
+  readonly store: (
+    taskId: string,
+    result: unknown,
+    state: string,
+    options?: StoreOptions
+  ) => Effect.Effect<StoreOutcome, InvalidInput | StoreError>
+  /** One record; an unknown id reads as PENDING with everything else null. */
+  readonly get: (taskId: string) => Effect.Effect<TaskRecord.TaskRecord, InvalidInput | GetError>
+  /** Records for many ids in one round trip, in the order asked, unknown ids as PENDING. */
+  readonly getMany: (
+    taskIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<TaskRecord.TaskRecord>, InvalidInput | GetError>
+  /** Whether a record is stored for the id (an unknown id reads as PENDING but does not exist). */
+  readonly exists: (taskId: string) => Effect.Effect<boolean, InvalidInput | GetError>
+  /** Deletes a task's record; forgetting an unknown id is not an error. */
+  readonly forget: (taskId: string) => Effect.Effect<void, InvalidInput | ForgetError>
+  /** Saves (or replaces) a group and its ordered member ids. */
+  readonly saveGroup: (
+    groupId: string,
+    taskIds: ReadonlyArray<string>
+  ) => Effect.Effect<GroupRecord.GroupRecord, InvalidInput | GroupError>
+  readonly restoreGroup: (
+    groupId: string
+  ) => Effect.Effect<Option.Option<GroupRecord.GroupRecord>, InvalidInput | GroupError>
+  readonly deleteGroup: (groupId: string) => Effect.Effect<void, InvalidInput | GroupError>
+  /** Deletes expired records in bounded batches and reports how many. */
+  readonly cleanup: () => Effect.Effect<CleanupReport, CleanupError>
+  /** Waits until the task is READY. */
+  readonly waitFor: (
+    taskId: string,
+    options?: WaitOptions
+  ) => Effect.Effect<TaskRecord.TaskRecord, InvalidInput | GetError | WaitTimeout>
+  /** Waits until every task is READY; the records come back in the order asked. */
+  readonly waitForMany: (
+    taskIds: ReadonlyArray<string>,
+    options?: WaitOptions
+  ) => Effect.Effect<ReadonlyArray<TaskRecord.TaskRecord>, InvalidInput | GetError | WaitTimeout>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class ResultBackend extends Context.Tag("@taskmeta/core/ResultBackend")<ResultBackend, Service>() {}
+
+// ---------------------------------------------------------------------------
+// validation
+// ---------------------------------------------------------------------------
+
+const checkId = (field: string, id: unknown): Either.Either<string, InvalidInput> => {
+  if (typeof id !== "string") return Either.left(new InvalidInput({ field, reason: "must be a string" }))
+  if (id.length === 0) return Either.left(new InvalidInput({ field, reason: "must not be empty", id }))
+  if (id.length > TaskRecord.MAX_ID_LENGTH) {
+    return Either.left(
+      new InvalidInput({ field, reason: `is ${id.length} characters, at most ${TaskRecord.MAX_ID_LENGTH} fit`, id })
+    )
+  }
+  return Either.right(id)
+}
+
+const checkIds = (field: string, ids: ReadonlyArray<string>): Either.Either<ReadonlyArray<string>, InvalidInput> => {
+  if (!Array.isArray(ids)) return Either.left(new InvalidInput({ field, reason: "must be an array of ids" }))
+  for (const id of ids) {
+    const checked = checkId(field, id)
+    if (Either.isLeft(checked)) return Either.left(checked.left)
+  }
+  return Either.right(ids)
+}
+
+const checkText = (
+  field: string,
+  id: string,
+  value: unknown,
+  max: number
+): Either.Either<string | null, InvalidInput> => {
+  if (value === undefined || value === null) return Either.right(null)
+  if (typeof value !== "string") return Either.left(new InvalidInput({ field, reason: "must be a string", id }))
+  if (value.length > max) {
+    return Either.left(new InvalidInput({ field, reason: `is ${value.length} characters, at most ${max} fit`, id }))
+  }
+  return Either.right(value)
+}
+
+const checkJson = (field: string, id: string, value: unknown): Either.Either<Json.Json, InvalidInput> =>
+  Either.mapLeft(Json.normalize(value), (e) => new InvalidInput({ field, reason: e.message, id }))
+
+/**
+ * Validates and normalises a store request into the record to write
+ * (without `dateDone`, which the caller stamps).
+ */
+const prepare = (
+  options: BackendOptions.BackendOptions,
+  taskId: unknown,
+  result: unknown,
+  state: unknown,
+  request: StoreOptions | undefined
+): Either.Either<Omit<TaskRecord.TaskRecord, "dateDone">, InvalidInput> =>
+  Either.gen(function*() {
+    const id = yield* checkId("taskId", taskId)
+    if (typeof state !== "string" || state.length === 0) {
+      return yield* Either.left(new InvalidInput({ field: "state", reason: "must be a non-empty string", id }))
+    }
+    if (state.length > TaskState.MAX_LENGTH) {
+      return yield* Either.left(
+        new InvalidInput({
+          field: "state",
+          reason: `is ${state.length} characters, at most ${TaskState.MAX_LENGTH} fit`,
+          id
+        })
+      )
+    }
+    const value = TaskState.isException(state) && result instanceof Error ? ExceptionInfo.fromError(result) : result
+    const json = yield* checkJson("result", id, value)
+    const traceback = request?.traceback ?? null
+    if (traceback !== null && typeof traceback !== "string") {
+      return yield* Either.left(new InvalidInput({ field: "traceback", reason: "must be a string or null", id }))
+    }
+    if (!options.resultExtended) {
+      return { taskId: id, status: state, result: json, traceback, ...TaskRecord.emptyExtended }
+    }
+    const name = yield* checkText("name", id, request?.name, TaskRecord.MAX_ID_LENGTH)
+    const worker = yield* checkText("worker", id, request?.worker, TaskRecord.MAX_ID_LENGTH)
+    const queue = yield* checkText("queue", id, request?.queue, TaskRecord.MAX_ID_LENGTH)
+    let args: ReadonlyArray<Json.Json> | null = null
+    if (request?.args !== undefined && request.args !== null) {
+      if (!Array.isArray(request.args)) {
+        return yield* Either.left(new InvalidInput({ field: "args", reason: "must be an array", id }))
+      }
+      args = (yield* checkJson("args", id, request.args)) as ReadonlyArray<Json.Json>
+    }
+    let kwargs: Json.JsonObject | null = null
+    if (request?.kwargs !== undefined && request.kwargs !== null) {
+      const k = yield* checkJson("kwargs", id, request.kwargs)
+      if (typeof k !== "object" || k === null || Array.isArray(k)) {
+        return yield* Either.left(new InvalidInput({ field: "kwargs", reason: "must be an object", id }))
+      }
+      kwargs = k as Json.JsonObject
+    }
+    const retries = request?.retries ?? null
+    if (retries !== null && (!Number.isSafeInteger(retries) || retries < 0)) {
+      return yield* Either.left(new InvalidInput({ field: "retries", reason: "must be a whole number ≥ 0", id }))
+    }
+    return { taskId: id, status: state, result: json, traceback, name, args, kwargs, worker, retries, queue }
+  })
+
+// ---------------------------------------------------------------------------
+// make
+// ---------------------------------------------------------------------------
+
+/**
+ * Builds the service over a driver.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  driver: BackendDriver,
+  options: BackendOptions.BackendOptions = BackendOptions.defaults
+): Effect.Effect<Service> =>
+  Effect.sync(() => {
+    const retry = RetryPolicy.retryTransient<DriverError>(options.retry, driver.isTransient, (error) =>
+      Effect.logDebug("retrying after a transient storage error").pipe(
+        Effect.annotateLogs({ backend: driver.kind, operation: error.operation, error: error.message }),
+        Effect.zipRight(driver.onRetryableError ? driver.onRetryableError(error) : Effect.void)
+      ))
+
+    const readMany = (ids: ReadonlyArray<string>) =>
+      retry(driver.getMany(ids)).pipe(Effect.mapError((e) => new GetError({ taskIds: ids, cause: e.cause })))
+
+    const store = Effect.fn("ResultBackend.store")(function*(
+      taskId: string,
+      result: unknown,
+      state: string,
+      request?: StoreOptions
+    ) {
+      const prepared = prepare(options, taskId, result, state, request)
+      if (Either.isLeft(prepared)) return yield* prepared.left
+      yield* Effect.annotateCurrentSpan({ taskId, state })
+      if (state === TaskState.IGNORED) return StoreOutcome.Ignored({ reason: "IgnoredState", taskId })
+      const dateDone = TaskState.isReady(state) ? yield* DateTime.now : null
+      const record: TaskRecord.TaskRecord = { ...prepared.right, dateDone }
+      const written = yield* retry(driver.put(record)).pipe(
+        Effect.mapError((e) => new StoreError({ taskId, status: state, cause: e.cause }))
+      )
+      return written ? StoreOutcome.Stored({ record }) : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId })
+    })
+
+    const getMany = Effect.fn("ResultBackend.getMany")(function*(taskIds: ReadonlyArray<string>) {
+      const checked = checkIds("taskIds", taskIds)
+      if (Either.isLeft(checked)) return yield* checked.left
+      yield* Effect.annotateCurrentSpan({ count: taskIds.length })
+      if (taskIds.length === 0) return []
+      const unique = taskIds.length === 1 ? taskIds : Array.from(new Set(taskIds))
+      const found = yield* readMany(unique)
+      if (unique === taskIds) return found.map((r, i) => r ?? TaskRecord.pending(taskIds[i]))
+      const byId = new Map<string, TaskRecord.TaskRecord>()
+      unique.forEach((id, i) => {
+        const r = found[i]
+        if (r !== undefined) byId.set(id, r)
+      })
+      return taskIds.map((id) => byId.get(id) ?? TaskRecord.pending(id))
+    })
+
+    const get = Effect.fn("ResultBackend.get")(function*(taskId: string) {
+      const checked = checkId("taskId", taskId)
+      if (Either.isLeft(checked)) return yield* checked.left
+      yield* Effect.annotateCurrentSpan({ taskId })
+      const [found] = yield* readMany([taskId])
+      return found ?? TaskRecord.pending(taskId)
+    })
+
+    const exists = Effect.fn("ResultBackend.exists")(function*(taskId: string) {
+      const checked = checkId("taskId", taskId)
+      if (Either.isLeft(checked)) return yield* checked.left
+      yield* Effect.annotateCurrentSpan({ taskId })
+      const [found] = yield* readMany([taskId])
+      return found !== undefined
+    })
+
+    const forget = Effect.fn("ResultBackend.forget")(function*(taskId: string) {
+      const checked = checkId("taskId", taskId)
+      if (Either.isLeft(checked)) return yield* checked.left
+      yield* Effect.annotateCurrentSpan({ taskId })
+      yield* retry(driver.remove(taskId)).pipe(Effect.mapError((e) => new ForgetError({ taskId, cause: e.cause })))
+    })
+
+    const saveGroup = Effect.fn("ResultBackend.saveGroup")(function*(groupId: string, taskIds: ReadonlyArray<string>) {
+      const checked = Either.flatMap(checkId("groupId", groupId), () => checkIds("taskIds", taskIds))
+      if (Either.isLeft(checked)) return yield* checked.left
+      yield* Effect.annotateCurrentSpan({ groupId, count: taskIds.length })
+      const group: GroupRecord.GroupRecord = { groupId, taskIds: [...taskIds], dateDone: yield* DateTime.now }
+      yield* retry(driver.putGroup(group)).pipe(
+        Effect.mapError((e) => new GroupError({ groupId, operation: "save", cause: e.cause }))
+      )
+      return group
+    })
+
+    const restoreGroup = Effect.fn("ResultBackend.restoreGroup")(function*(groupId: string) {
+      const checked = checkId("groupId", groupId)
+      if (Either.isLeft(checked)) return yield* checked.left
+      yield* Effect.annotateCurrentSpan({ groupId })
+      return yield* retry(driver.getGroup(groupId)).pipe(
+        Effect.mapError((e) => new GroupError({ groupId, operation: "restore", cause: e.cause }))
+      )
+    })
+
+    const deleteGroup = Effect.fn("ResultBackend.deleteGroup")(function*(groupId: string) {
+      const checked = checkId("groupId", groupId)
+      if (Either.isLeft(checked)) return yield* checked.left
+      yield* Effect.annotateCurrentSpan({ groupId })
+      yield* retry(driver.removeGroup(groupId)).pipe(
+        Effect.mapError((e) => new GroupError({ groupId, operation: "delete", cause: e.cause }))
+      )
+    })
+
+    const cleanup = Effect.fn("ResultBackend.cleanup")(function*() {
+      const now = yield* DateTime.now
+      const rules = cleanupRules(options, now)
+      let tasks = 0
+      let groups = 0
+      const limit = options.cleanupBatchSize
+      const fail = (e: DriverError) => new CleanupError({ deletedTasks: tasks, deletedGroups: groups, cause: e.cause })
+      for (const rule of rules) {
+        for (;;) {
+          const n = yield* retry(driver.cleanupTasks(rule, limit)).pipe(Effect.mapError(fail))
+          tasks += n
+          if (n < limit) break
+        }
+      }
+      if (options.resultExpires !== null) {
+        const before = DateTime.subtractDuration(now, options.resultExpires)
+        for (;;) {
+          const n = yield* retry(driver.cleanupGroups(before, limit)).pipe(Effect.mapError(fail))
+          groups += n
+          if (n < limit) break
+        }
+      }
+      yield* Effect.annotateCurrentSpan({ tasks, groups })
+      return { tasks, groups } satisfies CleanupReport
+    })
+
+    const minPoll = Math.max(1, driver.minPollInterval ?? 5)
+    const maxPoll = Math.max(minPoll, Duration.toMillis(options.pollInterval))
+
+    const awaitReady = (taskIds: ReadonlyArray<string>) =>
+      Effect.scoped(Effect.gen(function*() {
+        const changes = driver.subscribe ? yield* driver.subscribe : undefined
+        const ready = new Map<string, TaskRecord.TaskRecord>()
+        let pending = Array.from(new Set(taskIds))
+        let pause = minPoll
+        for (;;) {
+          const found = yield* readMany(pending)
+          const still: Array<string> = []
+          found.forEach((r, i) => {
+            if (r !== undefined && TaskState.isReady(r.status)) ready.set(r.taskId, r)
+            else still.push(pending[i])
+          })
+          pending = still
+          if (pending.length === 0) return taskIds.map((id) => ready.get(id)!)
+          if (changes !== undefined) {
+            // Push: wake on a store of any awaited id; poll as a safety net.
+            const awaited = new Set(pending)
+            const wake = Queue.takeAll(changes).pipe(
+              Effect.flatMap((ids) =>
+                Array.from(ids).some((id) => awaited.has(id)) ? Effect.void : Queue.take(changes).pipe(
+                  Effect.repeat({ until: (id) => awaited.has(id) })
+                )
+              )
+            )
+            yield* Effect.raceFirst(Effect.asVoid(wake), Effect.sleep(maxPoll))
+          } else {
+            yield* Effect.sleep(pause)
+            pause = Math.min(maxPoll, pause * 2)
+          }
+        }
+      }))
+
+    const waitForMany = Effect.fn("ResultBackend.waitForMany")(function*(
+      taskIds: ReadonlyArray<string>,
+      waitOptions?: WaitOptions
+    ) {
+      const checked = checkIds("taskIds", taskIds)
+      if (Either.isLeft(checked)) return yield* checked.left
+      yield* Effect.annotateCurrentSpan({ count: taskIds.length })
+      if (taskIds.length === 0) return []
+      if (waitOptions?.timeout === undefined) return yield* awaitReady(taskIds)
+      const timeout = Duration.decode(waitOptions.timeout)
+      return yield* awaitReady(taskIds).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => new WaitTimeout({ taskIds: [...taskIds], timeoutMillis: Duration.toMillis(timeout) })
+        })
+      )
+    })
+
+    const waitFor = Effect.fn("ResultBackend.waitFor")(function*(taskId: string, waitOptions?: WaitOptions) {
+      const checked = checkId("taskId", taskId)
+      if (Either.isLeft(checked)) return yield* checked.left
+      const [record] = yield* waitForMany([taskId], waitOptions)
+      return record
+    })
+
+    return {
+      kind: driver.kind,
+      options,
+      store,
+      get,
+      getMany,
+      exists,
+      forget,
+      saveGroup,
+      restoreGroup,
+      deleteGroup,
+      cleanup,
+      waitFor,
+      waitForMany
+    } satisfies Service
+  })
+
+/**
+ * The cleanup rules for `now`: one per state with its own retention, then
+ * the default rule for every other state.
+ *
+ * @since 0.1.0
+ * @category cleanup
+ */
+export const cleanupRules = (options: BackendOptions.BackendOptions, now: DateTime.Utc): ReadonlyArray<CleanupRule> => {
+  const rules: Array<CleanupRule> = []
+  const overridden = Object.keys(options.expiresByState)
+  for (const state of overridden) {
+    const keep = options.expiresByState[state]
+    if (keep !== null) rules.push({ before: DateTime.subtractDuration(now, keep), only: [state] })
+  }
+  if (options.resultExpires !== null) {
+    rules.push({
+      before: DateTime.subtractDuration(now, options.resultExpires),
+      except: overridden.length > 0 ? overridden : undefined
+    })
+  }
+  return rules
+}
+
+// ---------------------------------------------------------------------------
+// helpers over the tag
+// ---------------------------------------------------------------------------
+
+/**
+ * Stores STARTED with optional meta (Celery stores `{pid, hostname}`).
+ *
+ * @since 0.1.0
+ * @category helpers
+ */
+export const markAsStarted = (taskId: string, meta: unknown = null, options?: StoreOptions) =>
+  Effect.flatMap(ResultBackend, (backend) => backend.store(taskId, meta, TaskState.STARTED, options))
+
+/**
+ * Stores SUCCESS with the return value.
+ *
+ * @since 0.1.0
+ * @category helpers
+ */
+export const markAsDone = (taskId: string, result: unknown, options?: StoreOptions) =>
+  Effect.flatMap(ResultBackend, (backend) => backend.store(taskId, result, TaskState.SUCCESS, options))
+
+const envelope = (error: unknown): unknown =>
+  error instanceof Error ? ExceptionInfo.fromError(error) : ExceptionInfo.isEncoded(error) ? error : ExceptionInfo.fromError(error)
+
+/**
+ * Stores FAILURE with the error envelope of `error` and its traceback.
+ *
+ * @since 0.1.0
+ * @category helpers
+ */
+export const markAsFailure = (taskId: string, error: unknown, options?: StoreOptions) =>
+  Effect.flatMap(ResultBackend, (backend) => backend.store(taskId, envelope(error), TaskState.FAILURE, options))
+
+/**
+ * Stores RETRY with the error that caused the retry.
+ *
+ * @since 0.1.0
+ * @category helpers
+ */
+export const markAsRetry = (taskId: string, error: unknown, options?: StoreOptions) =>
+  Effect.flatMap(ResultBackend, (backend) => backend.store(taskId, envelope(error), TaskState.RETRY, options))
+
+/**
+ * Stores REVOKED with Celery's `TaskRevokedError` envelope.
+ *
+ * @since 0.1.0
+ * @category helpers
+ */
+export const markAsRevoked = (taskId: string, reason = "revoked", options?: StoreOptions) =>
+  Effect.flatMap(ResultBackend, (backend) =>
+    backend.store(
+      taskId,
+      ExceptionInfo.make("TaskRevokedError", [reason], "celery.exceptions"),
+      TaskState.REVOKED,
+      options
+    ))
+
+// ---------------------------------------------------------------------------
+// typed reads
+// ---------------------------------------------------------------------------
+
+/**
+ * Decodes a record's result with a schema. A mismatch fails with
+ * `ResultDecodeError`, which keeps the stored value in `raw`.
+ *
+ * @since 0.1.0
+ * @category typed reads
+ */
+export const decodeResult = <A, I, R>(schema: Schema.Schema<A, I, R>) => {
+  const decode = Schema.decodeUnknown(schema)
+  return (record: TaskRecord.TaskRecord): Effect.Effect<A, ResultDecodeError, R> =>
+    decode(record.result).pipe(
+      Effect.mapError((error) =>
+        new ResultDecodeError({
+          taskId: record.taskId,
+          status: record.status,
+          raw: record.result,
+          issue: ParseResult.TreeFormatter.formatErrorSync(error)
+        })
+      )
+    )
+}
+
+/**
+ * Reads a task's result through a schema.
+ *
+ * @since 0.1.0
+ * @category typed reads
+ */
+export const getResult = <A, I, R>(taskId: string, schema: Schema.Schema<A, I, R>) => {
+  const decode = decodeResult(schema)
+  return Effect.flatMap(ResultBackend, (backend) => Effect.flatMap(backend.get(taskId), decode))
+}
