@@ -114,7 +114,7 @@ export const normalize = (value: unknown): Either.Either<Json, JsonError> => {
           if (raw === undefined) continue
           const item = go(raw, `${path}.${key}`, depth + 1)
           if (item === undefined) return undefined
-          out[key] = item
+          setOwn(out, key, item)
         }
         seen.delete(v)
         return out
@@ -134,15 +134,29 @@ export const normalize = (value: unknown): Either.Either<Json, JsonError> => {
 // stringify
 // ---------------------------------------------------------------------------
 
-const hasBigInt = (value: Json, depth: number): boolean => {
+// An integral double beyond the safe range would read back as a bigint;
+// written in exponent form it reads back as the same double.
+const isUnsafeIntegralNumber = (n: number): boolean => Number.isInteger(n) && !Number.isSafeInteger(n)
+
+const needsExactWriter = (value: Json, depth: number): boolean => {
   if (typeof value === "bigint") return true
+  if (typeof value === "number") return isUnsafeIntegralNumber(value)
   if (value === null || typeof value !== "object" || depth > MAX_DEPTH) return false
   if (Array.isArray(value)) {
-    for (const item of value as ReadonlyArray<Json>) if (hasBigInt(item, depth + 1)) return true
+    for (const item of value as ReadonlyArray<Json>) if (needsExactWriter(item, depth + 1)) return true
     return false
   }
-  for (const key in value) if (hasBigInt((value as JsonObject)[key], depth + 1)) return true
+  for (const key in value) if (needsExactWriter((value as JsonObject)[key], depth + 1)) return true
   return false
+}
+
+/** Sets a property, including one named `__proto__`, as an own data property. */
+const setOwn = (target: Record<string, Json>, key: string, value: Json): void => {
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  } else {
+    target[key] = value
+  }
 }
 
 const stringifySlow = (value: Json): string => {
@@ -150,6 +164,8 @@ const stringifySlow = (value: Json): string => {
   switch (typeof value) {
     case "bigint":
       return value.toString()
+    case "number":
+      return isUnsafeIntegralNumber(value) ? value.toExponential() : JSON.stringify(value)
     case "object": {
       if (Array.isArray(value)) {
         return "[" + (value as ReadonlyArray<Json>).map(stringifySlow).join(",") + "]"
@@ -166,13 +182,16 @@ const stringifySlow = (value: Json): string => {
 }
 
 /**
- * Compact JSON text for a `Json` value; bigints are written with every digit.
+ * Compact JSON text for a `Json` value; bigints are written with every digit,
+ * and integral numbers beyond the safe range in exponent form (so they read
+ * back as the same number, not as a bigint).
  * The value must already be a `Json` (see `normalize`).
  *
  * @since 0.1.0
  * @category codec
  */
-export const stringify = (value: Json): string => hasBigInt(value, 0) ? stringifySlow(value) : JSON.stringify(value)
+export const stringify = (value: Json): string =>
+  needsExactWriter(value, 0) ? stringifySlow(value) : JSON.stringify(value)
 
 // ---------------------------------------------------------------------------
 // parse
@@ -229,7 +248,7 @@ const parseExact = (text: string): Either.Either<Json, JsonError> => {
         ws()
         if (text[i] !== ":") throw error("expected ':'")
         i++
-        out[key] = value(depth + 1)
+        setOwn(out, key, value(depth + 1))
         ws()
         if (text[i] === ",") {
           i++

@@ -1,0 +1,97 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as TestClock from "effect/TestClock"
+import * as ConfigProvider from "effect/ConfigProvider"
+import { BackendDriver, BackendError, Expiry, MemoryBackend, ResultBackend } from "@taskmeta/core"
+
+describe("Expiry", () => {
+  it.scoped("sweeps on a fixed interval in the background", () =>
+    Effect.gen(function*() {
+      const backend = yield* ResultBackend.ResultBackend
+      yield* Layer.buildWithScope(Expiry.layer({ every: "1 hour" }).pipe(Layer.provide(Layer.succeed(ResultBackend.ResultBackend, backend))), yield* Effect.scope)
+      yield* backend.store("old", 1, "SUCCESS")
+      yield* TestClock.adjust(Duration.hours(23))
+      expect(yield* backend.exists("old")).toBe(true)
+      yield* TestClock.adjust(Duration.hours(2))
+      expect(yield* backend.exists("old")).toBe(false)
+    }).pipe(Effect.provide(MemoryBackend.layer())))
+
+  it.scoped("runs daily at 04:00 UTC by default", () =>
+    Effect.gen(function*() {
+      const backend = yield* ResultBackend.ResultBackend
+      // 1970-01-01T00:00Z: store, then the 04:00 sweeps of day 1 (too young) and day 2 (expired).
+      yield* backend.store("t", 1, "SUCCESS")
+      yield* Layer.buildWithScope(Expiry.layer().pipe(Layer.provide(Layer.succeed(ResultBackend.ResultBackend, backend))), yield* Effect.scope)
+      yield* TestClock.adjust(Duration.minutes(27 * 60 + 59))
+      expect(yield* backend.exists("t")).toBe(true)
+      yield* TestClock.adjust(Duration.minutes(2))
+      expect(yield* backend.exists("t")).toBe(false)
+    }).pipe(Effect.provide(MemoryBackend.layer())))
+
+  it.scoped("logs a failed sweep and keeps going", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryBackend.makeDriver
+      let calls = 0
+      const flaky: BackendDriver.BackendDriver = {
+        ...memory,
+        cleanupTasks: (rule, limit) =>
+          Effect.suspend(() =>
+            ++calls === 1
+              ? Effect.fail(new BackendError.DriverError({ operation: "cleanup", cause: new Error("disk on fire") }))
+              : memory.cleanupTasks(rule, limit)
+          )
+      }
+      const backend = yield* ResultBackend.make(flaky)
+      yield* Layer.buildWithScope(Expiry.layer({ every: "1 hour" }).pipe(Layer.provide(Layer.succeed(ResultBackend.ResultBackend, backend))), yield* Effect.scope)
+      yield* backend.store("x", 1, "SUCCESS")
+      yield* TestClock.adjust(Duration.hours(25))
+      expect(calls).toBeGreaterThanOrEqual(2)
+      expect(yield* backend.exists("x")).toBe(false)
+    }))
+
+  it.effect("stops with its scope", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryBackend.makeDriver
+      let sweeps = 0
+      const counting: BackendDriver.BackendDriver = {
+        ...memory,
+        cleanupTasks: (rule, limit) => Effect.suspend(() => {
+          sweeps++
+          return memory.cleanupTasks(rule, limit)
+        })
+      }
+      const backend = yield* ResultBackend.make(counting)
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* Layer.buildWithScope(Expiry.layer({ every: "1 hour" }).pipe(Layer.provide(Layer.succeed(ResultBackend.ResultBackend, backend))), yield* Effect.scope)
+        yield* TestClock.adjust(Duration.hours(3))
+      }))
+      const before = sweeps
+      expect(before).toBeGreaterThan(0)
+      yield* TestClock.adjust(Duration.hours(5))
+      expect(sweeps).toBe(before)
+    }))
+
+  it("rejects a bad cron expression with a typed error", () => {
+    const result = Expiry.schedule({ cron: "99 99 * * *" })
+    expect(Either.isLeft(result)).toBe(true)
+  })
+
+  it.effect("reads the schedule from configuration", () =>
+    Effect.gen(function*() {
+      const every = yield* Expiry.config.pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["expirySchedule", "2 hours"]])))
+      )
+      expect(every).toEqual({ every: Duration.hours(2) })
+      const cron = yield* Expiry.config.pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["expirySchedule", "30 3 * * *"]])))
+      )
+      expect(cron).toEqual({ cron: "30 3 * * *" })
+      const bad = yield* Effect.flip(Expiry.config.pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["expirySchedule", "whenever"]])))
+      ))
+      expect(bad._op).toBe("InvalidData")
+    }))
+})

@@ -1,0 +1,115 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import * as fc from "fast-check"
+import * as Json from "@taskmeta/schema/Json"
+
+const jsonArb: fc.Arbitrary<Json.Json> = fc.letrec<{ value: Json.Json }>((tie) => ({
+  value: fc.oneof(
+    { depthSize: "small" },
+    fc.constant(null),
+    fc.boolean(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => (Object.is(d, -0) ? 0 : d)),
+    fc.integer(),
+    fc.bigInt({ min: -(2n ** 200n), max: 2n ** 200n }).filter((b) => b > 2n ** 53n || b < -(2n ** 53n)),
+    fc.string({ unit: "binary" }),
+    fc.array(tie("value"), { maxLength: 5 }),
+    fc.dictionary(fc.string(), tie("value"), { maxKeys: 5 })
+  )
+})).value
+
+describe("Json", () => {
+  it("keeps integers beyond 2^53 exact through stringify and parse", () => {
+    const value = { big: 2n ** 64n + 1n, neg: -(10n ** 30n), list: [9007199254740993n, 1, 2.5] }
+    const text = Json.stringify(value)
+    expect(text).toBe("{\"big\":18446744073709551617,\"neg\":-1000000000000000000000000000000,\"list\":[9007199254740993,1,2.5]}")
+    expect(Json.parse(text)).toEqual(Either.right(value))
+  })
+
+  it("parses safe long literals as numbers and floats as floats", () => {
+    expect(Json.parse("[9007199254740991, 1234567890123456.5, 1e400]")).toEqual(
+      Either.right([9007199254740991, 1234567890123456.5, Infinity])
+    )
+    expect(Json.parse("{\"a\":\"\\u00e9\\n\",\"b\":12345678901234567890}")).toEqual(
+      Either.right({ a: "é\n", b: 12345678901234567890n })
+    )
+  })
+
+  it("rejects invalid JSON with a typed error on both paths", () => {
+    for (const text of ["{", "[1,]", "nul", "{\"a\" 1}", "[12345678901234567890,", "\"abc"]) {
+      const result = Json.parse(text)
+      expect(Either.isLeft(result)).toBe(true)
+      if (Either.isLeft(result)) expect(result.left._tag).toBe("JsonError")
+    }
+  })
+
+  it("round-trips arbitrary values", () => {
+    fc.assert(
+      fc.property(jsonArb, (value) => {
+        expect(Json.parse(Json.stringify(value))).toEqual(Either.right(value))
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("normalize copies values and drops undefined properties", () => {
+    const input = { a: [1, { b: undefined, c: "x" }], d: undefined }
+    const result = Json.normalize(input)
+    expect(result).toEqual(Either.right({ a: [1, { c: "x" }] }))
+    if (Either.isRight(result)) expect(result.right).not.toBe(input)
+  })
+
+  it("normalize names the path of what cannot be stored", () => {
+    const cases: ReadonlyArray<[unknown, string]> = [
+      [{ a: [1, Number.NaN] }, "$.a[1]"],
+      [{ when: new Date(0) }, "$.when"],
+      [[() => 1], "$[0]"],
+      [undefined, "$"],
+      [[undefined], "$[0]"],
+      [{ s: Symbol("x") }, "$.s"]
+    ]
+    for (const [value, path] of cases) {
+      const result = Json.normalize(value)
+      expect(Either.isLeft(result)).toBe(true)
+      if (Either.isLeft(result)) expect(result.left.path).toBe(path)
+    }
+    const circular: Record<string, unknown> = {}
+    circular.me = circular
+    const result = Json.normalize(circular)
+    expect(Either.isLeft(result) && result.left.reason).toBe("circular reference")
+  })
+
+  it("normalize accepts shared (non-circular) references and deep but bounded nesting", () => {
+    const shared = { x: 1 }
+    expect(Either.isRight(Json.normalize([shared, shared]))).toBe(true)
+    let deep: unknown = 1
+    for (let i = 0; i < 600; i++) deep = [deep]
+    expect(Either.isLeft(Json.normalize(deep))).toBe(true)
+  })
+
+  it("JsonFromString decodes and encodes through Schema", () => {
+    const decode = Schema.decodeUnknownEither(Json.JsonFromString)
+    expect(decode("[1, 99999999999999999999]")).toEqual(Either.right([1, 99999999999999999999n]))
+    expect(Either.isLeft(decode("{oops"))).toBe(true)
+    expect(Schema.encodeSync(Json.JsonFromString)({ n: 2n ** 60n })).toBe("{\"n\":1152921504606846976}")
+  })
+})
+
+describe("Json edge cases", () => {
+  it("keeps integral doubles beyond 2^53 as numbers", () => {
+    for (const n of [2 ** 53, 1e20, -1e300, 2 ** 64]) {
+      expect(Json.parse(Json.stringify([n]))).toEqual(Either.right([n]))
+    }
+  })
+
+  it("treats a __proto__ key as an ordinary property", () => {
+    const parsed = Json.parse("{\"__proto__\":{\"polluted\":1},\"n\":123456789012345678901}")
+    expect(Either.isRight(parsed)).toBe(true)
+    if (Either.isRight(parsed)) {
+      const obj = parsed.right as Record<string, unknown>
+      expect(Object.getPrototypeOf(obj)).toBe(Object.prototype)
+      expect(Object.keys(obj)).toEqual(["__proto__", "n"])
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    }
+  })
+})
