@@ -1,1 +1,32 @@
-export {}
+/**
+ * @since 0.1.0
+ */
+export * as PgBackend from "./PgBackend.js"
+/**
+ * @since 0.1.0
+ */
+export * as ResultCodec from "./ResultCodec.js"
+/**
+ * @since 0.1.0
+ */
+export * as SqlBackend from "./SqlBackend.js"
+/**
+ * @since 0.1.0
+ */
+export * as SqliteBackend from "./SqliteBackend.js"
+/**
+ * @since 0.1.0
+ */
+export * as SqlMigrations from "./SqlMigrations.js"
+/**
+ * @since 0.1.0
+ */
+export * as SqlUrl from "./SqlUrl.js"
+/**
+ * @since 0.1.0
+ */
+export * as TableNames from "./TableNames.js"
+/**
+ * @since 0.1.0
+ */
+export * as Pickle from "./Pickle.js"

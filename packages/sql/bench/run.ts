@@ -1,0 +1,274 @@
+/**
+ * `pnpm bench`: the SQL backends against the raw drivers doing the same work
+ * in the same run. Prints a table and writes `bench-results.json` at the
+ * repository root. PostgreSQL from TASKMETA_BENCH_PG_URL.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import Sqlite from "better-sqlite3"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Pg from "pg"
+import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as PgBackend from "../src/PgBackend.js"
+import * as SqliteBackend from "../src/SqliteBackend.js"
+
+const PG_URL = process.env.TASKMETA_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
+const run = Math.random().toString(36).slice(2, 8)
+
+interface Row {
+  backend: "postgres" | "sqlite" | "raw-postgres" | "raw-sqlite"
+  operation: "store" | "get" | "getMany" | "wait" | "cleanup"
+  concurrency: number
+  ops_s: number
+  p50_ms: number
+  p99_ms: number
+}
+const results: Array<Row> = []
+
+const pct = (xs: Array<number>, p: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.floor(p * s.length))]
+}
+const record = (
+  backend: Row["backend"],
+  operation: Row["operation"],
+  concurrency: number,
+  count: number,
+  seconds: number,
+  latencies: Array<number>
+) => {
+  const row: Row = {
+    backend,
+    operation,
+    concurrency,
+    ops_s: Math.round(count / seconds),
+    p50_ms: Number(pct(latencies, 0.5).toFixed(3)),
+    p99_ms: Number(pct(latencies, 0.99).toFixed(3))
+  }
+  results.push(row)
+  console.log(
+    `${backend.padEnd(13)} ${operation.padEnd(8)} c=${String(concurrency).padEnd(3)} ${
+      String(row.ops_s).padStart(8)
+    } ops/s  p50 ${row.p50_ms.toFixed(3)} ms  p99 ${row.p99_ms.toFixed(3)} ms`
+  )
+}
+
+const result = { value: 12345, items: ["a", "b", "c"], ok: true }
+const resultBytes = Buffer.from(JSON.stringify(result))
+
+// ---------------------------------------------------------------------------
+// the backends
+// ---------------------------------------------------------------------------
+
+const timed = <A, E>(effect: Effect.Effect<A, E>, latencies: Array<number>) =>
+  Effect.suspend(() => {
+    const t0 = performance.now()
+    return Effect.tap(effect, () => Effect.sync(() => latencies.push(performance.now() - t0)))
+  })
+
+const parallel = (concurrency: number, total: number, op: (i: number) => Effect.Effect<unknown, unknown>) =>
+  Effect.gen(function*() {
+    let next = 0
+    const worker = Effect.suspend(function loop(): Effect.Effect<void, unknown> {
+      const i = next++
+      return i >= total ? Effect.void : Effect.zipRight(op(i), Effect.suspend(loop))
+    })
+    const t0 = performance.now()
+    yield* Effect.all(Array.from({ length: concurrency }, () => worker), { concurrency: "unbounded", discard: true })
+    return (performance.now() - t0) / 1000
+  })
+
+const benchBackend = (name: "postgres" | "sqlite", sizes: { store1: number; store64: number }) =>
+  Effect.gen(function*() {
+    const backend = yield* ResultBackend.ResultBackend
+    const id = (label: string, i: number) => `${run}-${label}-${i}`
+    // warm up
+    yield* parallel(8, 500, (i) => backend.store(id("warm", i), result, "SUCCESS"))
+
+    let lat: Array<number> = []
+    let secs = yield* parallel(1, sizes.store1, (i) => timed(backend.store(id("s1", i), result, "SUCCESS"), lat))
+    record(name, "store", 1, sizes.store1, secs, lat)
+
+    lat = []
+    secs = yield* parallel(64, sizes.store64, (i) => timed(backend.store(id("s64", i), result, "SUCCESS"), lat))
+    record(name, "store", 64, sizes.store64, secs, lat)
+
+    lat = []
+    secs = yield* parallel(1, sizes.store1, (i) => timed(backend.get(id("s1", i)), lat))
+    record(name, "get", 1, sizes.store1, secs, lat)
+
+    lat = []
+    const rounds = 30
+    secs = yield* parallel(1, rounds, (r) =>
+      timed(
+        backend.getMany(Array.from({ length: 1000 }, (_, i) => id("s64", (r * 1000 + i) % sizes.store64))),
+        lat
+      ))
+    record(name, "getMany", 1, rounds * 1000, secs, lat)
+
+    lat = []
+    const waits = 200
+    const t0 = performance.now()
+    for (let i = 0; i < waits; i++) {
+      const taskId = id("wait", i)
+      const fiber = yield* Effect.fork(backend.waitFor(taskId, { timeout: "5 seconds" }))
+      yield* Effect.sleep("3 millis")
+      const start = performance.now()
+      yield* backend.store(taskId, result, "SUCCESS")
+      yield* Fiber.join(fiber)
+      lat.push(performance.now() - start)
+    }
+    record(name, "wait", 1, waits, (performance.now() - t0) / 1000, lat)
+
+    // cleanup: everything stored so far is expired one week from now
+    const now = yield* Clock.currentTimeMillis
+    const later: Clock.Clock = {
+      ...Clock.make(),
+      currentTimeMillis: Effect.succeed(now + 7 * 86_400_000),
+      unsafeCurrentTimeMillis: () => now + 7 * 86_400_000,
+      currentTimeNanos: Effect.succeed(BigInt(now + 7 * 86_400_000) * 1_000_000n),
+      unsafeCurrentTimeNanos: () => BigInt(now + 7 * 86_400_000) * 1_000_000n
+    }
+    const c0 = performance.now()
+    const report = yield* backend.cleanup().pipe(Effect.withClock(later))
+    const cs = (performance.now() - c0) / 1000
+    record(name, "cleanup", 1, report.tasks, cs, [cs * 1000 / Math.max(1, Math.ceil(report.tasks / 1000))])
+  })
+
+// ---------------------------------------------------------------------------
+// raw drivers
+// ---------------------------------------------------------------------------
+
+const COLS = "task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue"
+const SET = "status = excluded.status, result = excluded.result, date_done = excluded.date_done, " +
+  "traceback = excluded.traceback, name = excluded.name, args = excluded.args, kwargs = excluded.kwargs, " +
+  "worker = excluded.worker, retries = excluded.retries, queue = excluded.queue"
+const stamp = () => new Date().toISOString().replace("T", " ").replace("Z", "000")
+
+const rawPostgres = async (schema: string) => {
+  const pool = new Pg.Pool({ connectionString: PG_URL, max: 8 })
+  const t = `"${schema}"."celery_taskmeta"`
+  const upsert = `INSERT INTO ${t} AS t (id, ${COLS}) VALUES (nextval('"${schema}".task_id_sequence'), ` +
+    `$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (task_id) DO UPDATE SET ${SET} ` +
+    `WHERE t.status IS DISTINCT FROM 'SUCCESS' RETURNING t.task_id`
+  const select = `SELECT ${COLS} FROM ${t} WHERE task_id = $1`
+  const go = async (label: string, concurrency: number, total: number, op: (i: number) => Promise<unknown>) => {
+    const lat: Array<number> = []
+    let next = 0
+    const t0 = performance.now()
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < total; i = next++) {
+        const s = performance.now()
+        await op(i)
+        lat.push(performance.now() - s)
+      }
+    }))
+    return { secs: (performance.now() - t0) / 1000, lat, label }
+  }
+  const store = (label: string) => (i: number) =>
+    pool.query(upsert, [`${run}-raw${label}-${i}`, "SUCCESS", resultBytes, stamp(), null, null, null, null, null, null, null])
+  await go("warm", 8, 500, store("warm"))
+  let r = await go("s1", 1, 2000, store("1"))
+  record("raw-postgres", "store", 1, 2000, r.secs, r.lat)
+  r = await go("s8", 8, 8000, store("8"))
+  record("raw-postgres", "store", 8, 8000, r.secs, r.lat)
+  r = await go("g1", 1, 2000, (i) => pool.query(select, [`${run}-raw1-${i}`]))
+  record("raw-postgres", "get", 1, 2000, r.secs, r.lat)
+  r = await go("gm", 1, 30, (k) =>
+    pool.query(`SELECT ${COLS} FROM ${t} WHERE task_id = ANY($1::varchar[])`, [
+      Array.from({ length: 1000 }, (_, i) => `${run}-raw8-${(k * 1000 + i) % 8000}`)
+    ]))
+  record("raw-postgres", "getMany", 1, 30_000, r.secs, r.lat)
+  await pool.end()
+}
+
+const rawSqlite = (file: string) => {
+  const db = new Sqlite(file)
+  db.pragma("journal_mode = WAL")
+  db.pragma("synchronous = NORMAL")
+  const upsert = db.prepare(
+    `INSERT INTO celery_taskmeta AS t (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE ` +
+      `SET ${SET} WHERE t.status IS NOT 'SUCCESS' RETURNING task_id`
+  )
+  const select = db.prepare(`SELECT ${COLS} FROM celery_taskmeta WHERE task_id = ?`)
+  const go = (total: number, op: (i: number) => unknown) => {
+    const lat: Array<number> = []
+    const t0 = performance.now()
+    for (let i = 0; i < total; i++) {
+      const s = performance.now()
+      op(i)
+      lat.push(performance.now() - s)
+    }
+    return { secs: (performance.now() - t0) / 1000, lat }
+  }
+  let r = go(5000, (i) => upsert.all(`${run}-raw-${i}`, "SUCCESS", resultBytes, stamp(), null, null, null, null, null, null, null))
+  record("raw-sqlite", "store", 1, 5000, r.secs, r.lat)
+  r = go(5000, (i) => select.get(`${run}-raw-${i}`))
+  record("raw-sqlite", "get", 1, 5000, r.secs, r.lat)
+  db.close()
+}
+
+// ---------------------------------------------------------------------------
+
+const main = Effect.gen(function*() {
+  const schema = `tm_bench_${run}`
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "taskmeta-bench-"))
+  const file = path.join(dir, "bench.sqlite")
+  const options = { resultExpires: "1 day", pollInterval: "200 millis" } as const
+  try {
+    console.log(`PostgreSQL (${PG_URL.replace(/:[^:@/]*@/, ":***@")}), SQLite ${file}, ${os.cpus().length} CPUs\n`)
+    yield* benchBackend("postgres", { store1: 2000, store64: 30_000 }).pipe(
+      Effect.provide(PgBackend.layer({ ...options, url: Redacted.make(PG_URL), tables: { schema }, poolSize: 10 }))
+    )
+    yield* Effect.promise(() => rawPostgres(schema))
+    yield* benchBackend("sqlite", { store1: 5000, store64: 30_000 }).pipe(
+      Effect.provide(SqliteBackend.layer({ ...options, filename: file }))
+    )
+    yield* Effect.sync(() => rawSqlite(file))
+  } finally {
+    const client = new Pg.Client({ connectionString: PG_URL })
+    yield* Effect.promise(async () => {
+      await client.connect()
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+      await client.end()
+    })
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  fs.writeFileSync(path.join(ROOT, "bench-results.json"), JSON.stringify({ results }, null, 2) + "\n")
+
+  const find = (b: Row["backend"], o: Row["operation"], c: number) =>
+    results.find((r) => r.backend === b && r.operation === o && r.concurrency === c)?.ops_s ?? 0
+  const goals: Array<[string, boolean, string]> = [
+    ["pg store c64 ≥ 3× raw c8", find("postgres", "store", 64) >= 3 * find("raw-postgres", "store", 8),
+      `${(find("postgres", "store", 64) / find("raw-postgres", "store", 8)).toFixed(2)}×`],
+    ["pg store c64 ≥ 16,000/s", find("postgres", "store", 64) >= 16_000, String(find("postgres", "store", 64))],
+    ["pg store c1 ≥ 0.8× raw", find("postgres", "store", 1) >= 0.8 * find("raw-postgres", "store", 1),
+      `${(find("postgres", "store", 1) / find("raw-postgres", "store", 1)).toFixed(2)}×`],
+    ["pg get c1 ≥ 0.8× raw", find("postgres", "get", 1) >= 0.8 * find("raw-postgres", "get", 1),
+      `${(find("postgres", "get", 1) / find("raw-postgres", "get", 1)).toFixed(2)}×`],
+    ["sqlite store c1 ≥ 0.8× raw", find("sqlite", "store", 1) >= 0.8 * find("raw-sqlite", "store", 1),
+      `${(find("sqlite", "store", 1) / find("raw-sqlite", "store", 1)).toFixed(2)}×`],
+    ["sqlite get c1 ≥ 0.8× raw", find("sqlite", "get", 1) >= 0.8 * find("raw-sqlite", "get", 1),
+      `${(find("sqlite", "get", 1) / find("raw-sqlite", "get", 1)).toFixed(2)}×`],
+    ["pg getMany ≥ 50,000 rec/s", find("postgres", "getMany", 1) >= 50_000, String(find("postgres", "getMany", 1))],
+    ["sqlite getMany ≥ 50,000 rec/s", find("sqlite", "getMany", 1) >= 50_000, String(find("sqlite", "getMany", 1))],
+    ["pg wait p50 ≤ 5 ms", (results.find((r) => r.backend === "postgres" && r.operation === "wait")?.p50_ms ?? 99) <= 5,
+      `${results.find((r) => r.backend === "postgres" && r.operation === "wait")?.p50_ms} ms`],
+    ["sqlite store c64 ≥ 20,000/s", find("sqlite", "store", 64) >= 20_000, String(find("sqlite", "store", 64))]
+  ]
+  console.log("\ngoals:")
+  for (const [label, ok, value] of goals) console.log(`  ${ok ? "met    " : "NOT MET"}  ${label}  (${value})`)
+  console.log(`\nwrote ${path.join(ROOT, "bench-results.json")}`)
+})
+
+Effect.runPromise(main.pipe(Effect.provide(Layer.empty))).catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

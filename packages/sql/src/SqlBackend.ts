@@ -1,0 +1,523 @@
+/**
+ * The SQL `ResultBackend` over an `@effect/sql` client (PostgreSQL or
+ * SQLite), on Celery's `celery_taskmeta` / `celery_tasksetmeta` tables.
+ *
+ * Dialect differences are resolved once, when the driver is built. Writes are
+ * single-statement upserts that keep a stored SUCCESS (the rule is in the
+ * statement's `WHERE`), and concurrent writes are coalesced into multi-row
+ * statements; reads of many ids are one query; cleanup deletes in bounded
+ * batches, each statement its own transaction.
+ *
+ * `SqliteBackend` and `PgBackend` build the client, run the migrations and
+ * add what each database offers (WAL, LISTEN/NOTIFY); use this module when
+ * you already have a `SqlClient`.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type { BackendDriver, CleanupRule } from "@taskmeta/core/BackendDriver"
+import { DriverError } from "@taskmeta/core/BackendError"
+import * as BackendOptions from "@taskmeta/core/BackendOptions"
+import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
+import * as Json from "@taskmeta/schema/Json"
+import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
+import * as TaskState from "@taskmeta/schema/TaskState"
+import * as Batcher from "./internal/batcher.js"
+import { isPgTransient, isSqliteTransient } from "./internal/classify.js"
+import * as ResultCodec from "./ResultCodec.js"
+import * as SqlMigrations from "./SqlMigrations.js"
+import * as TableNames from "./TableNames.js"
+
+/**
+ * Building a SQL backend failed: invalid table names, an unsupported
+ * dialect, or the database refused the connection or the migrations.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SetupError extends Schema.TaggedError<SetupError>("@taskmeta/sql/SetupError")("SetupError", {
+  reason: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  override get message(): string {
+    const cause = this.cause instanceof Error ? `: ${this.cause.message}` : ""
+    return `could not set up the SQL result backend: ${this.reason}${cause}`
+  }
+}
+
+/**
+ * How writes are coalesced: at most `maxRows` records per statement, at most
+ * `maxInFlight` statements running at once.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BatchOptions {
+  readonly maxRows?: number | undefined
+  readonly maxInFlight?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DriverOptions {
+  readonly tables?: TableNames.Input | undefined
+  /** How `result`, `args` and `kwargs` are written. Only `"json"` for now. */
+  readonly encoding?: ResultCodec.Encoding | undefined
+  readonly batch?: BatchOptions | undefined
+  /** Push notifications of stored READY task ids (PostgreSQL's LISTEN). */
+  readonly notifications?: Effect.Effect<Queue.Dequeue<string>, never, Scope.Scope> | undefined
+  /** Runs before a retry of a transient failure (to drop a broken connection). */
+  readonly onRetryableError?: ((error: DriverError) => Effect.Effect<void>) | undefined
+  /** The shortest pause between polls while waiting without notifications. */
+  readonly minPollInterval?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends DriverOptions, BackendOptions.Input {
+  /** Run the migrations while the layer is built. Default on. */
+  readonly migrate?: boolean | undefined
+}
+
+// ---------------------------------------------------------------------------
+// rows
+// ---------------------------------------------------------------------------
+
+const Bytes = Schema.NullOr(Schema.Uint8ArrayFromSelf)
+const Text = Schema.NullOr(Schema.String)
+const Timestamp = Schema.NullOr(Schema.Union(Schema.String, Schema.DateFromSelf))
+
+const TaskRow = Schema.Struct({
+  task_id: Schema.String,
+  status: Text,
+  result: Bytes,
+  date_done: Timestamp,
+  traceback: Text,
+  name: Text,
+  args: Bytes,
+  kwargs: Bytes,
+  worker: Text,
+  retries: Schema.NullOr(Schema.Number),
+  queue: Text
+})
+const decodeTaskRow = Schema.decodeUnknownEither(TaskRow)
+
+const GroupRow = Schema.Struct({ result: Bytes, date_done: Timestamp })
+const decodeGroupRow = Schema.decodeUnknownEither(GroupRow)
+
+const IdRow = Schema.Struct({ task_id: Schema.String })
+const decodeIdRow = Schema.decodeUnknownEither(IdRow)
+
+const TASK_COLUMNS = "task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue"
+const WRITE_COLUMNS = 11
+
+/**
+ * The timestamp text Celery reads and writes: naive UTC
+ * `YYYY-MM-DD HH:MM:SS.ffffff`, always six fraction digits.
+ *
+ * @since 0.1.0
+ * @category timestamps
+ */
+export const formatTimestamp = (dateTime: DateTime.Utc): string => {
+  const iso = new Date(DateTime.toEpochMillis(dateTime)).toISOString()
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}000`
+}
+
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:Z|[+-]00(?::?00)?)?$/
+
+/**
+ * Parses a naive UTC timestamp as Celery (SQLAlchemy) or PostgreSQL writes
+ * it; a `Date` (from a driver that parsed it already) is taken as is.
+ *
+ * @since 0.1.0
+ * @category timestamps
+ */
+export const parseTimestamp = (value: string | Date): Option.Option<DateTime.Utc> => {
+  if (value instanceof Date) return DateTime.make(value)
+  const m = TIMESTAMP.exec(value.trim())
+  if (m === null) return Option.none()
+  const millis = Date.UTC(
+    Number(m[1]),
+    Number(m[2]) - 1,
+    Number(m[3]),
+    Number(m[4]),
+    Number(m[5]),
+    Number(m[6] ?? "0"),
+    Number((m[7] ?? "0").padEnd(3, "0").slice(0, 3))
+  )
+  return Number.isFinite(millis) ? Option.some(DateTime.unsafeMake(millis)) : Option.none()
+}
+
+class RowError extends Schema.TaggedError<RowError>("@taskmeta/sql/RowError")("RowError", {
+  reason: Schema.String
+}) {}
+
+const toRecord = (raw: unknown): Either.Either<TaskRecord.TaskRecord, RowError | ResultCodec.UndecodableValue> =>
+  Either.gen(function*() {
+    const row = yield* Either.mapLeft(decodeTaskRow(raw), (e) => new RowError({ reason: e.message }))
+    const status = row.status ?? TaskState.PENDING
+    const result = yield* ResultCodec.decode("result", row.result)
+    const args = yield* ResultCodec.decode("args", row.args)
+    const kwargs = yield* ResultCodec.decode("kwargs", row.kwargs)
+    if (args !== null && !Array.isArray(args)) {
+      return yield* Either.left(new ResultCodec.UndecodableValue({ column: "args", format: "json", reason: "not an array" }))
+    }
+    if (kwargs !== null && (typeof kwargs !== "object" || Array.isArray(kwargs))) {
+      return yield* Either.left(
+        new ResultCodec.UndecodableValue({ column: "kwargs", format: "json", reason: "not an object" })
+      )
+    }
+    // Celery stamps date_done on every write; taskmeta reports it for READY states only.
+    const dateDone = row.date_done === null || !TaskState.isReady(status)
+      ? null
+      : Option.getOrNull(parseTimestamp(row.date_done))
+    return {
+      taskId: row.task_id,
+      status,
+      result,
+      traceback: row.traceback,
+      dateDone,
+      name: row.name,
+      args: args as ReadonlyArray<Json.Json> | null,
+      kwargs: kwargs as Json.JsonObject | null,
+      worker: row.worker,
+      retries: row.retries,
+      queue: row.queue
+    } satisfies TaskRecord.TaskRecord
+  })
+
+const toParams = (record: TaskRecord.TaskRecord): ReadonlyArray<unknown> => [
+  record.taskId,
+  record.status,
+  ResultCodec.encode(record.result),
+  record.dateDone === null ? null : formatTimestamp(record.dateDone),
+  record.traceback,
+  record.name,
+  ResultCodec.encode(record.args),
+  ResultCodec.encode(record.kwargs),
+  record.worker,
+  record.retries,
+  record.queue
+]
+
+const encodeGroup = (group: GroupRecord.GroupRecord): Uint8Array =>
+  Buffer.from(Json.stringify({ task_ids: group.taskIds }), "utf8")
+
+const groupIds = (value: Json.Json): Option.Option<ReadonlyArray<string>> => {
+  const strings = (v: Json.Json): v is ReadonlyArray<string> => Array.isArray(v) && v.every((x) => typeof x === "string")
+  if (strings(value)) return Option.some(value)
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    const object = value as Json.JsonObject
+    const ids = object.task_ids
+    if (ids !== undefined && strings(ids)) return Option.some(ids)
+    // Celery's `GroupResult.as_tuple()`: [[group_id, parent], [[[task_id, parent], None], …]]
+    const tuple = object.result
+    if (Array.isArray(tuple) && Array.isArray(tuple[1])) {
+      const members: Array<string> = []
+      for (const member of tuple[1] as ReadonlyArray<Json.Json>) {
+        const head = Array.isArray(member) ? (member as ReadonlyArray<Json.Json>)[0] : undefined
+        const id = Array.isArray(head) ? (head as ReadonlyArray<Json.Json>)[0] : undefined
+        if (typeof id !== "string") return Option.none()
+        members.push(id)
+      }
+      return Option.some(members)
+    }
+  }
+  return Option.none()
+}
+
+// ---------------------------------------------------------------------------
+// dialects
+// ---------------------------------------------------------------------------
+
+interface Dialect {
+  readonly kind: "postgres" | "sqlite"
+  readonly upsert: (rows: number) => string
+  readonly selectMany: (ids: ReadonlyArray<string>) => readonly [string, ReadonlyArray<unknown>]
+  readonly selectOne: string
+  readonly deleteOne: string
+  readonly putGroup: string
+  readonly getGroup: string
+  readonly deleteGroup: string
+  readonly cleanupTasks: (rule: CleanupRule, limit: number) => readonly [string, ReadonlyArray<unknown>]
+  readonly cleanupGroups: string
+  readonly isTransient: (error: DriverError) => boolean
+  readonly minPollInterval: number
+}
+
+const SUCCESS_IS_FINAL = (t: string, distinct: string, same: string) =>
+  `WHERE ${t}.status ${distinct} 'SUCCESS' OR (${t}.status = excluded.status AND ${t}.date_done ${same} excluded.date_done ` +
+  `AND ${t}.result ${same} excluded.result)`
+
+const UPDATE_SET = "status = excluded.status, result = excluded.result, date_done = excluded.date_done, " +
+  "traceback = excluded.traceback, name = excluded.name, args = excluded.args, kwargs = excluded.kwargs, " +
+  "worker = excluded.worker, retries = excluded.retries, queue = excluded.queue"
+
+const pgDialect = (names: TableNames.TableNames): Dialect => {
+  const tasks = TableNames.qualify(names, names.tasks)
+  const groups = TableNames.qualify(names, names.groups)
+  const seq = (name: string) => `nextval('${names.schema === undefined ? "" : `"${names.schema}".`}${name}')`
+  const rowsOf = (n: number) => {
+    const out: Array<string> = []
+    for (let r = 0; r < n; r++) {
+      const b = r * WRITE_COLUMNS
+      const cells: Array<string> = [seq("task_id_sequence")]
+      for (let c = 1; c <= WRITE_COLUMNS; c++) cells.push(`$${b + c}`)
+      out.push(`(${cells.join(", ")})`)
+    }
+    return out.join(", ")
+  }
+  const stateFilter = (rule: CleanupRule, params: Array<unknown>) => {
+    if (rule.only !== undefined) {
+      params.push(rule.only)
+      return ` AND status = ANY($${params.length}::text[])`
+    }
+    if (rule.except !== undefined) {
+      params.push(rule.except)
+      return ` AND (status IS NULL OR NOT (status = ANY($${params.length}::text[])))`
+    }
+    return ""
+  }
+  return {
+    kind: "postgres",
+    upsert: (n) =>
+      `INSERT INTO ${tasks} AS t (id, ${TASK_COLUMNS}) VALUES ${rowsOf(n)} ON CONFLICT (task_id) DO UPDATE SET ${UPDATE_SET} ` +
+      `${SUCCESS_IS_FINAL("t", "IS DISTINCT FROM", "IS NOT DISTINCT FROM")} RETURNING t.task_id`,
+    selectMany: (ids) =>
+      ids.length === 1
+        ? [`SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = $1`, ids]
+        : [`SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = ANY($1::varchar[])`, [ids]],
+    selectOne: `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = $1`,
+    deleteOne: `DELETE FROM ${tasks} WHERE task_id = $1`,
+    putGroup: `INSERT INTO ${groups} AS g (id, taskset_id, result, date_done) VALUES (${
+      seq("taskset_id_sequence")
+    }, $1, $2, $3) ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`,
+    getGroup: `SELECT result, date_done FROM ${groups} WHERE taskset_id = $1`,
+    deleteGroup: `DELETE FROM ${groups} WHERE taskset_id = $1`,
+    cleanupTasks: (rule, limit) => {
+      const params: Array<unknown> = [formatTimestamp(rule.before)]
+      const filter = stateFilter(rule, params)
+      return [
+        `DELETE FROM ${tasks} WHERE id IN (SELECT id FROM ${tasks} WHERE date_done < $1${filter} ` +
+        `LIMIT ${Math.floor(limit)} FOR UPDATE SKIP LOCKED) RETURNING id`,
+        params
+      ]
+    },
+    cleanupGroups: `DELETE FROM ${groups} WHERE id IN (SELECT id FROM ${groups} WHERE date_done < $1 LIMIT $2 ` +
+      `FOR UPDATE SKIP LOCKED) RETURNING id`,
+    isTransient: isPgTransient,
+    minPollInterval: 5
+  }
+}
+
+const sqliteDialect = (names: TableNames.TableNames): Dialect => {
+  const tasks = TableNames.quote(names.tasks)
+  const groups = TableNames.quote(names.groups)
+  const row = `(${new Array(WRITE_COLUMNS).fill("?").join(", ")})`
+  return {
+    kind: "sqlite",
+    upsert: (n) =>
+      `INSERT INTO ${tasks} AS t (${TASK_COLUMNS}) VALUES ${new Array(n).fill(row).join(", ")} ` +
+      `ON CONFLICT (task_id) DO UPDATE SET ${UPDATE_SET} ${SUCCESS_IS_FINAL("t", "IS NOT", "IS")} RETURNING task_id`,
+    selectMany: (ids) =>
+      ids.length === 1
+        ? [`SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = ?`, ids]
+        : [`SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id IN (SELECT value FROM json_each(?))`, [
+          JSON.stringify(ids)
+        ]],
+    selectOne: `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = ?`,
+    deleteOne: `DELETE FROM ${tasks} WHERE task_id = ?`,
+    putGroup: `INSERT INTO ${groups} (taskset_id, result, date_done) VALUES (?, ?, ?) ` +
+      `ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`,
+    getGroup: `SELECT result, date_done FROM ${groups} WHERE taskset_id = ?`,
+    deleteGroup: `DELETE FROM ${groups} WHERE taskset_id = ?`,
+    cleanupTasks: (rule, limit) => {
+      const params: Array<unknown> = [formatTimestamp(rule.before)]
+      let filter = ""
+      if (rule.only !== undefined) {
+        params.push(JSON.stringify(rule.only))
+        filter = " AND status IN (SELECT value FROM json_each(?))"
+      } else if (rule.except !== undefined) {
+        params.push(JSON.stringify(rule.except))
+        filter = " AND (status IS NULL OR status NOT IN (SELECT value FROM json_each(?)))"
+      }
+      return [
+        `DELETE FROM ${tasks} WHERE id IN (SELECT id FROM ${tasks} WHERE date_done < ?${filter} LIMIT ${
+          Math.floor(limit)
+        }) RETURNING id`,
+        params
+      ]
+    },
+    cleanupGroups: `DELETE FROM ${groups} WHERE id IN (SELECT id FROM ${groups} WHERE date_done < ? LIMIT ?) RETURNING id`,
+    isTransient: isSqliteTransient,
+    minPollInterval: 2
+  }
+}
+
+// ---------------------------------------------------------------------------
+// driver
+// ---------------------------------------------------------------------------
+
+const fail = (operation: string) => (cause: unknown) => new DriverError({ operation, cause })
+
+/**
+ * The storage driver over the `SqlClient` in context. The tables must exist
+ * (see `SqlMigrations.run`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeDriver = (
+  options: DriverOptions = {}
+): Effect.Effect<BackendDriver, SetupError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const names = yield* Either.mapLeft(
+      TableNames.make(options.tables),
+      (e) => new SetupError({ reason: e.message, cause: e })
+    )
+    const dialect = sql.onDialectOrElse({
+      pg: () => pgDialect(names),
+      sqlite: () => sqliteDialect(names),
+      orElse: () => undefined
+    })
+    if (dialect === undefined) return yield* new SetupError({ reason: "only PostgreSQL and SQLite are supported" })
+
+    const query = (operation: string, text: string, params: ReadonlyArray<unknown>) =>
+      Effect.mapError(sql.unsafe<Record<string, unknown>>(text, params), fail(operation))
+
+    const statements = new Map<number, string>()
+    const upsertText = (n: number) => {
+      let text = statements.get(n)
+      if (text === undefined) {
+        text = dialect.upsert(n)
+        statements.set(n, text)
+      }
+      return text
+    }
+
+    const batcher = yield* Batcher.make<ReadonlyArray<unknown>, DriverError>({
+      key: (params) => params[0] as string,
+      maxRows: Math.min(options.batch?.maxRows ?? 500, dialect.kind === "sqlite" ? 2900 : 5900),
+      maxInFlight: options.batch?.maxInFlight ?? (dialect.kind === "sqlite" ? 1 : 2),
+      run: (batch) => {
+        // A fixed order per statement keeps concurrent writers from deadlocking.
+        const rows = batch.length === 1 ? batch : [...batch].sort((a, b) => (a[0] as string) < (b[0] as string) ? -1 : 1)
+        return Effect.flatMap(query("put", upsertText(rows.length), rows.flat()), (returned) => {
+          const applied = new Set<string>()
+          for (const raw of returned) {
+            const row = decodeIdRow(raw)
+            if (Either.isLeft(row)) return Effect.fail(fail("put")(row.left))
+            applied.add(row.right.task_id)
+          }
+          return Effect.succeed(applied)
+        })
+      }
+    })
+
+    const getMany = (ids: ReadonlyArray<string>) => {
+      const [text, params] = dialect.selectMany(ids)
+      return Effect.flatMap(query("getMany", text, params), (rows) => {
+        const byId = new Map<string, TaskRecord.TaskRecord>()
+        for (const raw of rows) {
+          const record = toRecord(raw)
+          if (Either.isLeft(record)) return Effect.fail(fail("getMany")(record.left))
+          byId.set(record.right.taskId, record.right)
+        }
+        return Effect.succeed(ids.map((id) => byId.get(id)))
+      })
+    }
+
+    const getGroup = (groupId: string) =>
+      Effect.flatMap(query("getGroup", dialect.getGroup, [groupId]), (rows) => {
+        if (rows.length === 0) return Effect.succeed(Option.none<GroupRecord.GroupRecord>())
+        const decoded = Either.gen(function*() {
+          const row = yield* Either.mapLeft(decodeGroupRow(rows[0]), (e) => new RowError({ reason: e.message }))
+          const value = yield* ResultCodec.decode("result", row.result)
+          const taskIds = yield* Either.fromOption(
+            groupIds(value),
+            () => new ResultCodec.UndecodableValue({ column: "result", format: "json", reason: "not a group" })
+          )
+          const dateDone = row.date_done === null
+            ? DateTime.unsafeMake(0)
+            : Option.getOrElse(parseTimestamp(row.date_done), () => DateTime.unsafeMake(0))
+          return Option.some<GroupRecord.GroupRecord>({ groupId, taskIds, dateDone })
+        })
+        return Either.isLeft(decoded) ? Effect.fail(fail("getGroup")(decoded.left)) : Effect.succeed(decoded.right)
+      })
+
+    return {
+      kind: dialect.kind,
+      put: (record) => batcher.submit(toParams(record)),
+      getMany,
+      remove: (taskId) => Effect.asVoid(query("remove", dialect.deleteOne, [taskId])),
+      putGroup: (group) =>
+        Effect.asVoid(
+          query("putGroup", dialect.putGroup, [group.groupId, encodeGroup(group), formatTimestamp(group.dateDone)])
+        ),
+      getGroup,
+      removeGroup: (groupId) => Effect.asVoid(query("removeGroup", dialect.deleteGroup, [groupId])),
+      cleanupTasks: (rule, limit) => {
+        const [text, params] = dialect.cleanupTasks(rule, limit)
+        return Effect.map(query("cleanupTasks", text, params), (rows) => rows.length)
+      },
+      cleanupGroups: (before, limit) =>
+        Effect.map(
+          query("cleanupGroups", dialect.cleanupGroups, [formatTimestamp(before), Math.floor(limit)]),
+          (rows) => rows.length
+        ),
+      subscribe: options.notifications,
+      minPollInterval: options.minPollInterval ?? dialect.minPollInterval,
+      isTransient: dialect.isTransient,
+      onRetryableError: options.onRetryableError
+    } satisfies BackendDriver
+  })
+
+const setupFailed = (reason: string) => (cause: SqlError) => new SetupError({ reason, cause })
+
+/**
+ * Runs the migrations (unless `migrate: false`) and builds the service over
+ * the `SqlClient` in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<ResultBackend.Service, SetupError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const names = yield* Either.mapLeft(
+      TableNames.make(options.tables),
+      (e) => new SetupError({ reason: e.message, cause: e })
+    )
+    if (options.migrate !== false) {
+      yield* SqlMigrations.run(names).pipe(Effect.mapError(setupFailed("migrations failed")))
+    }
+    const driver = yield* makeDriver(options)
+    return yield* ResultBackend.make(driver, BackendOptions.make(options))
+  })
+
+/**
+ * The service over the `SqlClient` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<ResultBackend.ResultBackend, SetupError, SqlClient.SqlClient> =>
+  Layer.scoped(ResultBackend.ResultBackend, make(options))

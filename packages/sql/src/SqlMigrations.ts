@@ -1,0 +1,284 @@
+/**
+ * Versioned, idempotent migrations for Celery's tables.
+ *
+ * Every step is written so that it also succeeds over tables Celery's
+ * SQLAlchemy models created first (`IF NOT EXISTS`, missing extended columns
+ * added), and the applied versions are kept per pair of table names in
+ * `taskmeta_migrations`. Several processes may start at once: on PostgreSQL
+ * the whole run holds a transaction-scoped advisory lock (DDL is
+ * transactional there); on SQLite it runs inside `BEGIN IMMEDIATE`, which
+ * takes the write lock up front, with the busy timeout and a retry for
+ * `SQLITE_BUSY`.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import { SqlError } from "@effect/sql/SqlError"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import { DriverError } from "@taskmeta/core/BackendError"
+import { isSqliteTransient } from "./internal/classify.js"
+import * as TableNames from "./TableNames.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Dialect = "pg" | "sqlite"
+
+/**
+ * One step: runs statements through `exec` inside the migration transaction.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Migration {
+  readonly version: number
+  readonly name: string
+  readonly run: (exec: Exec) => Effect.Effect<void, SqlError>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Exec = (
+  sql: string,
+  params?: ReadonlyArray<unknown>
+) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
+
+/**
+ * The advisory lock key every taskmeta migration on a PostgreSQL database takes.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const ADVISORY_LOCK_KEY = 0x7461736b6d657461n % 9223372036854775807n
+
+/**
+ * The NOTIFY channel a task table's READY writes are announced on.
+ *
+ * @since 0.1.0
+ * @category names
+ */
+export const channel = (names: TableNames.TableNames): string =>
+  TableNames.derive("taskmeta", ...(names.schema === undefined ? [] : [names.schema]), names.tasks)
+
+const extendedColumns = (blob: string): ReadonlyArray<readonly [string, string]> => [
+  ["name", "VARCHAR(155)"],
+  ["args", blob],
+  ["kwargs", blob],
+  ["worker", "VARCHAR(155)"],
+  ["retries", "INTEGER"],
+  ["queue", "VARCHAR(155)"]
+]
+
+const prefix = (names: TableNames.TableNames) =>
+  names.schema === undefined ? "" : `${TableNames.quote(names.schema)}.`
+
+/**
+ * The PostgreSQL steps: Celery's sequences and tables, the `date_done`
+ * indexes, and a trigger that NOTIFYs every READY write (Celery's too).
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const pg = (names: TableNames.TableNames): ReadonlyArray<Migration> => {
+  const tasks = TableNames.qualify(names, names.tasks)
+  const groups = TableNames.qualify(names, names.groups)
+  const p = prefix(names)
+  return [
+    {
+      version: 1,
+      name: "celery_tables",
+      run: (exec) =>
+        Effect.all([
+          exec(`CREATE SEQUENCE IF NOT EXISTS ${p}task_id_sequence`),
+          exec(`CREATE SEQUENCE IF NOT EXISTS ${p}taskset_id_sequence`),
+          exec(
+            `CREATE TABLE IF NOT EXISTS ${tasks} (id INTEGER NOT NULL, task_id VARCHAR(155), status VARCHAR(50), ` +
+              `result BYTEA, date_done TIMESTAMP WITHOUT TIME ZONE, traceback TEXT, name VARCHAR(155), args BYTEA, ` +
+              `kwargs BYTEA, worker VARCHAR(155), retries INTEGER, queue VARCHAR(155), PRIMARY KEY (id), UNIQUE (task_id))`
+          ),
+          // Celery without result_extended creates the table without these.
+          exec(
+            `ALTER TABLE ${tasks} ${
+              extendedColumns("BYTEA").map(([c, t]) => `ADD COLUMN IF NOT EXISTS ${c} ${t}`).join(", ")
+            }`
+          ),
+          exec(
+            `CREATE TABLE IF NOT EXISTS ${groups} (id INTEGER NOT NULL, taskset_id VARCHAR(155), result BYTEA, ` +
+              `date_done TIMESTAMP WITHOUT TIME ZONE, PRIMARY KEY (id), UNIQUE (taskset_id))`
+          )
+        ], { discard: true })
+    },
+    {
+      version: 2,
+      name: "date_done_indexes",
+      run: (exec) =>
+        Effect.all([
+          exec(`CREATE INDEX IF NOT EXISTS ${TableNames.derive(names.tasks, "date_done_idx")} ON ${tasks} (date_done)`),
+          exec(`CREATE INDEX IF NOT EXISTS ${TableNames.derive(names.groups, "date_done_idx")} ON ${groups} (date_done)`)
+        ], { discard: true })
+    },
+    {
+      version: 3,
+      name: "ready_notify_trigger",
+      run: (exec) => {
+        const trigger = TableNames.derive(names.tasks, "taskmeta_ready")
+        return Effect.all([
+          exec(
+            `CREATE OR REPLACE FUNCTION ${p}taskmeta_notify_ready() RETURNS trigger LANGUAGE plpgsql AS ` +
+              `$$BEGIN PERFORM pg_notify(TG_ARGV[0], NEW.task_id); RETURN NULL; END$$`
+          ),
+          exec(`DROP TRIGGER IF EXISTS ${trigger} ON ${tasks}`),
+          exec(
+            `CREATE TRIGGER ${trigger} AFTER INSERT OR UPDATE ON ${tasks} FOR EACH ROW ` +
+              `WHEN (NEW.status IN ('SUCCESS', 'FAILURE', 'REVOKED')) ` +
+              `EXECUTE FUNCTION ${p}taskmeta_notify_ready('${channel(names)}')`
+          )
+        ], { discard: true })
+      }
+    }
+  ]
+}
+
+/**
+ * The SQLite steps: Celery's tables (as SQLAlchemy creates them with
+ * `sqlite_autoincrement`) and the `date_done` indexes.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const sqlite = (names: TableNames.TableNames): ReadonlyArray<Migration> => {
+  const tasks = TableNames.quote(names.tasks)
+  const groups = TableNames.quote(names.groups)
+  return [
+    {
+      version: 1,
+      name: "celery_tables",
+      run: (exec) =>
+        Effect.gen(function*() {
+          yield* exec(
+            `CREATE TABLE IF NOT EXISTS ${tasks} (id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, task_id VARCHAR(155), ` +
+              `status VARCHAR(50), result BLOB, date_done DATETIME, traceback TEXT, name VARCHAR(155), args BLOB, ` +
+              `kwargs BLOB, worker VARCHAR(155), retries INTEGER, queue VARCHAR(155), UNIQUE (task_id))`
+          )
+          const present = new Set((yield* exec(`PRAGMA table_info(${tasks})`)).map((row) => String(row.name)))
+          for (const [column, type] of extendedColumns("BLOB")) {
+            if (!present.has(column)) yield* exec(`ALTER TABLE ${tasks} ADD COLUMN ${column} ${type}`)
+          }
+          yield* exec(
+            `CREATE TABLE IF NOT EXISTS ${groups} (id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, ` +
+              `taskset_id VARCHAR(155), result BLOB, date_done DATETIME, UNIQUE (taskset_id))`
+          )
+        })
+    },
+    {
+      version: 2,
+      name: "date_done_indexes",
+      run: (exec) =>
+        Effect.all([
+          exec(`CREATE INDEX IF NOT EXISTS ${TableNames.derive(names.tasks, "date_done_idx")} ON ${tasks} (date_done)`),
+          exec(`CREATE INDEX IF NOT EXISTS ${TableNames.derive(names.groups, "date_done_idx")} ON ${groups} (date_done)`)
+        ], { discard: true })
+    }
+  ]
+}
+
+const scopeOf = (names: TableNames.TableNames) => `${names.tasks}/${names.groups}`
+
+const applyPending = (
+  exec: Exec,
+  names: TableNames.TableNames,
+  table: string,
+  migrations: ReadonlyArray<Migration>
+) =>
+  Effect.gen(function*() {
+    yield* exec(
+      `CREATE TABLE IF NOT EXISTS ${table} (scope VARCHAR(300) NOT NULL, version INTEGER NOT NULL, ` +
+        `name VARCHAR(200) NOT NULL, applied_at VARCHAR(40) NOT NULL, PRIMARY KEY (scope, version))`
+    )
+    const scope = scopeOf(names)
+    const rows = yield* exec(`SELECT version FROM ${table} WHERE scope = ${literal(scope)}`)
+    const done = new Set(rows.map((row) => Number(row.version)))
+    const applied: Array<string> = []
+    const now = DateTime.formatIso(yield* DateTime.now)
+    for (const migration of migrations) {
+      if (done.has(migration.version)) continue
+      yield* migration.run(exec)
+      yield* exec(
+        `INSERT INTO ${table} (scope, version, name, applied_at) VALUES (${literal(scope)}, ${migration.version}, ` +
+          `${literal(migration.name)}, ${literal(now)})`
+      )
+      applied.push(`${migration.version}_${migration.name}`)
+    }
+    return applied
+  })
+
+// Only for validated identifiers and our own constant names.
+const literal = (text: string) => `'${text.replace(/'/g, "''")}'`
+
+const inTransaction = <A>(
+  conn: SqlConnection.Connection,
+  begin: string,
+  body: (exec: Exec) => Effect.Effect<A, SqlError>
+): Effect.Effect<A, SqlError> => {
+  const exec: Exec = (sql, params = []) => conn.executeUnprepared(sql, params, undefined)
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.zipRight(exec(begin), restore(body(exec))).pipe(
+      Effect.tap(() => exec("COMMIT")),
+      Effect.tapErrorCause((cause) =>
+        exec("ROLLBACK").pipe(
+          Effect.catchAllCause((rollback) =>
+            Effect.logDebug("rollback after a failed migration failed", rollback, cause)
+          )
+        )
+      )
+    )
+  )
+}
+
+/**
+ * Runs the pending migrations for the tables in one transaction and returns
+ * the steps applied (empty when the tables were up to date).
+ *
+ * @since 0.1.0
+ * @category run
+ */
+export const run = (
+  names: TableNames.TableNames
+): Effect.Effect<ReadonlyArray<string>, SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const dialect = sql.onDialectOrElse({ pg: () => "pg" as const, sqlite: () => "sqlite" as const, orElse: () => undefined })
+    if (dialect === undefined) {
+      return yield* new SqlError({ message: "taskmeta migrations support PostgreSQL and SQLite only" })
+    }
+    const applied = yield* Effect.scoped(Effect.gen(function*() {
+      const conn = yield* sql.reserve
+      if (dialect === "pg") {
+        return yield* inTransaction(conn, "BEGIN", (exec) =>
+          Effect.gen(function*() {
+            yield* exec(`SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_KEY})`)
+            if (names.schema !== undefined) yield* exec(`CREATE SCHEMA IF NOT EXISTS ${TableNames.quote(names.schema)}`)
+            return yield* applyPending(exec, names, `${prefix(names)}taskmeta_migrations`, pg(names))
+          }))
+      }
+      return yield* inTransaction(conn, "BEGIN IMMEDIATE", (exec) =>
+        applyPending(exec, names, "taskmeta_migrations", sqlite(names)))
+    })).pipe(
+      Effect.retry({
+        schedule: Schedule.exponential("20 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(10))),
+        while: (e) => isSqliteTransient(new DriverError({ operation: "migrate", cause: e }))
+      })
+    )
+    if (applied.length > 0) {
+      yield* Effect.logInfo("taskmeta migrations applied").pipe(
+        Effect.annotateLogs({ dialect, tables: scopeOf(names), steps: applied.join(",") })
+      )
+    }
+    return applied
+  })

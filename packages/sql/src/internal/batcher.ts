@@ -1,0 +1,111 @@
+/**
+ * Coalesces concurrent writes into multi-row statements.
+ *
+ * Writes queue up in arrival order. Whenever fewer than `maxInFlight`
+ * statements are running, the queue is scanned in order and up to `maxRows`
+ * writes are taken into the next statement, skipping any write whose key is
+ * already in that statement or in a running one (so a statement never holds
+ * one key twice, and the writes for one key run one after another, in
+ * order). Each caller learns whether its own write was applied.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Scope from "effect/Scope"
+
+export interface Options<A, E> {
+  readonly key: (item: A) => string
+  readonly maxRows: number
+  readonly maxInFlight: number
+  /** Runs one statement; returns the keys whose writes were applied. */
+  readonly run: (items: ReadonlyArray<A>) => Effect.Effect<ReadonlySet<string>, E>
+}
+
+export interface Batcher<A, E> {
+  readonly submit: (item: A) => Effect.Effect<boolean, E>
+}
+
+interface Entry<A, E> {
+  readonly item: A
+  readonly key: string
+  readonly deferred: Deferred.Deferred<boolean, E>
+  taken: boolean
+}
+
+export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    let queue: Array<Entry<A, E>> = []
+    const running = new Set<string>()
+    let inFlight = 0
+    const maxRows = Math.max(1, options.maxRows)
+    const maxInFlight = Math.max(1, options.maxInFlight)
+
+    const take = (): Array<Entry<A, E>> => {
+      const batch: Array<Entry<A, E>> = []
+      const keys = new Set<string>()
+      const rest: Array<Entry<A, E>> = []
+      for (const entry of queue) {
+        if (entry.taken) continue
+        if (batch.length < maxRows && !running.has(entry.key) && !keys.has(entry.key)) {
+          keys.add(entry.key)
+          batch.push(entry)
+          entry.taken = true
+        } else {
+          rest.push(entry)
+        }
+      }
+      queue = rest
+      return batch
+    }
+
+    const finish = (batch: ReadonlyArray<Entry<A, E>>, exit: Exit.Exit<ReadonlySet<string>, E>) =>
+      Effect.suspend(() => {
+        inFlight--
+        for (const entry of batch) running.delete(entry.key)
+        const settle = Exit.isSuccess(exit)
+          ? Effect.forEach(batch, (e) => Deferred.succeed(e.deferred, exit.value.has(e.key)), { discard: true })
+          : Effect.forEach(batch, (e) => Deferred.failCause(e.deferred, exit.cause), { discard: true })
+        return Effect.zipRight(settle, pump)
+      })
+
+    const pump: Effect.Effect<void> = Effect.suspend(() => {
+      const starts: Array<Effect.Effect<unknown>> = []
+      while (inFlight < maxInFlight && queue.length > 0) {
+        const batch = take()
+        if (batch.length === 0) break
+        inFlight++
+        for (const entry of batch) running.add(entry.key)
+        starts.push(
+          Effect.forkIn(
+            Effect.uninterruptible(
+              Effect.flatMap(Effect.exit(options.run(batch.map((e) => e.item))), (exit) => finish(batch, exit))
+            ),
+            scope
+          )
+        )
+      }
+      return starts.length === 0 ? Effect.void : Effect.all(starts, { discard: true })
+    })
+
+    const submit = (item: A): Effect.Effect<boolean, E> =>
+      Effect.suspend(() => {
+        const entry: Entry<A, E> = {
+          item,
+          key: options.key(item),
+          deferred: Deferred.unsafeMake<boolean, E>(FiberId.none),
+          taken: false
+        }
+        queue.push(entry)
+        return pump.pipe(
+          Effect.zipRight(Deferred.await(entry.deferred)),
+          // A caller that gives up before its write was taken withdraws it.
+          Effect.onInterrupt(() => Effect.sync(() => {
+            if (!entry.taken) entry.taken = true
+          }))
+        )
+      })
+
+    return { submit }
+  })

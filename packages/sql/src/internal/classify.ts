@@ -1,0 +1,62 @@
+/**
+ * Which SQL failures are transient (SPEC §5), per dialect.
+ */
+import type { DriverError } from "@taskmeta/core/BackendError"
+
+const codeOf = (cause: unknown): string | undefined => {
+  const code = (cause as { readonly code?: unknown } | null)?.code
+  return typeof code === "string" ? code : undefined
+}
+
+const messageOf = (cause: unknown): string => {
+  const message = (cause as { readonly message?: unknown } | null)?.message
+  return typeof message === "string" ? message : ""
+}
+
+/** The error and the causes it wraps (SqlError → pg / better-sqlite3 error), at most 8 deep. */
+const chain = (error: unknown): ReadonlyArray<unknown> => {
+  const out: Array<unknown> = []
+  let current = error
+  while (current !== null && typeof current === "object" && out.length < 8) {
+    out.push(current)
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return out
+}
+
+const PG_STATES = new Set(["40001", "40P01", "57P01", "57P02", "57P03", "53300"])
+const NET_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"])
+const PG_MESSAGES = [
+  "Connection terminated",
+  "connection error and is not queryable",
+  "Client was closed and is not queryable",
+  "timeout exceeded when trying to connect",
+  "Connection closed",
+  "server closed the connection"
+]
+
+/** A failure that means the connection itself is gone (drop it before a retry). */
+export const isPgConnectionLoss = (cause: unknown): boolean =>
+  chain(cause).some((e) => {
+    const code = codeOf(e)
+    if (code !== undefined && (NET_CODES.has(code) || code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03")) {
+      return true
+    }
+    const message = messageOf(e)
+    return PG_MESSAGES.some((m) => message.includes(m))
+  })
+
+/** PostgreSQL: serialization failures, deadlocks, shutdowns, too many connections, lost connections. */
+export const isPgTransient = (error: DriverError): boolean =>
+  isPgConnectionLoss(error.cause) ||
+  chain(error.cause).some((e) => {
+    const code = codeOf(e)
+    return code !== undefined && PG_STATES.has(code)
+  })
+
+/** SQLite: SQLITE_BUSY and SQLITE_LOCKED (and their extended codes). */
+export const isSqliteTransient = (error: DriverError): boolean =>
+  chain(error.cause).some((e) => {
+    const code = codeOf(e)
+    return code !== undefined && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
+  })

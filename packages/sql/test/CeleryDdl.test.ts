@@ -1,0 +1,177 @@
+import * as path from "node:path"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import Sqlite from "better-sqlite3"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as PgBackend from "../src/PgBackend.js"
+import * as SqliteBackend from "../src/SqliteBackend.js"
+import { dropSchema, pgQuery, pgUrl, removeDir, suffix, tempDir } from "./helpers.js"
+
+// What Celery 5's SQLAlchemy models emit (`TaskExtended` with result_extended;
+// without it the table lacks name/args/kwargs/worker/retries/queue).
+const celeryPg = (schema: string, extended: boolean) => [
+  `CREATE SCHEMA "${schema}"`,
+  `CREATE SEQUENCE "${schema}".task_id_sequence`,
+  `CREATE SEQUENCE "${schema}".taskset_id_sequence`,
+  `CREATE TABLE "${schema}".celery_taskmeta (
+	id INTEGER NOT NULL,
+	task_id VARCHAR(155),
+	status VARCHAR(50),
+	result BYTEA,
+	date_done TIMESTAMP WITHOUT TIME ZONE,
+	traceback TEXT,${
+    extended
+      ? `
+	name VARCHAR(155),
+	args BYTEA,
+	kwargs BYTEA,
+	worker VARCHAR(155),
+	retries INTEGER,
+	queue VARCHAR(155),`
+      : ""
+  }
+	PRIMARY KEY (id),
+	UNIQUE (task_id)
+)`,
+  `CREATE TABLE "${schema}".celery_tasksetmeta (
+	id INTEGER NOT NULL,
+	taskset_id VARCHAR(155),
+	result BYTEA,
+	date_done TIMESTAMP WITHOUT TIME ZONE,
+	PRIMARY KEY (id),
+	UNIQUE (taskset_id)
+)`
+]
+
+const celerySqlite = (extended: boolean) => [
+  `CREATE TABLE celery_taskmeta (
+	id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+	task_id VARCHAR(155),
+	status VARCHAR(50),
+	result BLOB,
+	date_done DATETIME,
+	traceback TEXT,${
+    extended
+      ? `
+	name VARCHAR(155),
+	args BLOB,
+	kwargs BLOB,
+	worker VARCHAR(155),
+	retries INTEGER,
+	queue VARCHAR(155),`
+      : ""
+  }
+	UNIQUE (task_id)
+)`,
+  `CREATE TABLE celery_tasksetmeta (
+	id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+	taskset_id VARCHAR(155),
+	result BLOB,
+	date_done DATETIME,
+	UNIQUE (taskset_id)
+)`
+]
+
+// pickle.dumps(42, protocol=5)
+const PICKLED_42 = Buffer.from("80054b2a2e", "hex")
+// Python's json.dumps(["é", 1]) and json.dumps({"k": "v"})
+const PY_ARGS = Buffer.from(`["\\u00e9", 1]`)
+const PY_KWARGS = Buffer.from(`{"k": "v"}`)
+
+const exercise = (layer: Layer.Layer<ResultBackend.ResultBackend, unknown>) =>
+  Effect.gen(function*() {
+    const backend = yield* ResultBackend.ResultBackend
+    // a row Celery wrote (JSON-compatible: a None result is NULL)
+    const celery = yield* backend.get("celery-none")
+    expect(celery.status).toBe("SUCCESS")
+    expect(celery.result).toBeNull()
+    expect(celery.dateDone).not.toBeNull()
+    expect(DateTime.formatIso(celery.dateDone!)).toBe("2024-01-02T03:04:05.123Z")
+    // Celery stamps date_done on STARTED too; taskmeta reports it for READY states only
+    expect((yield* backend.get("celery-started")).dateDone).toBeNull()
+    // a pickled result is recognised and refused with a typed error, for now
+    const error = yield* Effect.flip(backend.get("celery-pickle"))
+    expect(error._tag).toBe("GetError")
+    expect((error.cause as { _tag: string })._tag).toBe("UndecodableValue")
+    // our own writes next to Celery's
+    expect((yield* backend.store("ours", { n: 1 }, "SUCCESS", { args: ["x"], kwargs: { a: 1 } }))._tag).toBe("Stored")
+    expect((yield* backend.store("ours", { n: 2 }, "FAILURE"))._tag).toBe("Ignored")
+    expect((yield* backend.store("celery-started", 7, "SUCCESS"))._tag).toBe("Stored")
+    expect((yield* backend.get("celery-started")).result).toBe(7)
+    yield* backend.saveGroup("g1", ["ours", "celery-none"])
+    expect((yield* backend.restoreGroup("g1"))._tag).toBe("Some")
+  }).pipe(Effect.provide(layer))
+
+const dir = tempDir("celery")
+const schemas: Array<string> = []
+afterAll(async () => {
+  removeDir(dir)
+  for (const schema of schemas) await dropSchema(schema)
+})
+
+describe("tables created by Celery first", () => {
+  for (const extended of [true, false]) {
+    it.live(`SQLite (result_extended ${extended ? "on" : "off"})`, () =>
+      Effect.gen(function*() {
+        const file = path.join(dir, `celery-${extended}.sqlite`)
+        const db = new Sqlite(file)
+        for (const statement of celerySqlite(extended)) db.exec(statement)
+        const insert = db.prepare(
+          "INSERT INTO celery_taskmeta (task_id, status, result, date_done, traceback) VALUES (?, ?, ?, ?, ?)"
+        )
+        insert.run("celery-none", "SUCCESS", null, "2024-01-02 03:04:05.123000", null)
+        insert.run("celery-started", "STARTED", null, "2024-01-02 03:04:05.000000", null)
+        insert.run("celery-pickle", "SUCCESS", PICKLED_42, "2024-01-02 03:04:05.000000", null)
+        db.close()
+        yield* exercise(SqliteBackend.layer({ filename: file, resultExtended: true }))
+        const check = new Sqlite(file, { readonly: true })
+        const row = check.prepare("SELECT id, date_done, args FROM celery_taskmeta WHERE task_id = 'ours'").get() as {
+          id: number
+          date_done: string
+          args: Buffer
+        }
+        check.close()
+        expect(row.id).toBe(4)
+        expect(row.date_done).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/)
+        expect(row.args.toString()).toBe(`["x"]`)
+      }), 60_000)
+
+    it.live(`PostgreSQL (result_extended ${extended ? "on" : "off"})`, () =>
+      Effect.gen(function*() {
+        const schema = `tm_celery_${suffix()}`
+        schemas.push(schema)
+        for (const statement of celeryPg(schema, extended)) yield* Effect.promise(() => pgQuery(statement))
+        const insert = (id: string, status: string, result: Buffer | null, date: string) =>
+          Effect.promise(() =>
+            pgQuery(
+              `INSERT INTO "${schema}".celery_taskmeta (id, task_id, status, result, date_done) ` +
+                `VALUES (nextval('"${schema}".task_id_sequence'), $1, $2, $3, $4)`,
+              [id, status, result, date]
+            )
+          )
+        yield* insert("celery-none", "SUCCESS", null, "2024-01-02 03:04:05.123")
+        yield* insert("celery-started", "STARTED", null, "2024-01-02 03:04:05")
+        yield* insert("celery-pickle", "SUCCESS", PICKLED_42, "2024-01-02 03:04:05")
+        yield* exercise(PgBackend.layer({ url: pgUrl, tables: { schema }, resultExtended: true, poolSize: 2 }))
+        const row = yield* Effect.promise(() =>
+          pgQuery(`SELECT id, args FROM "${schema}".celery_taskmeta WHERE task_id = 'ours'`)
+        )
+        expect(row.rows[0].id).toBe(4)
+        expect(row.rows[0].args.toString()).toBe(`["x"]`)
+        // Celery's extended columns written by Python are read back
+        yield* Effect.promise(() =>
+          pgQuery(`UPDATE "${schema}".celery_taskmeta SET args = $1, kwargs = $2 WHERE task_id = 'celery-none'`, [
+            PY_ARGS,
+            PY_KWARGS
+          ])
+        )
+        const record = yield* Effect.flatMap(ResultBackend.ResultBackend, (b) => b.get("celery-none")).pipe(
+          Effect.provide(PgBackend.layer({ url: pgUrl, tables: { schema }, poolSize: 1, listen: false }))
+        )
+        expect(record.args).toEqual(["é", 1])
+        expect(record.kwargs).toEqual({ k: "v" })
+      }), 60_000)
+  }
+})

@@ -1,0 +1,139 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { DriverError } from "@taskmeta/core/BackendError"
+import * as Batcher from "../src/internal/batcher.js"
+import { isPgTransient, isSqliteTransient } from "../src/internal/classify.js"
+import * as ResultCodec from "../src/ResultCodec.js"
+import * as SqlBackend from "../src/SqlBackend.js"
+import * as SqlUrl from "../src/SqlUrl.js"
+import * as TableNames from "../src/TableNames.js"
+
+describe("TableNames", () => {
+  it("accepts identifiers and fills in Celery's defaults", () => {
+    expect(TableNames.make({ schema: "results" })).toEqual(
+      Either.right({ schema: "results", tasks: "celery_taskmeta", groups: "celery_tasksetmeta" })
+    )
+  })
+  it("rejects anything that is not a plain identifier", () => {
+    for (const bad of ["x; DROP TABLE y", "a\"b", "1abc", "", "a".repeat(64), "tâche"]) {
+      expect(Either.isLeft(TableNames.make({ tasks: bad }))).toBe(true)
+    }
+    expect(Either.isLeft(TableNames.make({ tasks: "same", groups: "same" }))).toBe(true)
+  })
+  it("derives short unique names for long ones", () => {
+    const a = TableNames.derive("a".repeat(60), "date_done_idx")
+    const b = TableNames.derive("a".repeat(59) + "b", "date_done_idx")
+    expect(a.length).toBeLessThanOrEqual(63)
+    expect(a).not.toBe(b)
+  })
+})
+
+describe("SqlUrl", () => {
+  it("parses Celery's SQLite and PostgreSQL URLs", () => {
+    expect(SqlUrl.parse("db+sqlite:///results.sqlite")).toEqual(Either.right({ _tag: "Sqlite", filename: "results.sqlite" }))
+    expect(SqlUrl.parse("sqlite:////var/lib/r.db")).toEqual(Either.right({ _tag: "Sqlite", filename: "/var/lib/r.db" }))
+    for (const url of ["db+postgresql://u:secret@h/db", "postgresql://u:secret@h/db", "postgres://u:secret@h/db"]) {
+      const parsed = SqlUrl.parse(url)
+      expect(Either.isRight(parsed) && parsed.right._tag === "Postgres").toBe(true)
+      if (Either.isRight(parsed) && parsed.right._tag === "Postgres") {
+        expect(Redacted.value(parsed.right.url)).toBe("postgresql://u:secret@h/db")
+        expect(String(parsed.right.url)).not.toContain("secret")
+      }
+    }
+  })
+  it("never shows a password in an error", () => {
+    const parsed = SqlUrl.parse("mysql://u:secret@h/db")
+    expect(Either.isLeft(parsed)).toBe(true)
+    if (Either.isLeft(parsed)) expect(parsed.left.message).not.toContain("secret")
+    expect(SqlUrl.redact("postgresql://u:secret@h/db")).toBe("postgresql://u:***@h/db")
+  })
+})
+
+describe("ResultCodec", () => {
+  it("round-trips JSON with big integers and non-ASCII text; null is SQL NULL", () => {
+    const value = { n: 2n ** 64n + 1n, s: "héllo ✓", a: [1, null, true] }
+    expect(ResultCodec.decode("result", ResultCodec.encode(value))).toEqual(Either.right(value))
+    expect(ResultCodec.encode(null)).toBeNull()
+    expect(ResultCodec.decode("result", null)).toEqual(Either.right(null))
+  })
+  it("recognises a pickle by its first byte and fails with a typed error", () => {
+    const decoded = ResultCodec.decode("result", Buffer.from("80054b2a2e", "hex"))
+    expect(Either.isLeft(decoded) && decoded.left._tag === "UndecodableValue" && decoded.left.format === "pickle")
+      .toBe(true)
+  })
+  it("fails on invalid UTF-8 or JSON", () => {
+    expect(Either.isLeft(ResultCodec.decode("result", Buffer.from([0xff, 0xfe])))).toBe(true)
+    expect(Either.isLeft(ResultCodec.decode("result", Buffer.from("{nope")))).toBe(true)
+  })
+})
+
+describe("timestamps", () => {
+  it("writes six fraction digits and reads what Celery and PostgreSQL write", () => {
+    const t = DateTime.unsafeMake(Date.UTC(2024, 0, 2, 3, 4, 5, 120))
+    expect(SqlBackend.formatTimestamp(t)).toBe("2024-01-02 03:04:05.120000")
+    for (const text of ["2024-01-02 03:04:05.120000", "2024-01-02 03:04:05.12", "2024-01-02T03:04:05.120Z"]) {
+      expect(Option.map(SqlBackend.parseTimestamp(text), DateTime.toEpochMillis)).toEqual(
+        Option.some(DateTime.toEpochMillis(t))
+      )
+    }
+    expect(Option.isNone(SqlBackend.parseTimestamp("yesterday"))).toBe(true)
+  })
+})
+
+describe("classifiers", () => {
+  const err = (cause: unknown) => new DriverError({ operation: "put", cause })
+  it("PostgreSQL: SQLSTATEs and lost connections are transient, the rest is not", () => {
+    for (const code of ["40001", "40P01", "57P01", "57P02", "57P03", "53300", "08006", "ECONNRESET", "ECONNREFUSED"]) {
+      expect(isPgTransient(err({ cause: Object.assign(new Error("x"), { code }) }))).toBe(true)
+    }
+    expect(isPgTransient(err(new Error("Connection terminated unexpectedly")))).toBe(true)
+    expect(isPgTransient(err(Object.assign(new Error("dup"), { code: "23505" })))).toBe(false)
+  })
+  it("SQLite: BUSY and LOCKED are transient", () => {
+    expect(isSqliteTransient(err({ cause: Object.assign(new Error("busy"), { code: "SQLITE_BUSY" }) }))).toBe(true)
+    expect(isSqliteTransient(err(Object.assign(new Error("locked"), { code: "SQLITE_LOCKED_SHAREDCACHE" })))).toBe(true)
+    expect(isSqliteTransient(err(Object.assign(new Error("c"), { code: "SQLITE_CONSTRAINT" })))).toBe(false)
+  })
+})
+
+describe("batcher", () => {
+  it.scoped("coalesces concurrent writes, never one key twice per statement, keeps per-key order", () =>
+    Effect.gen(function*() {
+      const statements: Array<ReadonlyArray<readonly [string, number]>> = []
+      const gate = yield* Deferred.make<void>()
+      const batcher = yield* Batcher.make<readonly [string, number], never>({
+        key: ([k]) => k,
+        maxRows: 100,
+        maxInFlight: 1,
+        run: (items) =>
+          Effect.gen(function*() {
+            statements.push(items)
+            if (statements.length === 1) yield* Deferred.await(gate)
+            // even values are "applied", odd ones "ignored"
+            return new Set(items.filter(([, v]) => v % 2 === 0).map(([k]) => k))
+          })
+      })
+      const first = yield* Effect.fork(batcher.submit(["a", 0]))
+      yield* Effect.yieldNow()
+      const rest = yield* Effect.fork(Effect.all(
+        [["a", 1], ["b", 2], ["a", 2], ["c", 3], ["b", 5]].map((w) => batcher.submit(w as [string, number])),
+        { concurrency: "unbounded" }
+      ))
+      yield* Effect.yieldNow()
+      yield* Deferred.succeed(gate, undefined)
+      expect(yield* first.await.pipe(Effect.flatten)).toBe(true)
+      const outcomes = yield* Effect.flatten(rest.await)
+      expect(outcomes).toEqual([false, true, true, false, false])
+      for (const statement of statements) {
+        expect(new Set(statement.map(([k]) => k)).size).toBe(statement.length)
+      }
+      const order = statements.flat().filter(([k]) => k === "a").map(([, v]) => v)
+      expect(order).toEqual([0, 1, 2])
+      expect(statements.length).toBeLessThan(6)
+    }))
+})
