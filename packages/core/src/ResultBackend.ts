@@ -269,7 +269,7 @@ export const make = (
     const readMany = (ids: ReadonlyArray<string>) =>
       retry(driver.getMany(ids)).pipe(Effect.mapError((e) => new GetError({ taskIds: ids, cause: e.cause })))
 
-    const store = Effect.fn("ResultBackend.store")(function*(
+    const store = Effect.fn("ResultBackend.store", { captureStackTrace: false })(function*(
       taskId: string,
       result: unknown,
       state: string,
@@ -287,7 +287,7 @@ export const make = (
       return written ? StoreOutcome.Stored({ record }) : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId })
     })
 
-    const getMany = Effect.fn("ResultBackend.getMany")(function*(taskIds: ReadonlyArray<string>) {
+    const getMany = Effect.fn("ResultBackend.getMany", { captureStackTrace: false })(function*(taskIds: ReadonlyArray<string>) {
       const checked = checkIds("taskIds", taskIds)
       if (Either.isLeft(checked)) return yield* checked.left
       yield* Effect.annotateCurrentSpan({ count: taskIds.length })
@@ -303,7 +303,7 @@ export const make = (
       return taskIds.map((id) => byId.get(id) ?? TaskRecord.pending(id))
     })
 
-    const get = Effect.fn("ResultBackend.get")(function*(taskId: string) {
+    const get = Effect.fn("ResultBackend.get", { captureStackTrace: false })(function*(taskId: string) {
       const checked = checkId("taskId", taskId)
       if (Either.isLeft(checked)) return yield* checked.left
       yield* Effect.annotateCurrentSpan({ taskId })
@@ -311,7 +311,7 @@ export const make = (
       return found ?? TaskRecord.pending(taskId)
     })
 
-    const exists = Effect.fn("ResultBackend.exists")(function*(taskId: string) {
+    const exists = Effect.fn("ResultBackend.exists", { captureStackTrace: false })(function*(taskId: string) {
       const checked = checkId("taskId", taskId)
       if (Either.isLeft(checked)) return yield* checked.left
       yield* Effect.annotateCurrentSpan({ taskId })
@@ -319,14 +319,14 @@ export const make = (
       return found !== undefined
     })
 
-    const forget = Effect.fn("ResultBackend.forget")(function*(taskId: string) {
+    const forget = Effect.fn("ResultBackend.forget", { captureStackTrace: false })(function*(taskId: string) {
       const checked = checkId("taskId", taskId)
       if (Either.isLeft(checked)) return yield* checked.left
       yield* Effect.annotateCurrentSpan({ taskId })
       yield* retry(driver.remove(taskId)).pipe(Effect.mapError((e) => new ForgetError({ taskId, cause: e.cause })))
     })
 
-    const saveGroup = Effect.fn("ResultBackend.saveGroup")(function*(groupId: string, taskIds: ReadonlyArray<string>) {
+    const saveGroup = Effect.fn("ResultBackend.saveGroup", { captureStackTrace: false })(function*(groupId: string, taskIds: ReadonlyArray<string>) {
       const checked = Either.flatMap(checkId("groupId", groupId), () => checkIds("taskIds", taskIds))
       if (Either.isLeft(checked)) return yield* checked.left
       yield* Effect.annotateCurrentSpan({ groupId, count: taskIds.length })
@@ -337,7 +337,7 @@ export const make = (
       return group
     })
 
-    const restoreGroup = Effect.fn("ResultBackend.restoreGroup")(function*(groupId: string) {
+    const restoreGroup = Effect.fn("ResultBackend.restoreGroup", { captureStackTrace: false })(function*(groupId: string) {
       const checked = checkId("groupId", groupId)
       if (Either.isLeft(checked)) return yield* checked.left
       yield* Effect.annotateCurrentSpan({ groupId })
@@ -346,7 +346,7 @@ export const make = (
       )
     })
 
-    const deleteGroup = Effect.fn("ResultBackend.deleteGroup")(function*(groupId: string) {
+    const deleteGroup = Effect.fn("ResultBackend.deleteGroup", { captureStackTrace: false })(function*(groupId: string) {
       const checked = checkId("groupId", groupId)
       if (Either.isLeft(checked)) return yield* checked.left
       yield* Effect.annotateCurrentSpan({ groupId })
@@ -355,7 +355,7 @@ export const make = (
       )
     })
 
-    const cleanup = Effect.fn("ResultBackend.cleanup")(function*() {
+    const cleanup = Effect.fn("ResultBackend.cleanup", { captureStackTrace: false })(function*() {
       const now = yield* DateTime.now
       const rules = cleanupRules(options, now)
       let tasks = 0
@@ -417,7 +417,7 @@ export const make = (
         }
       }))
 
-    const waitForMany = Effect.fn("ResultBackend.waitForMany")(function*(
+    const waitForMany = Effect.fn("ResultBackend.waitForMany", { captureStackTrace: false })(function*(
       taskIds: ReadonlyArray<string>,
       waitOptions?: WaitOptions
     ) {
@@ -435,7 +435,7 @@ export const make = (
       )
     })
 
-    const waitFor = Effect.fn("ResultBackend.waitFor")(function*(taskId: string, waitOptions?: WaitOptions) {
+    const waitFor = Effect.fn("ResultBackend.waitFor", { captureStackTrace: false })(function*(taskId: string, waitOptions?: WaitOptions) {
       const checked = checkId("taskId", taskId)
       if (Either.isLeft(checked)) return yield* checked.left
       const [record] = yield* waitForMany([taskId], waitOptions)

@@ -93,11 +93,10 @@ export const retryTransient = <E>(
   settings: Settings,
   isTransient: (error: E) => boolean,
   onRetry: (error: E) => Effect.Effect<void> = () => Effect.void
-) =>
-<A, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  settings.alwaysRetry && settings.maxRetries > 0
-    ? Effect.retry(
-      self.pipe(Effect.tapError((e) => (isTransient(e) ? onRetry(e) : Effect.void))),
-      { schedule: schedule(settings), while: isTransient }
-    )
-    : self
+) => {
+  if (!settings.alwaysRetry || settings.maxRetries <= 0) return <A, R>(self: Effect.Effect<A, E, R>) => self
+  const options = { schedule: schedule(settings), while: isTransient }
+  const before = (e: E) => (isTransient(e) ? onRetry(e) : Effect.void)
+  return <A, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.retry(Effect.tapError(self, before), options)
+}
