@@ -2,6 +2,9 @@ import { defineProject } from "vitest/config"
 
 export default defineProject({
   test: {
-    include: ["test/**/*.test.ts"]
+    include: ["test/**/*.test.ts"],
+    // The emulated conformance run sends ~2,000 HTTP requests over loopback;
+    // on a busy machine the 1,000-id test alone can take several seconds.
+    testTimeout: 30_000
   }
 })

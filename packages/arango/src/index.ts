@@ -1,1 +1,12 @@
-export {}
+/**
+ * @since 0.1.0
+ */
+export * as ArangoBackend from "./ArangoBackend.js"
+/**
+ * @since 0.1.0
+ */
+export * as ArangoConfig from "./ArangoConfig.js"
+/**
+ * @since 0.1.0
+ */
+export * as ArangoDocument from "./ArangoDocument.js"
