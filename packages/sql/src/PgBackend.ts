@@ -146,7 +146,8 @@ export const layerWithExpiry = (
 
 /**
  * Options from configuration: `url` (redacted), `schema`, `taskTable`,
- * `groupTable`, `poolSize`, and `BackendOptions.config`.
+ * `groupTable`, `poolSize`, `encoding` (`json`, the default, or `pickle` for
+ * Celery-compatible rows), and `BackendOptions.config`.
  *
  * @since 0.1.0
  * @category config
@@ -157,11 +158,13 @@ export const config: Config.Config<Options> = Config.all({
   tasks: Config.option(Config.string("taskTable")),
   groups: Config.option(Config.string("groupTable")),
   poolSize: Config.integer("poolSize").pipe(Config.withDefault(10)),
+  encoding: SqlBackend.encodingConfig,
   backend: BackendOptions.config
 }).pipe(Config.map((c): Options => ({
   ...c.backend,
   url: c.url,
   poolSize: c.poolSize,
+  encoding: c.encoding,
   tables: {
     schema: Option.getOrUndefined(c.schema),
     tasks: Option.getOrUndefined(c.tasks),

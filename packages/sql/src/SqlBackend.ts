@@ -16,6 +16,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import * as Config from "effect/Config"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -73,7 +74,11 @@ export interface BatchOptions {
  */
 export interface DriverOptions {
   readonly tables?: TableNames.Input | undefined
-  /** How `result`, `args` and `kwargs` are written. Only `"json"` for now. */
+  /**
+   * How `result`, `args`, `kwargs` and groups are written: `"json"` (default)
+   * or `"pickle"`, the Celery-compatible mode (what Python Celery 5 writes and
+   * reads; see `ResultCodec`). Reads decode both whatever the mode.
+   */
   readonly encoding?: ResultCodec.Encoding | undefined
   readonly batch?: BatchOptions | undefined
   /** Push notifications of stored READY task ids (PostgreSQL's LISTEN). */
@@ -83,6 +88,16 @@ export interface DriverOptions {
   /** The shortest pause between polls while waiting without notifications. */
   readonly minPollInterval?: number | undefined
 }
+
+/**
+ * The `encoding` setting: `json` (default) or `pickle` (Celery-compatible).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const encodingConfig: Config.Config<ResultCodec.Encoding> = Config.literal("json", "pickle")("encoding").pipe(
+  Config.withDefault("json" as const)
+)
 
 /**
  * @since 0.1.0
@@ -166,79 +181,74 @@ class RowError extends Schema.TaggedError<RowError>("@taskmeta/sql/RowError")("R
   reason: Schema.String
 }) {}
 
-const toRecord = (raw: unknown): Either.Either<TaskRecord.TaskRecord, RowError | ResultCodec.UndecodableValue> =>
+/**
+ * A row as a record. A column that cannot be decoded (a hostile or corrupt
+ * pickle, invalid JSON) does not fail the read: it reads as
+ * `ResultCodec.describeUndecodable` (`args` as a one-element array holding
+ * it), and the problem is returned for logging. Only a row of the wrong shape
+ * fails.
+ */
+const toRecord = (
+  raw: unknown
+): Either.Either<
+  readonly [TaskRecord.TaskRecord, ReadonlyArray<ResultCodec.UndecodableValue>],
+  RowError
+> =>
   Either.gen(function*() {
     const row = yield* Either.mapLeft(decodeTaskRow(raw), (e) => new RowError({ reason: e.message }))
     const status = row.status ?? TaskState.PENDING
-    const result = yield* ResultCodec.decode("result", row.result)
-    const args = yield* ResultCodec.decode("args", row.args)
-    const kwargs = yield* ResultCodec.decode("kwargs", row.kwargs)
-    if (args !== null && !Array.isArray(args)) {
-      return yield* Either.left(new ResultCodec.UndecodableValue({ column: "args", format: "json", reason: "not an array" }))
+    const problems: Array<ResultCodec.UndecodableValue> = []
+    const column = (name: string, bytes: Uint8Array | null, shape?: (v: Json.Json) => string | undefined) => {
+      const decoded = ResultCodec.decode(name, bytes)
+      const wrong = Either.isRight(decoded) && decoded.right !== null ? shape?.(decoded.right) : undefined
+      if (Either.isRight(decoded) && wrong === undefined) return decoded.right
+      const problem = Either.isLeft(decoded)
+        ? decoded.left
+        : new ResultCodec.UndecodableValue({
+          column: name,
+          format: bytes !== null && ResultCodec.isPickle(bytes) ? "pickle" : "json",
+          reason: wrong!
+        })
+      problems.push(problem)
+      return ResultCodec.describeUndecodable(problem)
     }
-    if (kwargs !== null && (typeof kwargs !== "object" || Array.isArray(kwargs))) {
-      return yield* Either.left(
-        new ResultCodec.UndecodableValue({ column: "kwargs", format: "json", reason: "not an object" })
-      )
-    }
+    const result = column("result", row.result)
+    const args = column("args", row.args, (v) => (Array.isArray(v) ? undefined : "not an array"))
+    const kwargs = column("kwargs", row.kwargs, (v) =>
+      typeof v === "object" && v !== null && !Array.isArray(v) ? undefined : "not an object")
     // Celery stamps date_done on every write; taskmeta reports it for READY states only.
     const dateDone = row.date_done === null || !TaskState.isReady(status)
       ? null
       : Option.getOrNull(parseTimestamp(row.date_done))
-    return {
+    const record = {
       taskId: row.task_id,
       status,
       result,
       traceback: row.traceback,
       dateDone,
       name: row.name,
-      args: args as ReadonlyArray<Json.Json> | null,
+      args: args === null ? null : Array.isArray(args) ? args as ReadonlyArray<Json.Json> : [args],
       kwargs: kwargs as Json.JsonObject | null,
       worker: row.worker,
       retries: row.retries,
       queue: row.queue
     } satisfies TaskRecord.TaskRecord
+    return [record, problems] as const
   })
 
-const toParams = (record: TaskRecord.TaskRecord): ReadonlyArray<unknown> => [
+const toParams = (record: TaskRecord.TaskRecord, writer: ResultCodec.Writer): ReadonlyArray<unknown> => [
   record.taskId,
   record.status,
-  ResultCodec.encode(record.result),
+  writer.result(record.status, record.result),
   record.dateDone === null ? null : formatTimestamp(record.dateDone),
   record.traceback,
   record.name,
-  ResultCodec.encode(record.args),
-  ResultCodec.encode(record.kwargs),
+  writer.json(record.args),
+  writer.json(record.kwargs),
   record.worker,
   record.retries,
   record.queue
 ]
-
-const encodeGroup = (group: GroupRecord.GroupRecord): Uint8Array =>
-  Buffer.from(Json.stringify({ task_ids: group.taskIds }), "utf8")
-
-const groupIds = (value: Json.Json): Option.Option<ReadonlyArray<string>> => {
-  const strings = (v: Json.Json): v is ReadonlyArray<string> => Array.isArray(v) && v.every((x) => typeof x === "string")
-  if (strings(value)) return Option.some(value)
-  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
-    const object = value as Json.JsonObject
-    const ids = object.task_ids
-    if (ids !== undefined && strings(ids)) return Option.some(ids)
-    // Celery's `GroupResult.as_tuple()`: [[group_id, parent], [[[task_id, parent], None], …]]
-    const tuple = object.result
-    if (Array.isArray(tuple) && Array.isArray(tuple[1])) {
-      const members: Array<string> = []
-      for (const member of tuple[1] as ReadonlyArray<Json.Json>) {
-        const head = Array.isArray(member) ? (member as ReadonlyArray<Json.Json>)[0] : undefined
-        const id = Array.isArray(head) ? (head as ReadonlyArray<Json.Json>)[0] : undefined
-        if (typeof id !== "string") return Option.none()
-        members.push(id)
-      }
-      return Option.some(members)
-    }
-  }
-  return Option.none()
-}
 
 // ---------------------------------------------------------------------------
 // dialects
@@ -396,6 +406,10 @@ export const makeDriver = (
       orElse: () => undefined
     })
     if (dialect === undefined) return yield* new SetupError({ reason: "only PostgreSQL and SQLite are supported" })
+    if (options.encoding !== undefined && !ResultCodec.encodings.includes(options.encoding)) {
+      return yield* new SetupError({ reason: `unknown encoding ${JSON.stringify(options.encoding)} (json or pickle)` })
+    }
+    const writer = ResultCodec.writer(options.encoding)
 
     const query = (operation: string, text: string, params: ReadonlyArray<unknown>) =>
       Effect.mapError(sql.unsafe<Record<string, unknown>>(text, params), fail(operation))
@@ -433,12 +447,27 @@ export const makeDriver = (
       const [text, params] = dialect.selectMany(ids)
       return Effect.flatMap(query("getMany", text, params), (rows) => {
         const byId = new Map<string, TaskRecord.TaskRecord>()
+        const warnings: Array<Effect.Effect<void>> = []
         for (const raw of rows) {
-          const record = toRecord(raw)
-          if (Either.isLeft(record)) return Effect.fail(fail("getMany")(record.left))
-          byId.set(record.right.taskId, record.right)
+          const decoded = toRecord(raw)
+          if (Either.isLeft(decoded)) return Effect.fail(fail("getMany")(decoded.left))
+          const [record, problems] = decoded.right
+          byId.set(record.taskId, record)
+          for (const problem of problems) {
+            warnings.push(
+              Effect.logWarning("a stored value cannot be decoded; it reads as an inert description").pipe(
+                Effect.annotateLogs({
+                  taskId: record.taskId,
+                  column: problem.column,
+                  format: problem.format,
+                  reason: problem.reason
+                })
+              )
+            )
+          }
         }
-        return Effect.succeed(ids.map((id) => byId.get(id)))
+        const records = ids.map((id) => byId.get(id))
+        return warnings.length === 0 ? Effect.succeed(records) : Effect.as(Effect.all(warnings, { discard: true }), records)
       })
     }
 
@@ -447,11 +476,7 @@ export const makeDriver = (
         if (rows.length === 0) return Effect.succeed(Option.none<GroupRecord.GroupRecord>())
         const decoded = Either.gen(function*() {
           const row = yield* Either.mapLeft(decodeGroupRow(rows[0]), (e) => new RowError({ reason: e.message }))
-          const value = yield* ResultCodec.decode("result", row.result)
-          const taskIds = yield* Either.fromOption(
-            groupIds(value),
-            () => new ResultCodec.UndecodableValue({ column: "result", format: "json", reason: "not a group" })
-          )
+          const taskIds = yield* ResultCodec.decodeGroup(row.result)
           const dateDone = row.date_done === null
             ? DateTime.unsafeMake(0)
             : Option.getOrElse(parseTimestamp(row.date_done), () => DateTime.unsafeMake(0))
@@ -462,12 +487,12 @@ export const makeDriver = (
 
     return {
       kind: dialect.kind,
-      put: (record) => batcher.submit(toParams(record)),
+      put: (record) => batcher.submit(toParams(record, writer)),
       getMany,
       remove: (taskId) => Effect.asVoid(query("remove", dialect.deleteOne, [taskId])),
       putGroup: (group) =>
         Effect.asVoid(
-          query("putGroup", dialect.putGroup, [group.groupId, encodeGroup(group), formatTimestamp(group.dateDone)])
+          query("putGroup", dialect.putGroup, [group.groupId, writer.group(group), formatTimestamp(group.dateDone)])
         ),
       getGroup,
       removeGroup: (groupId) => Effect.asVoid(query("removeGroup", dialect.deleteGroup, [groupId])),

@@ -85,7 +85,8 @@ export const parse = (input: string | Redacted.Redacted<string>): Either.Either<
 }
 
 /**
- * Options for `layer` besides the URL (table names, `BackendOptions`, …).
+ * Options for `layer` besides the URL (table names, `BackendOptions`,
+ * `encoding: "pickle"` for rows Python Celery reads, …).
  *
  * @since 0.1.0
  * @category models

@@ -93,7 +93,8 @@ export const layerWithExpiry = (
 
 /**
  * Options from configuration: `filename` (default `results.sqlite`),
- * `taskTable`, `groupTable`, `busyTimeout`, and `BackendOptions.config`.
+ * `taskTable`, `groupTable`, `busyTimeout`, `encoding` (`json`, the default,
+ * or `pickle` for Celery-compatible rows), and `BackendOptions.config`.
  *
  * @since 0.1.0
  * @category config
@@ -103,11 +104,13 @@ export const config: Config.Config<Options> = Config.all({
   tasks: Config.option(Config.string("taskTable")),
   groups: Config.option(Config.string("groupTable")),
   busyTimeout: Config.duration("busyTimeout").pipe(Config.withDefault(Duration.seconds(5))),
+  encoding: SqlBackend.encodingConfig,
   backend: BackendOptions.config
 }).pipe(Config.map((c): Options => ({
   ...c.backend,
   filename: c.filename,
   busyTimeout: c.busyTimeout,
+  encoding: c.encoding,
   tables: { tasks: Option.getOrUndefined(c.tasks), groups: Option.getOrUndefined(c.groups) }
 })))
 

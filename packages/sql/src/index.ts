@@ -30,3 +30,7 @@ export * as TableNames from "./TableNames.js"
  * @since 0.1.0
  */
 export * as Pickle from "./Pickle.js"
+/**
+ * @since 0.1.0
+ */
+export * as CeleryCodec from "./CeleryCodec.js"

@@ -61,8 +61,9 @@ describe("ResultCodec", () => {
     expect(ResultCodec.encode(null)).toBeNull()
     expect(ResultCodec.decode("result", null)).toEqual(Either.right(null))
   })
-  it("recognises a pickle by its first byte and fails with a typed error", () => {
-    const decoded = ResultCodec.decode("result", Buffer.from("80054b2a2e", "hex"))
+  it("recognises a pickle by its first byte and decodes it safely; a bad one is a typed error", () => {
+    expect(ResultCodec.decode("result", Buffer.from("80054b2a2e", "hex"))).toEqual(Either.right(42))
+    const decoded = ResultCodec.decode("result", Buffer.from("80054b", "hex"))
     expect(Either.isLeft(decoded) && decoded.left._tag === "UndecodableValue" && decoded.left.format === "pickle")
       .toBe(true)
   })

@@ -5,6 +5,10 @@ Usage (run with /usr/bin/python3, Debian's python3-celery):
   celery_interop.py write  <url>                    write a fixed variety of results and groups;
                                                     print what Celery's get_task_meta/restore_group read back
   celery_interop.py read   <url> <ids.json>         print get_task_meta / restore_group for the given ids
+  celery_interop.py raw    <url> <ids.json>         print the stored bytes (base64) of result/args/kwargs columns
+                                                    and group rows, and date_done as stored, read with SQLAlchemy
+  celery_interop.py dumps                           for each JSON line on stdin, print Python's json.dumps of it
+                                                    (Celery's args/kwargs encoder)
 
 Everything printed is one JSON document. Python values are tagged where JSON cannot carry them:
 {"$int": "digits"} for integers beyond 2**53, {"$tuple": [...]}, {"$set": [...]}, {"$bytes": "base64"},
@@ -83,6 +87,11 @@ class Boom(Exception):
     pass
 
 
+# Extended args/kwargs whose json.dumps bytes the tests compare with taskmeta's.
+EXTENDED_BIG_ARGS = [2 ** 70, -(2 ** 64), 0.1, 1e16, 1e-07, 1.5e300, "ü\n\"\x7f\t𝄞", [1, [2]], None, True]
+EXTENDED_BIG_KWARGS = {"big": -(10 ** 20), "ключ": "☃", "t": [1, 2], "nested": {"x": None, "y": 2.5}}
+
+
 def write(url):
     app = app_for(url)
     b = app.backend
@@ -122,6 +131,17 @@ def write(url):
     )
     b.store_result(prefix + "extended", 256, "SUCCESS", request=req)
     written["extended"] = prefix + "extended"
+    req = Context(
+        id=prefix + "extended-big",
+        task="tasks.big",
+        args=EXTENDED_BIG_ARGS,
+        kwargs=EXTENDED_BIG_KWARGS,
+        hostname="celery@wörker",
+        retries=0,
+        delivery_info={"routing_key": "q-ü"},
+    )
+    b.store_result(prefix + "extended-big", [2 ** 80, "ok"], "SUCCESS", request=req)
+    written["extended-big"] = prefix + "extended-big"
 
     tb = 'Traceback (most recent call last):\n  File "tasks.py", line 3, in boom\nValueError: boom ☃'
     b.mark_as_failure(prefix + "failure", ValueError("boom ☃", 42), traceback=tb)
@@ -160,7 +180,42 @@ def read(url, ids_file):
     print(json.dumps(out, ensure_ascii=False))
 
 
+def raw(url, ids_file):
+    import sqlalchemy as sa
+    with open(ids_file) as f:
+        ids = json.load(f)
+    schema = ids.get("schema")
+    engine = sa.create_engine(url[3:] if url.startswith("db+") else url)
+    q = (lambda t: f'"{schema}".{t}') if schema else (lambda t: t)
+    b64 = lambda v: None if v is None else base64.b64encode(bytes(v)).decode("ascii")
+    out = {"tasks": {}, "groups": {}}
+    with engine.connect() as conn:
+        for task_id in ids.get("tasks", []):
+            row = conn.execute(sa.text(
+                f"SELECT result, args, kwargs, date_done FROM {q('celery_taskmeta')} WHERE task_id = :id"
+            ), {"id": task_id}).fetchone()
+            out["tasks"][task_id] = None if row is None else {
+                "result": b64(row[0]), "args": b64(row[1]), "kwargs": b64(row[2]),
+                "date_done": None if row[3] is None else str(row[3]),
+            }
+        for group_id in ids.get("groups", []):
+            row = conn.execute(sa.text(
+                f"SELECT result FROM {q('celery_tasksetmeta')} WHERE taskset_id = :id"
+            ), {"id": group_id}).fetchone()
+            out["groups"][group_id] = None if row is None else b64(row[0])
+    print(json.dumps(out))
+
+
+def dumps():
+    for line in sys.stdin:
+        if line.strip():
+            print(json.dumps(json.loads(line)))
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "dumps":
+        dumps()
+        sys.exit(0)
     command, url = sys.argv[1], sys.argv[2]
     if command == "create":
         create(url)
@@ -168,5 +223,7 @@ if __name__ == "__main__":
         write(url)
     elif command == "read":
         read(url, sys.argv[3])
+    elif command == "raw":
+        raw(url, sys.argv[3])
     else:
         raise SystemExit("unknown command " + command)
