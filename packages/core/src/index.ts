@@ -26,3 +26,19 @@ export * as ResultBackend from "./ResultBackend.js"
  * @since 0.1.0
  */
 export * as RetryPolicy from "./RetryPolicy.js"
+/**
+ * @since 0.1.0
+ */
+export * as MemoryPipelineStore from "./MemoryPipelineStore.js"
+/**
+ * @since 0.1.0
+ */
+export * as PipelineDriver from "./PipelineDriver.js"
+/**
+ * @since 0.1.0
+ */
+export * as PipelineError from "./PipelineError.js"
+/**
+ * @since 0.1.0
+ */
+export * as PipelineStore from "./PipelineStore.js"

@@ -34,3 +34,11 @@ export * as Pickle from "./Pickle.js"
  * @since 0.1.0
  */
 export * as CeleryCodec from "./CeleryCodec.js"
+/**
+ * @since 0.1.0
+ */
+export * as PipelineMigrations from "./PipelineMigrations.js"
+/**
+ * @since 0.1.0
+ */
+export * as SqlPipelineStore from "./SqlPipelineStore.js"

@@ -1,0 +1,4 @@
+import { MemoryPipelineStore } from "@taskmeta/core"
+import { PipelineConformance } from "@taskmeta/testkit"
+
+PipelineConformance.suite("memory", MemoryPipelineStore.layer())
