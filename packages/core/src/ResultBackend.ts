@@ -303,13 +303,13 @@ export const make = (
       return taskIds.map((id) => byId.get(id) ?? TaskRecord.pending(id))
     })
 
-    const get = Effect.fn("ResultBackend.get", { captureStackTrace: false })(function*(taskId: string) {
+    const get = (taskId: string) => {
       const checked = checkId("taskId", taskId)
-      if (Either.isLeft(checked)) return yield* checked.left
-      yield* Effect.annotateCurrentSpan({ taskId })
-      const [found] = yield* readMany([taskId])
-      return found ?? TaskRecord.pending(taskId)
-    })
+      if (Either.isLeft(checked)) return Effect.fail(checked.left)
+      return Effect.map(readMany([taskId]), ([found]) => found ?? TaskRecord.pending(taskId)).pipe(
+        Effect.withSpan("ResultBackend.get", { attributes: { taskId }, captureStackTrace: false })
+      )
+    }
 
     const exists = Effect.fn("ResultBackend.exists", { captureStackTrace: false })(function*(taskId: string) {
       const checked = checkId("taskId", taskId)
