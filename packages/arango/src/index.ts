@@ -10,3 +10,7 @@ export * as ArangoConfig from "./ArangoConfig.js"
  * @since 0.1.0
  */
 export * as ArangoDocument from "./ArangoDocument.js"
+/**
+ * @since 0.1.0
+ */
+export * as ArangoPipelineStore from "./ArangoPipelineStore.js"

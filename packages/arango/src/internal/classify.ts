@@ -19,6 +19,16 @@ export const ERROR_ARANGO_UNIQUE_CONSTRAINT_VIOLATED = 1210
 export const ERROR_SHUTTING_DOWN = 30
 /** Maintenance mode (arangojs marks it safe to retry). */
 export const ERROR_ARANGO_MAINTENANCE_MODE = 503
+/** A stream transaction the server no longer knows (expired after its idle timeout, or aborted). */
+export const ERROR_TRANSACTION_NOT_FOUND = 1655
+
+/**
+ * Operations for which a unique-constraint violation (1210) means "another
+ * writer got there first" and a retry finds the document: the two UPSERTs of
+ * the result backend, and the insert of a run's execution document (two
+ * builds of one run racing; the retry sees the run and reports it exists).
+ */
+const UNIQUE_RACE_OPERATIONS: ReadonlySet<string> = new Set(["put", "putGroup", "pipeline.insert.insertExecution"])
 
 /**
  * A storage failure, safe to print.
@@ -88,8 +98,10 @@ const withOriginal = (failure: ArangoFailure, original: unknown): ArangoFailure 
 
 /**
  * Classifies anything arangojs (or the code around it) failed with.
- * `operation` decides the one context-dependent case: a unique-constraint
- * violation is transient for the UPSERT writes (`put`, `putGroup`) only.
+ * `operation` decides the context-dependent cases: a unique-constraint
+ * violation is transient for the UPSERT writes (`put`, `putGroup`) and the
+ * pipeline store's execution insert only; a lost stream transaction (1655)
+ * for the pipeline store's operations (`pipeline.*`) only.
  */
 export const classify = (error: unknown, operation: string): ArangoFailure => {
   if (error instanceof ArangoFailure) return error
@@ -101,7 +113,9 @@ export const classify = (error: unknown, operation: string): ArangoFailure => {
       errorNum === ERROR_ARANGO_MAINTENANCE_MODE ||
       status === 503 ||
       error.isSafeToRetry === true ||
-      (errorNum === ERROR_ARANGO_UNIQUE_CONSTRAINT_VIOLATED && (operation === "put" || operation === "putGroup"))
+      (errorNum === ERROR_ARANGO_UNIQUE_CONSTRAINT_VIOLATED && UNIQUE_RACE_OPERATIONS.has(operation)) ||
+      // The pipeline store retries a whole stream transaction from its start, so a lost one is worth a retry.
+      (errorNum === ERROR_TRANSACTION_NOT_FOUND && operation.startsWith("pipeline."))
     return withOriginal(
       new ArangoFailure({
         kind: "server",

@@ -23,6 +23,8 @@ export type Fault =
   | { readonly kind: "status"; readonly status: number; readonly body?: unknown; readonly contentType?: string }
   | { readonly kind: "arango"; readonly status: number; readonly errorNum: number; readonly errorMessage: string }
   | { readonly kind: "drop" }
+  /** Answer this request normally (to aim the next fault at a later request). */
+  | { readonly kind: "pass" }
 
 type Doc = { _key: string; task?: unknown; expireAt?: number | null }
 
@@ -91,9 +93,9 @@ export class FakeArango {
         const url = new URL(req.url ?? "/", "http://127.0.0.1")
         this.requests.push({ method: req.method ?? "GET", path: url.pathname, headers: req.headers, body })
         const fault = this.faults.shift()
-        if (fault !== undefined) return this.fail(req, res, fault)
+        if (fault !== undefined && fault.kind !== "pass") return this.fail(req, res, fault)
         try {
-          const [status, answer] = this.route(req.method ?? "GET", url, body)
+          const [status, answer] = this.route(req.method ?? "GET", url, body, req.headers)
           this.send(res, status, answer)
         } catch (e) {
           this.send(res, 500, { error: true, code: 500, errorNum: 4, errorMessage: String(e) })
@@ -135,17 +137,18 @@ export class FakeArango {
     }
   }
 
-  private send(res: http.ServerResponse, status: number, body: unknown) {
+  protected send(res: http.ServerResponse, status: number, body: unknown) {
     const text = JSON.stringify(body)
     res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) })
     res.end(text)
   }
 
-  private notFound(errorNum: number, errorMessage: string): [number, unknown] {
+  protected notFound(errorNum: number, errorMessage: string): [number, unknown] {
     return [404, { error: true, code: 404, errorNum, errorMessage }]
   }
 
-  private route(method: string, url: URL, body: any): [number, unknown] {
+  /** Answers one request; subclasses (FakePipelineArango) handle more of the API first. */
+  protected route(method: string, url: URL, body: any, _headers: http.IncomingHttpHeaders): [number, unknown] {
     const m = /^\/_db\/([^/]+)(\/.*)$/.exec(url.pathname)
     if (m === null) return this.notFound(404, "unknown path")
     const dbName = decodeURIComponent(m[1])
