@@ -1,1 +1,1 @@
-export {}
+export * as Cli from "./Cli.js"

@@ -1,1 +1,1 @@
-export {}
+export * as Worker from "./Worker.js"

@@ -1,0 +1,548 @@
+/**
+ * The `taskmeta` command: read and manage a result store chosen by URL.
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Config from "effect/Config"
+import * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as BackendUrl from "@taskmeta/backends/BackendUrl"
+import * as Backends from "@taskmeta/backends/Backends"
+import * as Pipelines from "@taskmeta/backends/Pipelines"
+import * as ResultBrowser from "@taskmeta/backends/ResultBrowser"
+import * as Transfer from "@taskmeta/backends/Transfer"
+import type * as BackendOptions from "@taskmeta/core/BackendOptions"
+import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as PipelineStore from "@taskmeta/core/PipelineStore"
+import * as ExceptionInfo from "@taskmeta/schema/ExceptionInfo"
+import * as GroupRecord from "@taskmeta/schema/GroupRecord"
+import * as Json from "@taskmeta/schema/Json"
+import * as TaskRecord from "@taskmeta/schema/TaskRecord"
+import * as TaskState from "@taskmeta/schema/TaskState"
+import * as Inputs from "./Inputs.js"
+import * as Output from "./Output.js"
+
+// ---------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------
+
+/**
+ * A failure the CLI reports as one line (bad input, a missing record, a task
+ * that finished badly).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CliError extends Schema.TaggedError<CliError>("@taskmeta/cli/CliError")("CliError", {
+  message: Schema.String
+}) {}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
+
+const fail = (message: string) => Effect.fail(new CliError({ message }))
+
+const orFail = <A>(either: Either.Either<A, string>) => Either.match(either, { onLeft: fail, onRight: Effect.succeed })
+
+// ---------------------------------------------------------------------------
+// output
+// ---------------------------------------------------------------------------
+
+/** Writes to stdout and waits until the chunk is handed off (backpressure, ordering). */
+const write = (text: string) =>
+  Effect.async<void>((resume) => {
+    process.stdout.write(text, () => resume(Effect.void))
+  })
+
+const writeLines = <E, R>(lines: Stream.Stream<string, E, R>) =>
+  Stream.runForEachChunk(lines, (chunk) => write(Array.from(chunk, (l) => `${l}\n`).join("")))
+
+/** Progress for people, on stderr so it never mixes with output. */
+const progress = (text: string) => Effect.sync(() => process.stderr.write(`${text}\n`))
+
+// ---------------------------------------------------------------------------
+// backend selection
+// ---------------------------------------------------------------------------
+
+const backendOption = Options.redacted("backend").pipe(
+  Options.withDescription(
+    "Backend URL: db+sqlite:///results.sqlite, db+sqlite:////abs/path.sqlite, db+postgresql://user@host/db, " +
+      "arangodb://user:pass@host:port/db/collection or memory:// (default: $TASKMETA_BACKEND_URL, else " +
+      "db+sqlite:///results.sqlite in the current directory)"
+  ),
+  Options.optional
+)
+
+const schemaOption = Options.text("schema").pipe(
+  Options.withDescription("PostgreSQL schema holding Celery's tables (default: the search_path)"),
+  Options.optional
+)
+
+const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON, one object per line"))
+
+interface Where {
+  readonly backend: Option.Option<Redacted.Redacted<string>>
+  readonly schema: Option.Option<string>
+}
+
+const where = { backend: backendOption, schema: schemaOption }
+
+/**
+ * Where relative SQLite paths resolve: the directory the command was started
+ * from. Under `pnpm taskmeta`, pnpm runs the script in the workspace root and
+ * passes the caller's directory as `INIT_CWD`.
+ */
+const baseDirectory = Effect.gen(function*() {
+  const event = yield* Config.option(Config.string("npm_lifecycle_event"))
+  const initCwd = yield* Config.option(Config.string("INIT_CWD"))
+  if (Option.contains(event, "taskmeta") && Option.isSome(initCwd)) return initCwd.value
+  return process.cwd()
+})
+
+const resolveUrl = (backend: Option.Option<Redacted.Redacted<string>>) =>
+  Option.match(backend, {
+    onNone: () => BackendUrl.config,
+    onSome: (url) => BackendUrl.parse(url)
+  })
+
+const backendOptions = (o: Where, extra: BackendOptions.Input & { readonly encoding?: "json" | "pickle" } = {}) =>
+  Effect.map(baseDirectory, (dir): Backends.Options => ({
+    resultExtended: true,
+    ...extra,
+    baseDirectory: dir,
+    tables: Option.match(o.schema, { onNone: () => undefined, onSome: (schema) => ({ schema }) })
+  }))
+
+const layerFor = (o: Where, extra: BackendOptions.Input & { readonly encoding?: "json" | "pickle" } = {}) =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const url = yield* resolveUrl(o.backend)
+      return Backends.layerFromUrl(url, yield* backendOptions(o, extra))
+    })
+  )
+
+// ---------------------------------------------------------------------------
+// get
+// ---------------------------------------------------------------------------
+
+const taskId = Args.text({ name: "task-id" }).pipe(Args.withDescription("The task's id"))
+
+const get = Command.make("get", { ...where, json: jsonOption, taskId }, (o) =>
+  Effect.gen(function*() {
+    const backend = yield* ResultBackend.ResultBackend
+    const record = yield* backend.get(o.taskId)
+    if (o.json) return yield* write(`${Output.taskLine(record)}\n`)
+    const exists = record.status !== TaskState.PENDING || (yield* backend.exists(o.taskId))
+    yield* Console.log(Output.taskBlock(record))
+    if (!exists) yield* progress(`(no record is stored for ${o.taskId}; unknown ids read as PENDING, as in Celery)`)
+  }).pipe(Effect.provide(layerFor(o)))).pipe(
+    Command.withDescription("Show one task's state, result and metadata (an unknown id reads as PENDING)")
+  )
+
+// ---------------------------------------------------------------------------
+// group
+// ---------------------------------------------------------------------------
+
+const group = Command.make("group", {
+  ...where,
+  json: jsonOption,
+  groupId: Args.text({ name: "group-id" }).pipe(Args.withDescription("The group's id"))
+}, (o) =>
+  Effect.gen(function*() {
+    const backend = yield* ResultBackend.ResultBackend
+    const found = yield* backend.restoreGroup(o.groupId)
+    if (Option.isNone(found)) return yield* fail(`no group ${o.groupId} is stored`)
+    const members = yield* backend.getMany(found.value.taskIds)
+    if (o.json) {
+      return yield* write([Output.groupLine(found.value), ...members.map(Output.taskLine)].map((l) => `${l}\n`).join(""))
+    }
+    const ready = members.filter((m) => TaskState.isReady(m.status)).length
+    yield* Console.log(
+      `group ${found.value.groupId}  saved ${Output.date(found.value.dateDone)}  ${plural(members.length, "task")}, ${ready} ready\n\n` +
+        Output.taskTable(members)
+    )
+  }).pipe(Effect.provide(layerFor(o)))).pipe(
+    Command.withDescription("Show a group and its member tasks (--json: the group line, then one line per member)")
+  )
+
+// ---------------------------------------------------------------------------
+// list
+// ---------------------------------------------------------------------------
+
+const HUMAN_LIMIT = 50
+
+const list = Command.make("list", {
+  ...where,
+  json: jsonOption,
+  state: Options.text("state").pipe(Options.withDescription("Only tasks in this state (repeatable)"), Options.repeated),
+  name: Options.text("name").pipe(Options.withDescription("Only tasks with this name"), Options.optional),
+  since: Options.text("since").pipe(
+    Options.withDescription("Only tasks done at or after this time (ISO-8601, or a duration ago: 2h, 1d)"),
+    Options.optional
+  ),
+  until: Options.text("until").pipe(
+    Options.withDescription("Only tasks done before this time (ISO-8601, or a duration ago)"),
+    Options.optional
+  ),
+  limit: Options.integer("limit").pipe(
+    Options.withDescription(`At most this many, newest first (default ${HUMAN_LIMIT} for the table, all for --json)`),
+    Options.optional
+  )
+}, (o) =>
+  Effect.gen(function*() {
+    const browser = yield* ResultBrowser.ResultBrowser
+    const now = yield* DateTime.now
+    const at = (text: Option.Option<string>) =>
+      Option.match(text, { onNone: () => Effect.succeed(undefined), onSome: (t) => orFail(Inputs.instant(t, now)) })
+    if (Option.exists(o.limit, (n) => n < 0)) return yield* fail("--limit must be 0 or more")
+    const filter: ResultBrowser.Filter = {
+      states: o.state.length > 0 ? o.state.map((s) => s.toUpperCase()) : undefined,
+      name: Option.getOrUndefined(o.name),
+      since: yield* at(o.since),
+      until: yield* at(o.until)
+    }
+    if (o.json) {
+      return yield* writeLines(Stream.map(browser.list({ ...filter, limit: Option.getOrUndefined(o.limit) }), Output.taskLine))
+    }
+    const limit = Option.getOrElse(o.limit, () => HUMAN_LIMIT)
+    const records = Array.from(yield* Stream.runCollect(browser.list({ ...filter, limit: limit + 1 })))
+    if (records.length === 0) return yield* Console.log("no tasks")
+    yield* Console.log(Output.taskTable(records.slice(0, limit)))
+    if (records.length > limit) yield* progress(`(the ${limit} most recent shown; use --limit N for more)`)
+  }).pipe(Effect.provide(layerFor(o)))).pipe(
+    Command.withDescription("List tasks, newest first, filtered by state, name and time")
+  )
+
+// ---------------------------------------------------------------------------
+// wait
+// ---------------------------------------------------------------------------
+
+const wait = Command.make("wait", {
+  ...where,
+  json: jsonOption,
+  timeout: Options.text("timeout").pipe(
+    Options.withDescription("Give up after this long (30s, 5m, …); default: wait as long as it takes"),
+    Options.optional
+  ),
+  taskId
+}, (o) =>
+  Effect.gen(function*() {
+    const backend = yield* ResultBackend.ResultBackend
+    const timeout = Option.isSome(o.timeout) ? yield* orFail(Inputs.duration(o.timeout.value)) : undefined
+    const record = yield* backend.waitFor(o.taskId, { timeout })
+    yield* o.json ? write(`${Output.taskLine(record)}\n`) : Console.log(Output.taskBlock(record))
+    if (record.status !== TaskState.SUCCESS) {
+      const why = ExceptionInfo.isEncoded(record.result) ? `: ${ExceptionInfo.format(record.result)}` : ""
+      return yield* fail(`task ${record.taskId} finished ${record.status}${why}`)
+    }
+  }).pipe(Effect.provide(layerFor(o)))).pipe(
+    Command.withDescription(
+      "Wait until a task is ready and show it; exits non-zero on a timeout or when it finished FAILURE or REVOKED"
+    )
+  )
+
+// ---------------------------------------------------------------------------
+// forget
+// ---------------------------------------------------------------------------
+
+const forget = Command.make("forget", { ...where, taskId }, (o) =>
+  Effect.gen(function*() {
+    const backend = yield* ResultBackend.ResultBackend
+    const existed = yield* backend.exists(o.taskId)
+    yield* backend.forget(o.taskId)
+    yield* Console.log(existed ? `forgot ${o.taskId}` : `${o.taskId} was not stored; nothing to forget`)
+  }).pipe(Effect.provide(layerFor(o)))).pipe(Command.withDescription("Delete one task's record"))
+
+// ---------------------------------------------------------------------------
+// cleanup
+// ---------------------------------------------------------------------------
+
+const expiresOption = Options.text("expires").pipe(
+  Options.withDescription("Delete records done longer ago than this (default 1 day, as Celery's result_expires)"),
+  Options.optional
+)
+
+const PROGRESS_FROM = 1000
+
+const cleanup = Command.make("cleanup", {
+  ...where,
+  dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Only count what would be deleted")),
+  expires: expiresOption
+}, (o) =>
+  Effect.gen(function*() {
+    const expires = Option.isSome(o.expires) ? yield* orFail(Inputs.duration(o.expires.value)) : Duration.days(1)
+    return yield* Effect.gen(function*() {
+      const backend = yield* ResultBackend.ResultBackend
+      const browser = yield* ResultBrowser.ResultBrowser
+      const due = yield* browser.countExpired
+      const age = Duration.format(expires)
+      if (o.dryRun) {
+        return yield* Console.log(`would delete ${plural(due.tasks, "task")} and ${plural(due.groups, "group")} done more than ${age} ago`)
+      }
+      // On large runs, report progress from a second count while the batches run.
+      const total = due.tasks + due.groups
+      const reporter = total >= PROGRESS_FROM
+        ? yield* Effect.fork(
+          browser.countExpired.pipe(
+            Effect.flatMap((left) => progress(`cleanup: ${total - left.tasks - left.groups} of ${total} deleted…`)),
+            Effect.catchAllCause((cause) => Effect.logDebug("progress count failed", cause)),
+            Effect.delay("1 second"),
+            Effect.forever
+          )
+        )
+        : undefined
+      const report = yield* backend.cleanup().pipe(Effect.ensuring(reporter ? Fiber.interrupt(reporter) : Effect.void))
+      yield* Console.log(`deleted ${plural(report.tasks, "task")} and ${plural(report.groups, "group")} done more than ${age} ago`)
+    }).pipe(Effect.provide(layerFor(o, { resultExpires: expires })))
+  })).pipe(Command.withDescription("Delete expired task and group records, in batches"))
+
+// ---------------------------------------------------------------------------
+// migrate
+// ---------------------------------------------------------------------------
+
+const migrate = Command.make("migrate", where, (o) =>
+  Effect.gen(function*() {
+    const url = yield* resolveUrl(o.backend)
+    if (url._tag !== "Sqlite" && url._tag !== "Postgres") {
+      return yield* Console.log(`${BackendUrl.describe(url)} needs no migrations`)
+    }
+    const applied = yield* Backends.migrate(url, yield* backendOptions(o))
+    yield* Console.log(
+      applied.length === 0
+        ? `${BackendUrl.describe(url)}: tables are up to date`
+        : `${BackendUrl.describe(url)}: applied ${applied.join(", ")}`
+    )
+  })).pipe(Command.withDescription("Create or upgrade the SQL tables (Celery's, shared with Python workers)"))
+
+// ---------------------------------------------------------------------------
+// stats
+// ---------------------------------------------------------------------------
+
+const stats = Command.make("stats", { ...where, json: jsonOption }, (o) =>
+  Effect.gen(function*() {
+    const browser = yield* ResultBrowser.ResultBrowser
+    const s = yield* browser.stats
+    yield* o.json ? write(`${Output.statsLine(s)}\n`) : Console.log(Output.statsBlock(s))
+  }).pipe(Effect.provide(layerFor(o)))).pipe(
+    Command.withDescription("Count tasks by state and by name, with the failure rate (FAILURE / (SUCCESS + FAILURE))")
+  )
+
+// ---------------------------------------------------------------------------
+// pipelines
+// ---------------------------------------------------------------------------
+
+const pipelineLayerFor = (o: Where) =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const url = yield* resolveUrl(o.backend)
+      return Pipelines.layerFromUrl(url, yield* backendOptions(o))
+    })
+  )
+
+const pipelinesList = Command.make("list", {
+  ...where,
+  json: jsonOption,
+  pipeline: Options.text("pipeline").pipe(
+    Options.withDescription("Only runs of this pipeline (repeatable)"),
+    Options.repeated
+  )
+}, (o) =>
+  Effect.gen(function*() {
+    const store = yield* PipelineStore.PipelineStore
+    const browser = yield* Pipelines.PipelineBrowser
+    const ids = o.pipeline.length > 0 ? o.pipeline : yield* browser.pipelineIds
+    const runs = (yield* Effect.forEach(ids, (id) => store.listExecutions(id))).flat()
+    if (o.json) return yield* writeLines(Stream.fromIterable(runs.map(Output.pipelineRunLine)))
+    if (runs.length === 0) return yield* Console.log("no pipeline runs")
+    yield* Console.log(Output.table(
+      ["RUN ID", "PIPELINE", "STATUS", "CREATED", "STARTED", "COMPLETED"],
+      runs.map((r) => [r.runId, r.pipelineId, r.status, Output.date(r.created), Output.date(r.started), Output.date(r.completed)])
+    ))
+  }).pipe(Effect.provide(pipelineLayerFor(o)))).pipe(Command.withDescription("List pipeline runs"))
+
+const pipelinesShow = Command.make("show", {
+  ...where,
+  json: jsonOption,
+  runId: Args.text({ name: "run-id" }).pipe(Args.withDescription("The run's id"))
+}, (o) =>
+  Effect.gen(function*() {
+    const store = yield* PipelineStore.PipelineStore
+    const execution = yield* store.getExecution(o.runId)
+    if (Option.isNone(execution)) return yield* fail(`no pipeline run ${o.runId} is stored`)
+    const tree: Output.PipelineTree = {
+      execution: execution.value,
+      pipelineResults: yield* store.listPipelineResults(o.runId),
+      taskExecutions: yield* store.listTaskExecutions({ runId: o.runId }),
+      taskResults: yield* store.listTaskResults({ runId: o.runId })
+    }
+    yield* o.json ? write(`${Output.pipelineTreeLine(tree)}\n`) : Console.log(Output.pipelineTree(tree))
+  }).pipe(Effect.provide(pipelineLayerFor(o)))).pipe(Command.withDescription("Show one pipeline run as a tree"))
+
+const pipelines = Command.make("pipelines").pipe(
+  Command.withDescription("Pipeline runs: list, show <run-id>"),
+  Command.withSubcommands([pipelinesList, pipelinesShow])
+)
+
+// ---------------------------------------------------------------------------
+// export / import / copy
+// ---------------------------------------------------------------------------
+
+const exportCommand = Command.make("export", where, (o) =>
+  Effect.gen(function*() {
+    const browser = yield* ResultBrowser.ResultBrowser
+    yield* writeLines(Stream.map(browser.exportTasks, Output.taskLine))
+    yield* writeLines(Stream.map(browser.exportGroups, Output.groupLine))
+  }).pipe(Effect.provide(layerFor(o)))).pipe(
+    Command.withDescription("Print every task, then every group, as JSON lines (the format import reads)")
+  )
+
+const Line = Schema.Union(TaskRecord.TaskLine, GroupRecord.GroupLine)
+const decodeLine = Schema.decodeUnknownEither(Line, { onExcessProperty: "error" })
+
+const parseLine = (text: string, n: number) =>
+  Either.flatMap(
+    Either.mapLeft(Json.parse(text), (e) => `line ${n}: ${e.reason}`),
+    (json) =>
+      Either.mapLeft(decodeLine(json), (e) => {
+        const [issue] = ParseResult.ArrayFormatter.formatErrorSync(e)
+        const where = issue === undefined || issue.path.length === 0 ? "" : `${issue.path.join(".")}: `
+        return `line ${n}: not a task or group line (${where}${issue?.message ?? "unexpected shape"})`
+      })
+  )
+
+const codecOption = Options.choice("codec", ["json", "pickle"]).pipe(
+  Options.withDescription(
+    "How a SQL target writes the result column: json (taskmeta's default) or pickle (what Python Celery reads back)"
+  ),
+  Options.withDefault("json" as const)
+)
+
+const importCommand = Command.make("import", {
+  ...where,
+  codec: codecOption,
+  file: Args.file({ name: "file", exists: "yes" }).pipe(
+    Args.withDescription("JSON lines to read (default: standard input)"),
+    Args.optional
+  )
+}, (o) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const backend = yield* ResultBackend.ResultBackend
+    const bytes = Option.match(o.file, {
+      onNone: () => NodeStream.stdin,
+      onSome: (path) => fs.stream(path)
+    })
+    let stored = 0
+    let unchanged = 0
+    let groups = 0
+    let n = 0
+    yield* bytes.pipe(
+      Stream.decodeText(),
+      Stream.splitLines,
+      Stream.runForEach((text) =>
+        Effect.gen(function*() {
+          n++
+          if (text.trim() === "") return
+          const line = yield* orFail(parseLine(text, n))
+          if ("groupId" in line) {
+            yield* Transfer.restoreGroup(backend, line)
+            groups++
+          } else {
+            const outcome = yield* Transfer.restoreTask(backend, line)
+            if (outcome._tag === "Stored") stored++
+            else unchanged++
+          }
+          if ((stored + unchanged + groups) % 1000 === 0) {
+            yield* progress(`import: ${stored + unchanged} tasks, ${groups} groups…`)
+          }
+        })
+      ),
+      Effect.mapError((error) =>
+        error._tag === "CliError" && stored + unchanged + groups > 0
+          ? new CliError({
+            message: `${error.message}; the ${plural(stored + unchanged, "task")} and ${
+              plural(groups, "group")
+            } before it were imported`
+          })
+          : error
+      )
+    )
+    yield* Console.log(
+      `imported ${plural(stored, "task")}, ${plural(groups, "group")}` + (unchanged > 0 ? ` (${unchanged} already SUCCESS, left as they were)` : "")
+    )
+  }).pipe(Effect.provide(layerFor(o, { encoding: o.codec })))).pipe(
+    Command.withDescription("Read task and group JSON lines (export's format) into the backend; idempotent")
+  )
+
+const copy = Command.make("copy", {
+  from: Options.redacted("from").pipe(Options.withDescription("Source backend URL")),
+  to: Options.redacted("to").pipe(Options.withDescription("Target backend URL")),
+  schema: schemaOption,
+  codec: codecOption
+}, (o) =>
+  Effect.scoped(Effect.gen(function*() {
+    const options = yield* backendOptions({ backend: Option.none(), schema: o.schema })
+    const from = yield* BackendUrl.parse(o.from)
+    const to = yield* BackendUrl.parse(o.to)
+    const source = yield* Layer.build(Backends.layerFromUrl(from, options))
+    const target = yield* Layer.build(Backends.backendLayerFromUrl(to, { ...options, encoding: o.codec }))
+    const report = yield* Transfer.copy(
+      Context.get(source, ResultBrowser.ResultBrowser),
+      Context.get(target, ResultBackend.ResultBackend),
+      (r) => progress(`copy: ${r.stored + r.unchanged} tasks, ${r.groups} groups…`)
+    )
+    yield* Console.log(
+      `copied ${plural(report.stored, "task")} and ${plural(report.groups, "group")} from ${BackendUrl.describe(from)} to ${
+        BackendUrl.describe(to)
+      }` + (report.unchanged > 0 ? ` (${report.unchanged} already SUCCESS there, left as they were)` : "")
+    )
+  }))).pipe(Command.withDescription("Copy every task and group from one backend to another"))
+
+// ---------------------------------------------------------------------------
+// root
+// ---------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make("taskmeta").pipe(
+  Command.withDescription("Read and manage task results stored by taskmeta or Celery"),
+  Command.withSubcommands([
+    get,
+    group,
+    list,
+    wait,
+    forget,
+    cleanup,
+    migrate,
+    stats,
+    pipelines,
+    exportCommand,
+    importCommand,
+    copy
+  ])
+)
+
+/**
+ * Runs the command on `argv` (the whole `process.argv`).
+ *
+ * @since 0.1.0
+ * @category run
+ */
+export const run = Command.run(command, { name: "taskmeta", version: "0.1.0" })

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/**
+ * The `taskmeta` command's entry point (`pnpm taskmeta …`).
+ *
+ * Errors are one line on stderr and a non-zero exit, never a stack trace
+ * (`TASKMETA_DEBUG=1` prints the whole cause). Logs go to stderr, warnings
+ * and worse only unless `TASKMETA_LOG_LEVEL` says otherwise, so standard
+ * output carries nothing but the command's output.
+ *
+ * @since 0.1.0
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Cli from "./Cli.js"
+import * as Failure from "./Failure.js"
+
+const Logging = Layer.merge(
+  Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
+  Logger.minimumLogLevel(Failure.logLevel(process.env.TASKMETA_LOG_LEVEL))
+)
+
+// `taskmeta export | head` closes the pipe early: stop quietly, as Unix tools do.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0)
+  throw error
+})
+
+Cli.run(process.argv).pipe(
+  Effect.tapErrorCause(Failure.report(process.env.TASKMETA_DEBUG === "1")),
+  Effect.provide(Layer.merge(NodeContext.layer, Logging)),
+  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+)

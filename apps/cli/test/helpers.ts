@@ -1,0 +1,59 @@
+import { execFile } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
+const tsx = Path.join(root, "apps/cli/node_modules/.bin/tsx")
+
+export const CLI = Path.join(root, "apps/cli/src/bin.ts")
+export const WORKER = Path.join(root, "apps/worker/src/bin.ts")
+export const PG_URL = process.env.TASKMETA_TEST_PG_URL ?? "postgresql://postgres@127.0.0.1:5432/test"
+
+export interface Run {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** The environment a user's shell would give: no backend URL, no pnpm script context. */
+const cleanEnv = (extra: Record<string, string>) => {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || k === "TASKMETA_BACKEND_URL" || k === "INIT_CWD" || k.startsWith("npm_")) continue
+    env[k] = v
+  }
+  return { ...env, NO_COLOR: "1", ...extra }
+}
+
+/** Runs `tsx <script> ...args` as a process in `cwd`. */
+export const run = (
+  script: string,
+  args: ReadonlyArray<string>,
+  options: { readonly cwd: string; readonly input?: string; readonly env?: Record<string, string> }
+): Promise<Run> =>
+  new Promise((resolve) => {
+    const child = execFile(tsx, [script, ...args], {
+      cwd: options.cwd,
+      env: cleanEnv(options.env ?? {}),
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 60_000
+    }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
+      resolve({ code, stdout, stderr })
+    })
+    if (options.input !== undefined) child.stdin!.end(options.input)
+    else child.stdin!.end()
+  })
+
+export const cli = (args: ReadonlyArray<string>, options: { readonly cwd: string; readonly input?: string; readonly env?: Record<string, string> }) =>
+  run(CLI, args, options)
+
+/** The JSON lines of an output. */
+export const lines = (stdout: string): Array<Record<string, unknown>> =>
+  stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Record<string, unknown>)
+
+export const tempDir = (label: string) => Fs.mkdtempSync(Path.join(Os.tmpdir(), `taskmeta-${label}-`))
+
+export const schemaName = (label: string) => `tm_${label}_${Math.random().toString(36).slice(2, 8)}`

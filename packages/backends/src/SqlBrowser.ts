@@ -1,0 +1,256 @@
+/**
+ * The `ResultBrowser` over Celery's SQL tables (SQLite and PostgreSQL),
+ * through the `SqlClient` in context.
+ *
+ * Queries here only pick ids and count; records are read back through the
+ * `ResultBackend` built over the same tables (`getMany`, `restoreGroup`), so
+ * there is one decoder for stored values (JSON, Celery's pickles) and it is
+ * the backend's. Lists page by the table's `id` (keyset pagination), so a
+ * long export never holds a transaction or an offset scan open.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Chunk from "effect/Chunk"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
+import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
+import * as TaskState from "@taskmeta/schema/TaskState"
+import { formatTimestamp } from "@taskmeta/sql/SqlBackend"
+import * as TableNames from "@taskmeta/sql/TableNames"
+import * as ResultBrowser from "./ResultBrowser.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly tables?: TableNames.Input | undefined
+  /** Ids read per query while listing or exporting. Default 500. */
+  readonly pageSize?: number | undefined
+}
+
+const Count = Schema.Union(Schema.Number, Schema.NumberFromString, Schema.BigIntFromSelf)
+const IdRow = Schema.Struct({ id: Count, key: Schema.String })
+const CountRow = Schema.Struct({ n: Count })
+const StatsRow = Schema.Struct({ status: Schema.NullOr(Schema.String), name: Schema.NullOr(Schema.String), n: Count })
+
+const decodeRows = <A, I>(schema: Schema.Schema<A, I>) => {
+  const decode = Schema.decodeUnknownEither(Schema.Array(schema))
+  return (rows: ReadonlyArray<unknown>) => Either.mapLeft(decode(rows), (e) => new Error(e.message))
+}
+const decodeIds = decodeRows(IdRow)
+const decodeCounts = decodeRows(CountRow)
+const decodeStats = decodeRows(StatsRow)
+
+const toNumber = (n: number | bigint): number => (typeof n === "bigint" ? Number(n) : n)
+
+/** Builds a parameter list and its placeholders for one dialect. */
+const params = (pg: boolean) => {
+  const values: Array<unknown> = []
+  return {
+    values,
+    add: (value: unknown) => {
+      values.push(value)
+      return pg ? `$${values.length}` : "?"
+    },
+    anyOf: (column: string, list: ReadonlyArray<string>) => {
+      if (pg) {
+        values.push(list)
+        return `${column} = ANY($${values.length}::text[])`
+      }
+      values.push(JSON.stringify(list))
+      return `${column} IN (SELECT value FROM json_each(?))`
+    }
+  }
+}
+
+const READY = Array.from(TaskState.READY_STATES)
+
+/**
+ * Builds the browser over the `SqlClient` and the `ResultBackend` in
+ * context (both over the same tables).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<
+  ResultBrowser.Service,
+  TableNames.InvalidTableName,
+  SqlClient.SqlClient | ResultBackend.ResultBackend
+> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const backend = yield* ResultBackend.ResultBackend
+    const names = yield* TableNames.make(options.tables)
+    const pg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+    const tasks = pg ? TableNames.qualify(names, names.tasks) : TableNames.quote(names.tasks)
+    const groups = pg ? TableNames.qualify(names, names.groups) : TableNames.quote(names.groups)
+    const pageSize = Math.max(1, Math.floor(options.pageSize ?? 500))
+
+    const query = <A>(
+      operation: string,
+      text: string,
+      values: ReadonlyArray<unknown>,
+      decode: (rows: ReadonlyArray<unknown>) => Either.Either<A, Error>
+    ) =>
+      sql.unsafe<Record<string, unknown>>(text, values).pipe(
+        Effect.flatMap(decode),
+        Effect.mapError((cause) => new ResultBrowser.BrowseError({ operation, cause })),
+        Effect.withSpan("ResultBrowser.query", { attributes: { operation, "db.kind": backend.kind } })
+      )
+
+    /** Pages of ids by `id`, through `where`, descending or ascending. */
+    const pages = (
+      operation: string,
+      table: string,
+      key: string,
+      order: "asc" | "desc",
+      where: (p: ReturnType<typeof params>) => ReadonlyArray<string>,
+      limit: number | undefined
+    ): Stream.Stream<ReadonlyArray<string>, ResultBrowser.BrowseError> =>
+      Stream.paginateChunkEffect(
+        { cursor: undefined as number | undefined, remaining: limit ?? Number.POSITIVE_INFINITY },
+        ({ cursor, remaining }) => {
+          const p = params(pg)
+          const clauses = [...where(p)]
+          if (cursor !== undefined) clauses.push(`id ${order === "desc" ? "<" : ">"} ${p.add(cursor)}`)
+          const size = Math.min(pageSize, remaining)
+          const text = `SELECT id, ${key} AS ${pg ? `"key"` : "key"} FROM ${table}` +
+            (clauses.length > 0 ? ` WHERE ${clauses.join(" AND ")}` : "") +
+            ` ORDER BY id ${order.toUpperCase()} LIMIT ${size}`
+          return Effect.map(query(operation, text, p.values, decodeIds), (rows) => {
+            const ids = rows.map((r) => r.key)
+            const left = remaining - rows.length
+            const next = rows.length < size || left <= 0
+              ? Option.none()
+              : Option.some({ cursor: toNumber(rows[rows.length - 1].id), remaining: left })
+            return [ids.length === 0 ? chunkOf([]) : chunkOf([ids]), next] as const
+          })
+        }
+      )
+
+    const records = (
+      operation: string,
+      ids: Stream.Stream<ReadonlyArray<string>, ResultBrowser.BrowseError>
+    ): Stream.Stream<TaskRecord.TaskRecord, ResultBrowser.BrowseError> =>
+      ids.pipe(
+        Stream.mapEffect((page) =>
+          backend.getMany(page).pipe(Effect.mapError((cause) => new ResultBrowser.BrowseError({ operation, cause })))
+        ),
+        Stream.flattenIterables
+      )
+
+    const filterClauses = (filter: ResultBrowser.Filter) => (p: ReturnType<typeof params>) => {
+      const clauses: Array<string> = []
+      if (filter.states !== undefined && filter.states.length > 0) clauses.push(p.anyOf("status", filter.states))
+      if (filter.name !== undefined) clauses.push(`name = ${p.add(filter.name)}`)
+      if (filter.since !== undefined || filter.until !== undefined) {
+        // dateDone is reported for READY records only (Celery stamps every write).
+        clauses.push(p.anyOf("status", READY))
+        if (filter.since !== undefined) clauses.push(`date_done >= ${p.add(formatTimestamp(filter.since))}`)
+        if (filter.until !== undefined) clauses.push(`date_done < ${p.add(formatTimestamp(filter.until))}`)
+      }
+      return clauses
+    }
+
+    const count = (operation: string, text: string, values: ReadonlyArray<unknown>) =>
+      Effect.map(query(operation, text, values, decodeCounts), (rows) => rows.length === 0 ? 0 : toNumber(rows[0].n))
+
+    const list = (filter: ResultBrowser.Filter = {}) =>
+      records("list tasks", pages("list tasks", tasks, "task_id", "desc", filterClauses(filter), filter.limit))
+
+    const stats = Effect.gen(function*() {
+      const rows = yield* query(
+        "count tasks",
+        `SELECT status, name, COUNT(*) AS n FROM ${tasks} GROUP BY status, name`,
+        [],
+        decodeStats
+      )
+      const groupCount = yield* count("count groups", `SELECT COUNT(*) AS n FROM ${groups}`, [])
+      return ResultBrowser.statsFromCounts(
+        rows.map((r) => ({ status: r.status ?? TaskState.PENDING, name: r.name, count: toNumber(r.n) })),
+        groupCount
+      )
+    }).pipe(Effect.withSpan("ResultBrowser.stats"))
+
+    const exportTasks = records("export tasks", pages("export tasks", tasks, "task_id", "asc", () => [], undefined))
+
+    const exportGroups: Stream.Stream<GroupRecord.GroupRecord, ResultBrowser.BrowseError> = pages(
+      "export groups",
+      groups,
+      "taskset_id",
+      "asc",
+      () => [],
+      undefined
+    ).pipe(
+      Stream.flattenIterables,
+      Stream.mapEffect((id) =>
+        backend.restoreGroup(id).pipe(
+          Effect.mapError((cause) => new ResultBrowser.BrowseError({ operation: "export groups", cause }))
+        )
+      ),
+      Stream.filterMap((group) => group)
+    )
+
+    const countExpired = Effect.gen(function*() {
+      const now = yield* DateTime.now
+      let expiredTasks = 0
+      for (const rule of ResultBackend.cleanupRules(backend.options, now)) {
+        const p = params(pg)
+        const clauses = [`date_done < ${p.add(formatTimestamp(rule.before))}`]
+        if (rule.only !== undefined) clauses.push(p.anyOf("status", rule.only))
+        if (rule.except !== undefined) clauses.push(`(status IS NULL OR NOT (${p.anyOf("status", rule.except)}))`)
+        expiredTasks += yield* count(
+          "count expired tasks",
+          `SELECT COUNT(*) AS n FROM ${tasks} WHERE ${clauses.join(" AND ")}`,
+          p.values
+        )
+      }
+      let expiredGroups = 0
+      if (backend.options.resultExpires !== null) {
+        const before = DateTime.subtractDuration(now, backend.options.resultExpires)
+        const p = params(pg)
+        expiredGroups = yield* count(
+          "count expired groups",
+          `SELECT COUNT(*) AS n FROM ${groups} WHERE date_done < ${p.add(formatTimestamp(before))}`,
+          p.values
+        )
+      }
+      return { tasks: expiredTasks, groups: expiredGroups }
+    }).pipe(Effect.withSpan("ResultBrowser.countExpired"))
+
+    return {
+      kind: backend.kind,
+      list,
+      stats,
+      exportTasks,
+      exportGroups,
+      countExpired
+    } satisfies ResultBrowser.Service
+  })
+
+const chunkOf = <A>(items: ReadonlyArray<A>) => Chunk.unsafeFromArray(items as Array<A>)
+
+/**
+ * The browser over the `SqlClient` and `ResultBackend` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<
+  ResultBrowser.ResultBrowser,
+  TableNames.InvalidTableName,
+  SqlClient.SqlClient | ResultBackend.ResultBackend
+> => Layer.effect(ResultBrowser.ResultBrowser, make(options))

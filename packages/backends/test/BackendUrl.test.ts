@@ -1,0 +1,58 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
+import * as BackendUrl from "@taskmeta/backends/BackendUrl"
+
+const parse = (url: string) => Either.getOrThrow(BackendUrl.parse(url))
+const error = (url: string) => Either.match(BackendUrl.parse(url), { onLeft: (e) => e.message, onRight: () => "parsed" })
+
+describe("BackendUrl.parse", () => {
+  it("reads SQLite paths the SQLAlchemy way", () => {
+    expect(parse("db+sqlite:///results.sqlite")).toMatchObject({ _tag: "Sqlite", filename: "results.sqlite", isAbsolute: false })
+    expect(parse("sqlite:///sub/dir/r.db")).toMatchObject({ _tag: "Sqlite", filename: "sub/dir/r.db", isAbsolute: false })
+    expect(parse("db+sqlite:////abs/path.sqlite")).toMatchObject({ _tag: "Sqlite", filename: "/abs/path.sqlite", isAbsolute: true })
+    expect(parse("sqlite://")).toMatchObject({ _tag: "Sqlite", filename: ":memory:" })
+    expect(parse("db+sqlite:///:memory:")).toMatchObject({ _tag: "Sqlite", filename: ":memory:" })
+    expect(parse("sqlite+pysqlite:///x.db")).toMatchObject({ _tag: "Sqlite", filename: "x.db" })
+  })
+
+  it("reads PostgreSQL URLs with or without db+ and driver suffixes, keeping them Redacted", () => {
+    for (const url of ["db+postgresql://u:pw@h:5432/db", "postgresql://u:pw@h:5432/db", "postgres://u:pw@h:5432/db", "db+postgresql+psycopg2://u:pw@h:5432/db"]) {
+      const parsed = parse(url)
+      expect(parsed._tag).toBe("Postgres")
+      if (parsed._tag !== "Postgres") continue
+      expect(Redacted.isRedacted(parsed.url)).toBe(true)
+      expect(Redacted.value(parsed.url)).toBe("postgres://u:pw@h:5432/db")
+      expect(parsed.display).not.toContain("pw")
+      expect(String(parsed.url)).not.toContain("pw")
+      expect(JSON.stringify(parsed)).not.toContain("pw")
+    }
+  })
+
+  it("reads memory:// and arangodb://", () => {
+    expect(parse("memory://")._tag).toBe("Memory")
+    const arango = parse("arangodb://root:secret@127.0.0.1:8529/celery/results")
+    expect(arango._tag).toBe("Arango")
+    expect(JSON.stringify(arango)).not.toContain("secret")
+  })
+
+  it("rejects what it does not know, without echoing the password", () => {
+    expect(error("redis://u:hunter2@h/0")).toMatch(/unsupported scheme "redis"/)
+    expect(error("redis://u:hunter2@h/0")).not.toContain("hunter2")
+    expect(error("postgresql://u:hunter2@h:99999/db")).not.toContain("hunter2")
+    expect(error("")).toMatch(/empty/)
+    expect(error("results.sqlite")).toMatch(/no scheme/)
+    expect(error("sqlite://host/x.db")).toMatch(/no host/)
+    expect(error("memory://x")).toMatch(/memory/)
+    expect(error("arangodb://h/a/b/c")).toMatch(/path/)
+  })
+})
+
+describe("BackendUrl.redact", () => {
+  it("hides the password and keeps the rest", () => {
+    expect(BackendUrl.redact("postgresql://app:s3cr3t@db.example:5432/results")).toBe("postgresql://app:***@db.example:5432/results")
+    expect(BackendUrl.redact("postgresql://app@db/results")).toBe("postgresql://app@db/results")
+    expect(BackendUrl.redact("postgresql://app:p@ss/word@db/results")).toBe("postgresql://app:***@db/results")
+    expect(BackendUrl.redact("db+sqlite:///results.sqlite")).toBe("db+sqlite:///results.sqlite")
+  })
+})
