@@ -186,9 +186,12 @@ const checkText = (
 const checkJson = (field: string, id: string, value: unknown): Either.Either<Json.Json, InvalidInput> =>
   Either.mapLeft(Json.normalize(value), (e) => new InvalidInput({ field, reason: e.message, id }))
 
+type Prepared = Omit<TaskRecord.TaskRecord, "dateDone">
+
 /**
  * Validates and normalises a store request into the record to write
- * (without `dateDone`, which the caller stamps).
+ * (without `dateDone`, which the caller stamps). Written without generators:
+ * it runs on every store.
  */
 const prepare = (
   options: BackendOptions.BackendOptions,
@@ -196,54 +199,69 @@ const prepare = (
   result: unknown,
   state: unknown,
   request: StoreOptions | undefined
-): Either.Either<Omit<TaskRecord.TaskRecord, "dateDone">, InvalidInput> =>
-  Either.gen(function*() {
-    const id = yield* checkId("taskId", taskId)
-    if (typeof state !== "string" || state.length === 0) {
-      return yield* Either.left(new InvalidInput({ field: "state", reason: "must be a non-empty string", id }))
+): Either.Either<Prepared, InvalidInput> => {
+  const checked = checkId("taskId", taskId)
+  if (Either.isLeft(checked)) return Either.left(checked.left)
+  const id = checked.right
+  if (typeof state !== "string" || state.length === 0) {
+    return Either.left(new InvalidInput({ field: "state", reason: "must be a non-empty string", id }))
+  }
+  if (state.length > TaskState.MAX_LENGTH) {
+    return Either.left(
+      new InvalidInput({ field: "state", reason: `is ${state.length} characters, at most ${TaskState.MAX_LENGTH} fit`, id })
+    )
+  }
+  const value = TaskState.isException(state) && result instanceof Error ? ExceptionInfo.fromError(result) : result
+  const json = checkJson("result", id, value)
+  if (Either.isLeft(json)) return Either.left(json.left)
+  const traceback = request?.traceback ?? null
+  if (traceback !== null && typeof traceback !== "string") {
+    return Either.left(new InvalidInput({ field: "traceback", reason: "must be a string or null", id }))
+  }
+  if (!options.resultExtended) {
+    return Either.right({ taskId: id, status: state, result: json.right, traceback, ...TaskRecord.emptyExtended })
+  }
+  const name = checkText("name", id, request?.name, TaskRecord.MAX_ID_LENGTH)
+  if (Either.isLeft(name)) return Either.left(name.left)
+  const worker = checkText("worker", id, request?.worker, TaskRecord.MAX_ID_LENGTH)
+  if (Either.isLeft(worker)) return Either.left(worker.left)
+  const queue = checkText("queue", id, request?.queue, TaskRecord.MAX_ID_LENGTH)
+  if (Either.isLeft(queue)) return Either.left(queue.left)
+  let args: ReadonlyArray<Json.Json> | null = null
+  if (request?.args !== undefined && request.args !== null) {
+    if (!Array.isArray(request.args)) {
+      return Either.left(new InvalidInput({ field: "args", reason: "must be an array", id }))
     }
-    if (state.length > TaskState.MAX_LENGTH) {
-      return yield* Either.left(
-        new InvalidInput({
-          field: "state",
-          reason: `is ${state.length} characters, at most ${TaskState.MAX_LENGTH} fit`,
-          id
-        })
-      )
+    const a = checkJson("args", id, request.args)
+    if (Either.isLeft(a)) return Either.left(a.left)
+    args = a.right as ReadonlyArray<Json.Json>
+  }
+  let kwargs: Json.JsonObject | null = null
+  if (request?.kwargs !== undefined && request.kwargs !== null) {
+    const k = checkJson("kwargs", id, request.kwargs)
+    if (Either.isLeft(k)) return Either.left(k.left)
+    if (typeof k.right !== "object" || k.right === null || Array.isArray(k.right)) {
+      return Either.left(new InvalidInput({ field: "kwargs", reason: "must be an object", id }))
     }
-    const value = TaskState.isException(state) && result instanceof Error ? ExceptionInfo.fromError(result) : result
-    const json = yield* checkJson("result", id, value)
-    const traceback = request?.traceback ?? null
-    if (traceback !== null && typeof traceback !== "string") {
-      return yield* Either.left(new InvalidInput({ field: "traceback", reason: "must be a string or null", id }))
-    }
-    if (!options.resultExtended) {
-      return { taskId: id, status: state, result: json, traceback, ...TaskRecord.emptyExtended }
-    }
-    const name = yield* checkText("name", id, request?.name, TaskRecord.MAX_ID_LENGTH)
-    const worker = yield* checkText("worker", id, request?.worker, TaskRecord.MAX_ID_LENGTH)
-    const queue = yield* checkText("queue", id, request?.queue, TaskRecord.MAX_ID_LENGTH)
-    let args: ReadonlyArray<Json.Json> | null = null
-    if (request?.args !== undefined && request.args !== null) {
-      if (!Array.isArray(request.args)) {
-        return yield* Either.left(new InvalidInput({ field: "args", reason: "must be an array", id }))
-      }
-      args = (yield* checkJson("args", id, request.args)) as ReadonlyArray<Json.Json>
-    }
-    let kwargs: Json.JsonObject | null = null
-    if (request?.kwargs !== undefined && request.kwargs !== null) {
-      const k = yield* checkJson("kwargs", id, request.kwargs)
-      if (typeof k !== "object" || k === null || Array.isArray(k)) {
-        return yield* Either.left(new InvalidInput({ field: "kwargs", reason: "must be an object", id }))
-      }
-      kwargs = k as Json.JsonObject
-    }
-    const retries = request?.retries ?? null
-    if (retries !== null && (!Number.isSafeInteger(retries) || retries < 0)) {
-      return yield* Either.left(new InvalidInput({ field: "retries", reason: "must be a whole number ≥ 0", id }))
-    }
-    return { taskId: id, status: state, result: json, traceback, name, args, kwargs, worker, retries, queue }
+    kwargs = k.right as Json.JsonObject
+  }
+  const retries = request?.retries ?? null
+  if (retries !== null && (!Number.isSafeInteger(retries) || retries < 0)) {
+    return Either.left(new InvalidInput({ field: "retries", reason: "must be a whole number ≥ 0", id }))
+  }
+  return Either.right({
+    taskId: id,
+    status: state,
+    result: json.right,
+    traceback,
+    name: name.right,
+    args,
+    kwargs,
+    worker: worker.right,
+    retries,
+    queue: queue.right
   })
+}
 
 // ---------------------------------------------------------------------------
 // make
@@ -269,39 +287,53 @@ export const make = (
     const readMany = (ids: ReadonlyArray<string>) =>
       retry(driver.getMany(ids)).pipe(Effect.mapError((e) => new GetError({ taskIds: ids, cause: e.cause })))
 
-    const store = Effect.fn("ResultBackend.store", { captureStackTrace: false })(function*(
+    // The hot paths (store, get, getMany, exists) are plain functions with a
+    // span rather than `Effect.fn`, which costs a stack capture per call.
+    const store = (
       taskId: string,
       result: unknown,
       state: string,
       request?: StoreOptions
-    ) {
+    ): Effect.Effect<StoreOutcome, InvalidInput | StoreError> => {
       const prepared = prepare(options, taskId, result, state, request)
-      if (Either.isLeft(prepared)) return yield* prepared.left
-      yield* Effect.annotateCurrentSpan({ taskId, state })
-      if (state === TaskState.IGNORED) return StoreOutcome.Ignored({ reason: "IgnoredState", taskId })
-      const dateDone = TaskState.isReady(state) ? yield* DateTime.now : null
-      const record: TaskRecord.TaskRecord = { ...prepared.right, dateDone }
-      const written = yield* retry(driver.put(record)).pipe(
-        Effect.mapError((e) => new StoreError({ taskId, status: state, cause: e.cause }))
+      if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+      if (state === TaskState.IGNORED) return Effect.succeed(StoreOutcome.Ignored({ reason: "IgnoredState", taskId }))
+      const write = (dateDone: DateTime.Utc | null) => {
+        const record: TaskRecord.TaskRecord = { ...prepared.right, dateDone }
+        return retry(driver.put(record)).pipe(
+          Effect.mapBoth({
+            onFailure: (e) => new StoreError({ taskId, status: state, cause: e.cause }),
+            onSuccess: (written) =>
+              written ? StoreOutcome.Stored({ record }) : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId })
+          })
+        )
+      }
+      return (TaskState.isReady(state) ? Effect.flatMap(DateTime.now, write) : write(null)).pipe(
+        Effect.withSpan("ResultBackend.store", { attributes: { taskId, state }, captureStackTrace: false })
       )
-      return written ? StoreOutcome.Stored({ record }) : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId })
-    })
+    }
 
-    const getMany = Effect.fn("ResultBackend.getMany", { captureStackTrace: false })(function*(taskIds: ReadonlyArray<string>) {
+    const getMany = (
+      taskIds: ReadonlyArray<string>
+    ): Effect.Effect<ReadonlyArray<TaskRecord.TaskRecord>, InvalidInput | GetError> => {
       const checked = checkIds("taskIds", taskIds)
-      if (Either.isLeft(checked)) return yield* checked.left
-      yield* Effect.annotateCurrentSpan({ count: taskIds.length })
-      if (taskIds.length === 0) return []
+      if (Either.isLeft(checked)) return Effect.fail(checked.left)
+      if (taskIds.length === 0) return Effect.succeed([])
       const unique = taskIds.length === 1 ? taskIds : Array.from(new Set(taskIds))
-      const found = yield* readMany(unique)
-      if (unique === taskIds) return found.map((r, i) => r ?? TaskRecord.pending(taskIds[i]))
-      const byId = new Map<string, TaskRecord.TaskRecord>()
-      unique.forEach((id, i) => {
-        const r = found[i]
-        if (r !== undefined) byId.set(id, r)
-      })
-      return taskIds.map((id) => byId.get(id) ?? TaskRecord.pending(id))
-    })
+      return Effect.map(readMany(unique), (found) => {
+        if (unique === taskIds || unique.length === taskIds.length) {
+          return found.map((r, i) => r ?? TaskRecord.pending(taskIds[i]))
+        }
+        const byId = new Map<string, TaskRecord.TaskRecord>()
+        unique.forEach((id, i) => {
+          const r = found[i]
+          if (r !== undefined) byId.set(id, r)
+        })
+        return taskIds.map((id) => byId.get(id) ?? TaskRecord.pending(id))
+      }).pipe(
+        Effect.withSpan("ResultBackend.getMany", { attributes: { count: taskIds.length }, captureStackTrace: false })
+      )
+    }
 
     const get = (taskId: string) => {
       const checked = checkId("taskId", taskId)
@@ -311,13 +343,13 @@ export const make = (
       )
     }
 
-    const exists = Effect.fn("ResultBackend.exists", { captureStackTrace: false })(function*(taskId: string) {
+    const exists = (taskId: string): Effect.Effect<boolean, InvalidInput | GetError> => {
       const checked = checkId("taskId", taskId)
-      if (Either.isLeft(checked)) return yield* checked.left
-      yield* Effect.annotateCurrentSpan({ taskId })
-      const [found] = yield* readMany([taskId])
-      return found !== undefined
-    })
+      if (Either.isLeft(checked)) return Effect.fail(checked.left)
+      return Effect.map(readMany([taskId]), ([found]) => found !== undefined).pipe(
+        Effect.withSpan("ResultBackend.exists", { attributes: { taskId }, captureStackTrace: false })
+      )
+    }
 
     const forget = Effect.fn("ResultBackend.forget", { captureStackTrace: false })(function*(taskId: string) {
       const checked = checkId("taskId", taskId)

@@ -70,21 +70,25 @@ export const ceiling = (settings: Settings, n: number): Duration.Duration => {
 /**
  * Full-jitter exponential backoff: before retry n, a random delay in
  * [0, min(maxSleep, baseSleep·2ⁿ)]; at most `maxRetries` retries (none when
- * `alwaysRetry` is off).
+ * `alwaysRetry` is off). `skip` starts the count later (a schedule for the
+ * retries after the first `skip`).
  *
  * @since 0.1.0
  * @category schedules
  */
-export const schedule = (settings: Settings): Schedule.Schedule<number> =>
-  Schedule.recurs(settings.alwaysRetry ? settings.maxRetries : 0).pipe(
-    Schedule.modifyDelayEffect((n) =>
-      Random.nextRange(0, Duration.toMillis(ceiling(settings, n + 1))).pipe(Effect.map(Duration.millis))
-    )
+export const schedule = (settings: Settings, skip = 0): Schedule.Schedule<number> =>
+  Schedule.recurs(Math.max(0, (settings.alwaysRetry ? settings.maxRetries : 0) - skip)).pipe(
+    Schedule.modifyDelayEffect((n) => jitter(settings, n + 1 + skip))
   )
+
+const jitter = (settings: Settings, n: number) =>
+  Random.nextRange(0, Duration.toMillis(ceiling(settings, n))).pipe(Effect.map(Duration.millis))
 
 /**
  * Retries `self` by the policy while `isTransient` holds for its error.
- * `onRetry` runs before each retry (to drop a broken connection).
+ * `onRetry` runs after each transient failure (to drop a broken connection).
+ * The first attempt runs bare: the retry machinery is only built once a
+ * transient failure happened, so the common path costs nothing extra.
  *
  * @since 0.1.0
  * @category combinators
@@ -95,8 +99,16 @@ export const retryTransient = <E>(
   onRetry: (error: E) => Effect.Effect<void> = () => Effect.void
 ) => {
   if (!settings.alwaysRetry || settings.maxRetries <= 0) return <A, R>(self: Effect.Effect<A, E, R>) => self
-  const options = { schedule: schedule(settings), while: isTransient }
+  const later = { schedule: schedule(settings, 1), while: isTransient }
   const before = (e: E) => (isTransient(e) ? onRetry(e) : Effect.void)
-  return <A, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.retry(Effect.tapError(self, before), options)
+  return <A, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+    const again: Effect.Effect<A, E, R> = Effect.retry(Effect.tapError(self, before), later)
+    return Effect.catchAll(self, (error) =>
+      isTransient(error)
+        ? onRetry(error).pipe(
+          Effect.zipRight(Effect.flatMap(jitter(settings, 1), Effect.sleep)),
+          Effect.zipRight(again)
+        )
+        : Effect.fail(error))
+  }
 }

@@ -427,7 +427,7 @@ export const makeDriver = (
     const batcher = yield* Batcher.make<ReadonlyArray<unknown>, DriverError>({
       key: (params) => params[0] as string,
       maxRows: Math.min(options.batch?.maxRows ?? 500, dialect.kind === "sqlite" ? 2900 : 5900),
-      maxInFlight: options.batch?.maxInFlight ?? (dialect.kind === "sqlite" ? 1 : 2),
+      maxInFlight: options.batch?.maxInFlight ?? (dialect.kind === "sqlite" ? 1 : 4),
       run: (batch) => {
         // A fixed order per statement keeps concurrent writers from deadlocking.
         const rows = batch.length === 1 ? batch : [...batch].sort((a, b) => (a[0] as string) < (b[0] as string) ? -1 : 1)

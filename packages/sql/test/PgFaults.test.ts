@@ -34,8 +34,9 @@ describe("PostgreSQL with connections terminated every 200 ms", () => {
         Array.from({ length: count }, (_, i) => i),
         (i) =>
           Effect.zipRight(
-            // spread the stream over a few seconds so many kills land in it
-            i % 200 === 0 ? Effect.sleep("150 millis") : Effect.void,
+            // Pace every write so the stream lasts at least 4,000 × 20 ms / 32 = 2.5 s,
+            // however fast the stores are: a dozen kills land inside it.
+            Effect.sleep("20 millis"),
             backend.store(`rec-${i}`, { i, big: 2n ** 70n }, "SUCCESS", { args: [i], kwargs: { i } })
           ),
         { concurrency: 32 }

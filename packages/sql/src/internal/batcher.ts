@@ -8,10 +8,8 @@
  * one key twice, and the writes for one key run one after another, in
  * order). Each caller learns whether its own write was applied.
  */
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Scope from "effect/Scope"
 
 export interface Options<A, E> {
@@ -29,8 +27,20 @@ export interface Batcher<A, E> {
 interface Entry<A, E> {
   readonly item: A
   readonly key: string
-  readonly deferred: Deferred.Deferred<boolean, E>
   taken: boolean
+  /** The caller's callback, once it waits; the outcome, if it came first. */
+  resume: ((outcome: Effect.Effect<boolean, E>) => void) | undefined
+  outcome: Effect.Effect<boolean, E> | undefined
+}
+
+const settle = <A, E>(entry: Entry<A, E>, outcome: Effect.Effect<boolean, E>): void => {
+  if (entry.resume !== undefined) {
+    const resume = entry.resume
+    entry.resume = undefined
+    resume(outcome)
+  } else {
+    entry.outcome = outcome
+  }
 }
 
 export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>, never, Scope.Scope> =>
@@ -64,10 +74,13 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
       Effect.suspend(() => {
         inFlight--
         for (const entry of batch) running.delete(entry.key)
-        const settle = Exit.isSuccess(exit)
-          ? Effect.forEach(batch, (e) => Deferred.succeed(e.deferred, exit.value.has(e.key)), { discard: true })
-          : Effect.forEach(batch, (e) => Deferred.failCause(e.deferred, exit.cause), { discard: true })
-        return Effect.zipRight(settle, pump)
+        if (Exit.isSuccess(exit)) {
+          for (const entry of batch) settle(entry, Effect.succeed(exit.value.has(entry.key)))
+        } else {
+          const failed = Effect.failCause(exit.cause)
+          for (const entry of batch) settle(entry, failed)
+        }
+        return pump
       })
 
     const pump: Effect.Effect<void> = Effect.suspend(() => {
@@ -94,16 +107,22 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
         const entry: Entry<A, E> = {
           item,
           key: options.key(item),
-          deferred: Deferred.unsafeMake<boolean, E>(FiberId.none),
-          taken: false
+          taken: false,
+          resume: undefined,
+          outcome: undefined
         }
         queue.push(entry)
-        return pump.pipe(
-          Effect.zipRight(Deferred.await(entry.deferred)),
-          // A caller that gives up before its write was taken withdraws it.
-          Effect.onInterrupt(() => Effect.sync(() => {
-            if (!entry.taken) entry.taken = true
-          }))
+        return Effect.zipRight(
+          pump,
+          Effect.async<boolean, E>((resume) => {
+            if (entry.outcome !== undefined) return resume(entry.outcome)
+            entry.resume = resume
+            // A caller that gives up before its write was taken withdraws it.
+            return Effect.sync(() => {
+              entry.resume = undefined
+              if (!entry.taken) entry.taken = true
+            })
+          })
         )
       })
 
