@@ -89,8 +89,10 @@ const benchBackend = (name: "postgres" | "sqlite", sizes: { store1: number; stor
   Effect.gen(function*() {
     const backend = yield* ResultBackend.ResultBackend
     const id = (label: string, i: number) => `${run}-${label}-${i}`
-    // warm up
-    yield* parallel(8, 500, (i) => backend.store(id("warm", i), result, "SUCCESS"))
+    // warm up (the same amount as the raw drivers get): stores and reads at both concurrencies
+    yield* parallel(1, 1000, (i) => backend.store(id("warm1", i), result, "SUCCESS"))
+    yield* parallel(8, 2000, (i) => backend.store(id("warm8", i), result, "SUCCESS"))
+    yield* parallel(1, 1000, (i) => backend.get(id("warm1", i)))
 
     let lat: Array<number> = []
     let secs = yield* parallel(1, sizes.store1, (i) => timed(backend.store(id("s1", i), result, "SUCCESS"), lat))
@@ -174,7 +176,9 @@ const rawPostgres = async (schema: string) => {
   }
   const store = (label: string) => (i: number) =>
     pool.query(upsert, [`${run}-raw${label}-${i}`, "SUCCESS", resultBytes, stamp(), null, null, null, null, null, null, null])
-  await go("warm", 8, 500, store("warm"))
+  await go("warm1", 1, 1000, store("warm1"))
+  await go("warm8", 8, 2000, store("warm8"))
+  await go("warmg", 1, 1000, (i) => pool.query(select, [`${run}-rawwarm1-${i}`]))
   let r = await go("s1", 1, 2000, store("1"))
   record("raw-postgres", "store", 1, 2000, r.secs, r.lat)
   r = await go("s8", 8, 8000, store("8"))
@@ -208,6 +212,8 @@ const rawSqlite = (file: string) => {
     }
     return { secs: (performance.now() - t0) / 1000, lat }
   }
+  go(1000, (i) => upsert.all(`${run}-rawwarm-${i}`, "SUCCESS", resultBytes, stamp(), null, null, null, null, null, null, null))
+  go(1000, (i) => select.get(`${run}-rawwarm-${i}`))
   let r = go(5000, (i) => upsert.all(`${run}-raw-${i}`, "SUCCESS", resultBytes, stamp(), null, null, null, null, null, null, null))
   record("raw-sqlite", "store", 1, 5000, r.secs, r.lat)
   r = go(5000, (i) => select.get(`${run}-raw-${i}`))

@@ -54,8 +54,13 @@ describe("several processes", () => {
     const runs = await Promise.all([1, 2, 3, 4].map(() => runScript("migrate.ts", ["pg", schema, PG_URL])))
     for (const run of runs) expect(run.code, run.stderr).toBe(0)
     const applied = runs.map((r) => JSON.parse(r.stdout.trim().split("\n").pop()!) as Array<string>)
-    expect(applied.flat().sort()).toEqual(["1_celery_tables", "2_date_done_indexes", "3_ready_notify_trigger"])
+    expect(applied.flat().sort()).toEqual([
+      "1_celery_tables",
+      "2_date_done_indexes",
+      "3_ready_notify_trigger",
+      "4_ready_notify_statement_triggers"
+    ])
     const versions = await pgQuery(`SELECT version FROM "${schema}".taskmeta_migrations ORDER BY version`)
-    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }])
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }])
   }, 120_000)
 })

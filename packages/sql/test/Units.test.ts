@@ -138,3 +138,13 @@ describe("batcher", () => {
       expect(statements.length).toBeLessThan(6)
     }))
 })
+
+describe("LISTEN payloads", () => {
+  it("reads a statement's JSON array of ids, and a bare id from the old row trigger", async () => {
+    const { payloadIds } = await import("../src/internal/listener.js")
+    expect(payloadIds("[\"a\",\"b,c\",\"[x\"]")).toEqual(["a", "b,c", "[x"])
+    expect(payloadIds("plain-id")).toEqual(["plain-id"])
+    expect(payloadIds("[not json")).toEqual(["[not json"])
+    expect(payloadIds("[1,2]")).toEqual(["[1,2]"])
+  })
+})

@@ -13,6 +13,23 @@ import type * as Pg from "pg"
 
 const noop = () => {}
 
+/**
+ * The task ids in a notification: a JSON array of ids (one statement's READY
+ * rows), or a bare id (the row trigger of migration 3, from a process not yet
+ * migrated).
+ */
+export const payloadIds = (payload: string): ReadonlyArray<string> => {
+  if (payload.startsWith("[")) {
+    try {
+      const parsed: unknown = JSON.parse(payload)
+      if (Array.isArray(parsed) && parsed.every((id) => typeof id === "string")) return parsed
+    } catch {
+      // not JSON: a bare id that starts with "["
+    }
+  }
+  return [payload]
+}
+
 export const make = (
   connect: () => Pg.Client,
   channel: string
@@ -48,7 +65,9 @@ export const make = (
           Deferred.succeed(listening, undefined),
           Effect.async<never, unknown>((resume) => {
             client.on("notification", (message) => {
-              if (message.channel === channel && message.payload) inbox.unsafeOffer(message.payload)
+              if (message.channel === channel && message.payload) {
+                for (const id of payloadIds(message.payload)) inbox.unsafeOffer(id)
+              }
             })
             client.once("error", (cause) => resume(Effect.fail(cause)))
             client.once("end", () => resume(Effect.fail(new Error("the LISTEN connection ended"))))
