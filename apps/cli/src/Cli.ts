@@ -120,7 +120,9 @@ const resolveUrl = (backend: Option.Option<Redacted.Redacted<string>>) =>
     onSome: (url) => BackendUrl.parse(url)
   })
 
-const backendOptions = (o: Where, extra: BackendOptions.Input & { readonly encoding?: "json" | "pickle" } = {}) =>
+type Extra = BackendOptions.Input & Pick<Backends.Options, "encoding">
+
+const backendOptions = (o: Where, extra: Extra = {}) =>
   Effect.map(baseDirectory, (dir): Backends.Options => ({
     resultExtended: true,
     ...extra,
@@ -128,7 +130,7 @@ const backendOptions = (o: Where, extra: BackendOptions.Input & { readonly encod
     tables: Option.match(o.schema, { onNone: () => undefined, onSome: (schema) => ({ schema }) })
   }))
 
-const layerFor = (o: Where, extra: BackendOptions.Input & { readonly encoding?: "json" | "pickle" } = {}) =>
+const layerFor = (o: Where, extra: Extra = {}) =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
       const url = yield* resolveUrl(o.backend)
@@ -425,16 +427,19 @@ const parseLine = (text: string, n: number) =>
       })
   )
 
-const codecOption = Options.choice("codec", ["json", "pickle"]).pipe(
+/** `--encoding` (alias `--codec`), else `TASKMETA_ENCODING`, else json. */
+const encodingOption = Options.choice("encoding", Backends.encodings).pipe(
+  Options.withAlias("codec"),
   Options.withDescription(
-    "How a SQL target writes the result column: json (taskmeta's default) or pickle (what Python Celery reads back)"
+    "How a SQL target writes the result column: json (taskmeta's default) or pickle (Celery-compatible: what " +
+      "Python Celery writes and reads back). Reading decodes both whatever this says. Default: $TASKMETA_ENCODING, else json"
   ),
-  Options.withDefault("json" as const)
+  Options.withFallbackConfig(Backends.encodingConfig)
 )
 
 const importCommand = Command.make("import", {
   ...where,
-  codec: codecOption,
+  encoding: encodingOption,
   file: Args.file({ name: "file", exists: "yes" }).pipe(
     Args.withDescription("JSON lines to read (default: standard input)"),
     Args.optional
@@ -485,7 +490,7 @@ const importCommand = Command.make("import", {
     yield* Console.log(
       `imported ${plural(stored, "task")}, ${plural(groups, "group")}` + (unchanged > 0 ? ` (${unchanged} already SUCCESS, left as they were)` : "")
     )
-  }).pipe(Effect.provide(layerFor(o, { encoding: o.codec })))).pipe(
+  }).pipe(Effect.provide(layerFor(o, { encoding: o.encoding })))).pipe(
     Command.withDescription("Read task and group JSON lines (export's format) into the backend; idempotent")
   )
 
@@ -493,14 +498,14 @@ const copy = Command.make("copy", {
   from: Options.redacted("from").pipe(Options.withDescription("Source backend URL")),
   to: Options.redacted("to").pipe(Options.withDescription("Target backend URL")),
   schema: schemaOption,
-  codec: codecOption
+  encoding: encodingOption
 }, (o) =>
   Effect.scoped(Effect.gen(function*() {
     const options = yield* backendOptions({ backend: Option.none(), schema: o.schema })
     const from = yield* BackendUrl.parse(o.from)
     const to = yield* BackendUrl.parse(o.to)
     const source = yield* Layer.build(Backends.layerFromUrl(from, options))
-    const target = yield* Layer.build(Backends.backendLayerFromUrl(to, { ...options, encoding: o.codec }))
+    const target = yield* Layer.build(Backends.backendLayerFromUrl(to, { ...options, encoding: o.encoding }))
     const report = yield* Transfer.copy(
       Context.get(source, ResultBrowser.ResultBrowser),
       Context.get(target, ResultBackend.ResultBackend),

@@ -35,6 +35,11 @@ export interface Settings {
   readonly expires: Duration.Duration
   /** Sweep expired results this often; default daily at 04:00 UTC. */
   readonly sweepEvery: Option.Option<Duration.Duration>
+  /**
+   * How SQL backends write results: `json` (default) or `pickle`, what
+   * Python Celery writes and reads back (Celery-compatible mode).
+   */
+  readonly encoding?: Backends.Options["encoding"]
   /** Where a relative SQLite path resolves. */
   readonly baseDirectory: string
   readonly schedule?: ReadonlyArray<Schedules.Entry> | undefined
@@ -53,9 +58,13 @@ export const layer = (settings: Settings) =>
       resultExtended: true,
       resultExpires: settings.expires,
       baseDirectory: settings.baseDirectory,
+      encoding: settings.encoding,
       tables: Option.match(settings.schema, { onNone: () => undefined, onSome: (schema) => ({ schema }) })
     }
-    yield* Effect.logInfo(`storing results in ${BackendUrl.describe(url)}`)
+    const mode = settings.encoding === "pickle" && (url._tag === "Sqlite" || url._tag === "Postgres")
+      ? " (Celery-compatible pickles)"
+      : ""
+    yield* Effect.logInfo(`storing results in ${BackendUrl.describe(url)}${mode}`)
     const backend = Backends.backendLayerFromUrl(url, options)
     const expiry = Expiry.layer(Option.match(settings.sweepEvery, { onNone: () => Expiry.daily, onSome: (every) => ({ every }) }))
     // One after the other: the backend's migrations create the tables (and schema) first.

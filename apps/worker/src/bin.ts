@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The demo worker's entry point:
- * `tsx apps/worker/src/bin.ts [--backend URL] [--for 12s] [--expires 1d] [--sweep-every 1h]`.
+ * `tsx apps/worker/src/bin.ts [--backend URL] [--encoding json|pickle] [--for 12s] [--expires 1d] [--sweep-every 1h]`.
  *
  * @since 0.1.0
  */
@@ -16,6 +16,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Backends from "@taskmeta/backends/Backends"
 import * as Inputs from "./Inputs.js"
 import * as Worker from "./Worker.js"
 
@@ -34,6 +35,13 @@ const command = Command.make("taskmeta-worker", {
     Options.optional
   ),
   schema: Options.text("schema").pipe(Options.withDescription("PostgreSQL schema for the tables"), Options.optional),
+  encoding: Options.choice("encoding", Backends.encodings).pipe(
+    Options.withDescription(
+      "How SQL results are written: json (default) or pickle (Celery-compatible: Python Celery reads them back). " +
+        "Default: $TASKMETA_ENCODING, else json"
+    ),
+    Options.withFallbackConfig(Backends.encodingConfig)
+  ),
   runFor: durationOption("for", "Stop after this long (e.g. 12s); default: until SIGINT/SIGTERM"),
   expires: durationOption("expires", "Keep READY results this long (default 1 day; 0 = forever)"),
   sweepEvery: durationOption("sweep-every", "Sweep expired results this often (default daily at 04:00 UTC)")
@@ -41,6 +49,7 @@ const command = Command.make("taskmeta-worker", {
   Worker.run({
     backend: o.backend,
     schema: o.schema,
+    encoding: o.encoding,
     runFor: o.runFor,
     expires: Option.getOrElse(o.expires, () => Duration.days(1)),
     sweepEvery: o.sweepEvery,

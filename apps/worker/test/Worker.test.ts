@@ -14,7 +14,9 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as BackendUrl from "@taskmeta/backends/BackendUrl"
 import * as Backends from "@taskmeta/backends/Backends"
+import * as Json from "@taskmeta/schema/Json"
 import { cli, lines, PG_URL, run, schemaName, tempDir, WORKER } from "../../cli/test/helpers.js"
+import * as Harness from "../../../packages/sql/test/celery/harness.js"
 
 const dir = tempDir("worker")
 const pgSchema = schemaName("worker")
@@ -91,6 +93,56 @@ for (const [label, at] of fixtures) {
     }, 120_000)
   })
 }
+
+describe("demo worker in Celery-compatible mode", () => {
+  it("--encoding pickle on SQLite: Python Celery reads every result and the group back as taskmeta does", async () => {
+    const file = Path.join(dir, "celery-mode.sqlite")
+    const url = `db+sqlite:///${file}` // an absolute path: db+sqlite:////…
+    const worker = await run(WORKER, ["--encoding", "pickle", "--for", "4s", "--backend", url], { cwd: dir })
+    expect(worker.code, worker.stderr + worker.stdout).toBe(0)
+    expect(worker.stdout + worker.stderr).toContain("(Celery-compatible pickles)")
+
+    const exported = (await cli(["export", "--backend", url], { cwd: dir })).stdout.split("\n").filter((l) => l !== "")
+      .map((l) => Either.getOrThrow(Json.parse(l)) as Record<string, Json.Json>)
+    const tasks = exported.filter((l) => l.kind === "task")
+    const groups = exported.filter((l) => l.kind === "group")
+    expect(tasks.length).toBeGreaterThanOrEqual(5)
+    expect(groups.length).toBeGreaterThanOrEqual(1)
+    const ids = tasks.map((t) => String(t.task_id))
+    const groupIds = groups.map((g) => String(g.group_id))
+
+    // On disk: pickles (protocol 2), as Celery writes its result column.
+    const raw = await Effect.runPromise(Harness.raw(url, { tasks: ids }))
+    for (const id of ids) {
+      const bytes = Buffer.from(raw.tasks[id]!.result!, "base64")
+      expect([id, bytes[0], bytes[1]]).toEqual([id, 0x80, 2])
+    }
+
+    // Celery's get_task_meta / restore_group read what taskmeta reads, field by field.
+    const celery = await Effect.runPromise(Harness.read(url, { tasks: ids, groups: groupIds }))
+    for (const t of tasks) {
+      expect(Harness.celeryView(celery.tasks[String(t.task_id)])).toEqual({
+        taskId: t.task_id,
+        status: t.status,
+        result: t.result,
+        traceback: t.traceback,
+        dateDone: t.date_done,
+        name: t.name,
+        args: t.args,
+        kwargs: t.kwargs,
+        worker: t.worker,
+        retries: t.retries,
+        queue: t.queue
+      })
+    }
+    for (const g of groups) expect(celery.groups[String(g.group_id)]).toEqual(g.task_ids)
+    // Python sees its own exception for the failing task.
+    const failed = tasks.find((t) => t.name === "divide_two_numbers")!
+    expect(celery.tasks[String(failed.task_id)].result).toEqual({
+      $exception: { exc_type: "ZeroDivisionError", exc_module: "builtins", exc_message: { $tuple: ["division by zero"] } }
+    })
+  }, 120_000)
+})
 
 describe("demo worker shutdown", () => {
   it("stops cleanly on SIGTERM, finishing the tasks it started", async () => {

@@ -8,6 +8,8 @@
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -20,7 +22,7 @@ import type * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as MemoryBackend from "@taskmeta/core/MemoryBackend"
 import type * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as PgBackend from "@taskmeta/sql/PgBackend"
-import type * as ResultCodec from "@taskmeta/sql/ResultCodec"
+import * as ResultCodec from "@taskmeta/sql/ResultCodec"
 import * as SqliteBackend from "@taskmeta/sql/SqliteBackend"
 import * as SqlMigrations from "@taskmeta/sql/SqlMigrations"
 import * as TableNames from "@taskmeta/sql/TableNames"
@@ -42,10 +44,39 @@ export interface Options extends BackendOptions.Input {
   readonly tables?: TableNames.Input | undefined
   /**
    * How SQL backends write the `result` column: `json` (default) or `pickle`
-   * (what Python Celery reads back). Ignored by memory and ArangoDB.
+   * (what Python Celery reads back). Ignored by memory and ArangoDB. Reading
+   * does not depend on it: both encodings are always decoded. Programs read
+   * it from `TASKMETA_ENCODING` with `encodingConfig`.
    */
   readonly encoding?: ResultCodec.Encoding | undefined
 }
+
+/**
+ * The encodings `Options.encoding` takes: `json` and `pickle`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const encodings: ReadonlyArray<ResultCodec.Encoding> = ResultCodec.encodings
+
+/**
+ * `TASKMETA_ENCODING` (`json` or `pickle`, any case), `json` when unset or empty: how
+ * the CLI and the worker write SQL result columns unless told otherwise.
+ * `pickle` is the Celery-compatible mode.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const encodingConfig: Config.Config<ResultCodec.Encoding> = Config.string("TASKMETA_ENCODING").pipe(
+  Config.mapOrFail((text) => {
+    const value = text.trim().toLowerCase()
+    if (value === "") return Either.right<ResultCodec.Encoding>("json")
+    return value === "json" || value === "pickle"
+      ? Either.right<ResultCodec.Encoding>(value)
+      : Either.left(ConfigError.InvalidData([], `expected json or pickle, got ${JSON.stringify(text)}`))
+  }),
+  Config.withDefault<ResultCodec.Encoding>("json")
+)
 
 /**
  * The backend could not be opened: the database refused the connection,
