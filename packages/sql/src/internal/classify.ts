@@ -26,14 +26,8 @@ const chain = (error: unknown): ReadonlyArray<unknown> => {
 
 const PG_STATES = new Set(["40001", "40P01", "57P01", "57P02", "57P03", "53300"])
 const NET_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"])
-const PG_MESSAGES = [
-  "Connection terminated",
-  "connection error and is not queryable",
-  "Client was closed and is not queryable",
-  "timeout exceeded when trying to connect",
-  "Connection closed",
-  "server closed the connection"
-]
+const PG_LOST =
+  /connection terminated|connection error and is not queryable|client was closed and is not queryable|timeout exceeded when trying to connect|connection closed|connection timeout|terminating connection|server closed the connection/i
 
 /** A failure that means the connection itself is gone (drop it before a retry). */
 export const isPgConnectionLoss = (cause: unknown): boolean =>
@@ -42,8 +36,7 @@ export const isPgConnectionLoss = (cause: unknown): boolean =>
     if (code !== undefined && (NET_CODES.has(code) || code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03")) {
       return true
     }
-    const message = messageOf(e)
-    return PG_MESSAGES.some((m) => message.includes(m))
+    return PG_LOST.test(messageOf(e))
   })
 
 /** PostgreSQL: serialization failures, deadlocks, shutdowns, too many connections, lost connections. */
@@ -54,9 +47,22 @@ export const isPgTransient = (error: DriverError): boolean =>
     return code !== undefined && PG_STATES.has(code)
   })
 
-/** SQLite: SQLITE_BUSY and SQLITE_LOCKED (and their extended codes). */
-export const isSqliteTransient = (error: DriverError): boolean =>
-  chain(error.cause).some((e) => {
+const isSqliteBusy = (cause: unknown): boolean =>
+  chain(cause).some((e) => {
     const code = codeOf(e)
     return code !== undefined && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
+  })
+
+/** SQLite: SQLITE_BUSY and SQLITE_LOCKED (and their extended codes). */
+export const isSqliteTransient = (error: DriverError): boolean => isSqliteBusy(error.cause)
+
+/**
+ * Either dialect, for code that runs on both (the pipeline store, migrations):
+ * whether a failure (or anything in its cause chain) is worth retrying.
+ */
+export const isTransientCause = (cause: unknown): boolean =>
+  isPgConnectionLoss(cause) || isSqliteBusy(cause) ||
+  chain(cause).some((e) => {
+    const code = codeOf(e)
+    return code !== undefined && PG_STATES.has(code)
   })

@@ -1,8 +1,5 @@
 /**
  * Dialect helpers shared by the SQL pipeline store and its migrations.
- *
- * (The task-result backend has its own transient classifier; the two should
- * be merged into one module when both have landed.)
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -47,29 +44,10 @@ const immediate = (sql: SqlClient.SqlClient): Transaction =>
 export const transaction = (sql: SqlClient.SqlClient, dialect: Dialect): Transaction =>
   dialect === "pg" ? sql.withTransaction : immediate(sql)
 
-// PostgreSQL: serialization failure, deadlock, admin/crash shutdown, cannot
-// connect now, too many connections, connection exceptions.
-const PG_TRANSIENT = new Set(["40001", "40P01", "57P01", "57P02", "57P03", "53300", "08000", "08001", "08003", "08004", "08006"])
-const NET_TRANSIENT = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"])
-const LOST = /connection terminated|connection timeout|terminating connection|server closed the connection/i
-
 /**
  * Whether an error (or anything in its `cause` chain) is a transient
  * database failure: worth retrying the whole transaction.
  *
  * @internal
  */
-export const isTransientCause = (error: unknown): boolean => {
-  let current: unknown = error
-  for (let depth = 0; depth < 6 && typeof current === "object" && current !== null; depth++) {
-    const code = (current as { readonly code?: unknown }).code
-    if (typeof code === "string") {
-      if (PG_TRANSIENT.has(code) || NET_TRANSIENT.has(code)) return true
-      if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) return true
-    }
-    const message = (current as { readonly message?: unknown }).message
-    if (typeof message === "string" && LOST.test(message)) return true
-    current = (current as { readonly cause?: unknown }).cause
-  }
-  return false
-}
+export { isTransientCause } from "./classify.js"
