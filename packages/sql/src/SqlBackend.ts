@@ -193,48 +193,50 @@ const toRecord = (
 ): Either.Either<
   readonly [TaskRecord.TaskRecord, ReadonlyArray<ResultCodec.UndecodableValue>],
   RowError
-> =>
-  Either.gen(function*() {
-    const row = yield* Either.mapLeft(decodeTaskRow(raw), (e) => new RowError({ reason: e.message }))
-    const status = row.status ?? TaskState.PENDING
-    const problems: Array<ResultCodec.UndecodableValue> = []
-    const column = (name: string, bytes: Uint8Array | null, shape?: (v: Json.Json) => string | undefined) => {
-      const decoded = ResultCodec.decode(name, bytes)
-      const wrong = Either.isRight(decoded) && decoded.right !== null ? shape?.(decoded.right) : undefined
-      if (Either.isRight(decoded) && wrong === undefined) return decoded.right
-      const problem = Either.isLeft(decoded)
-        ? decoded.left
-        : new ResultCodec.UndecodableValue({
-          column: name,
-          format: bytes !== null && ResultCodec.isPickle(bytes) ? "pickle" : "json",
-          reason: wrong!
-        })
-      problems.push(problem)
-      return ResultCodec.describeUndecodable(problem)
-    }
-    const result = column("result", row.result)
-    const args = column("args", row.args, (v) => (Array.isArray(v) ? undefined : "not an array"))
-    const kwargs = column("kwargs", row.kwargs, (v) =>
-      typeof v === "object" && v !== null && !Array.isArray(v) ? undefined : "not an object")
-    // Celery stamps date_done on every write; taskmeta reports it for READY states only.
-    const dateDone = row.date_done === null || !TaskState.isReady(status)
-      ? null
-      : Option.getOrNull(parseTimestamp(row.date_done))
-    const record = {
-      taskId: row.task_id,
-      status,
-      result,
-      traceback: row.traceback,
-      dateDone,
-      name: row.name,
-      args: args === null ? null : Array.isArray(args) ? args as ReadonlyArray<Json.Json> : [args],
-      kwargs: kwargs as Json.JsonObject | null,
-      worker: row.worker,
-      retries: row.retries,
-      queue: row.queue
-    } satisfies TaskRecord.TaskRecord
-    return [record, problems] as const
-  })
+> => {
+  // Runs for every row read: no generator.
+  const decodedRow = decodeTaskRow(raw)
+  if (Either.isLeft(decodedRow)) return Either.left(new RowError({ reason: decodedRow.left.message }))
+  const row = decodedRow.right
+  const status = row.status ?? TaskState.PENDING
+  const problems: Array<ResultCodec.UndecodableValue> = []
+  const column = (name: string, bytes: Uint8Array | null, shape?: (v: Json.Json) => string | undefined) => {
+    const decoded = ResultCodec.decode(name, bytes)
+    const wrong = Either.isRight(decoded) && decoded.right !== null ? shape?.(decoded.right) : undefined
+    if (Either.isRight(decoded) && wrong === undefined) return decoded.right
+    const problem = Either.isLeft(decoded)
+      ? decoded.left
+      : new ResultCodec.UndecodableValue({
+        column: name,
+        format: bytes !== null && ResultCodec.isPickle(bytes) ? "pickle" : "json",
+        reason: wrong!
+      })
+    problems.push(problem)
+    return ResultCodec.describeUndecodable(problem)
+  }
+  const result = column("result", row.result)
+  const args = column("args", row.args, (v) => (Array.isArray(v) ? undefined : "not an array"))
+  const kwargs = column("kwargs", row.kwargs, (v) =>
+    typeof v === "object" && v !== null && !Array.isArray(v) ? undefined : "not an object")
+  // taskmeta reports date_done for READY states only, whatever the row holds.
+  const dateDone = row.date_done === null || !TaskState.isReady(status)
+    ? null
+    : Option.getOrNull(parseTimestamp(row.date_done))
+  const record = {
+    taskId: row.task_id,
+    status,
+    result,
+    traceback: row.traceback,
+    dateDone,
+    name: row.name,
+    args: args === null ? null : Array.isArray(args) ? args as ReadonlyArray<Json.Json> : [args],
+    kwargs: kwargs as Json.JsonObject | null,
+    worker: row.worker,
+    retries: row.retries,
+    queue: row.queue
+  } satisfies TaskRecord.TaskRecord
+  return Either.right([record, problems] as const)
+}
 
 const toParams = (record: TaskRecord.TaskRecord, writer: ResultCodec.Writer): ReadonlyArray<unknown> => [
   record.taskId,
