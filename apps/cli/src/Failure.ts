@@ -20,7 +20,9 @@ const messageOf = (error: unknown): string => {
 }
 
 /** Hides `user:password@` in anything that slipped into a message. */
-export const scrub = (text: string): string => text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@\s]*@/gi, "$1:***@")
+export const scrub = (text: string): string =>
+  // Up to the last `@` of the URL, so a password holding `@` or `/` is hidden whole.
+  text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):\S*@/gi, "$1:***@")
 
 /**
  * The one line for a cause, or nothing when the CLI library already said it

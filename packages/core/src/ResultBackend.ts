@@ -149,6 +149,16 @@ export class ResultBackend extends Context.Tag("@taskmeta/core/ResultBackend")<R
 // validation
 // ---------------------------------------------------------------------------
 
+// Text every store keeps as it was given: no NUL (PostgreSQL text refuses it)
+// and no unpaired surrogate (drivers would store U+FFFD, a different string).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+const badText = (value: string): string | undefined =>
+  value.includes("\u0000")
+    ? "must not contain a NUL character"
+    : LONE_SURROGATE.test(value)
+    ? "must be well-formed Unicode (it has an unpaired surrogate)"
+    : undefined
+
 const checkId = (field: string, id: unknown): Either.Either<string, InvalidInput> => {
   if (typeof id !== "string") return Either.left(new InvalidInput({ field, reason: "must be a string" }))
   if (id.length === 0) return Either.left(new InvalidInput({ field, reason: "must not be empty", id }))
@@ -157,6 +167,8 @@ const checkId = (field: string, id: unknown): Either.Either<string, InvalidInput
       new InvalidInput({ field, reason: `is ${id.length} characters, at most ${TaskRecord.MAX_ID_LENGTH} fit`, id })
     )
   }
+  const bad = badText(id)
+  if (bad !== undefined) return Either.left(new InvalidInput({ field, reason: bad, id }))
   return Either.right(id)
 }
 
@@ -180,8 +192,13 @@ const checkText = (
   if (value.length > max) {
     return Either.left(new InvalidInput({ field, reason: `is ${value.length} characters, at most ${max} fit`, id }))
   }
+  const bad = badText(value)
+  if (bad !== undefined) return Either.left(new InvalidInput({ field, reason: bad, id }))
   return Either.right(value)
 }
+
+// Celery's `retries` column is a 32-bit INTEGER.
+const MAX_RETRIES = 2_147_483_647
 
 const checkJson = (field: string, id: string, value: unknown): Either.Either<Json.Json, InvalidInput> =>
   Either.mapLeft(Json.normalize(value), (e) => new InvalidInput({ field, reason: e.message, id }))
@@ -218,6 +235,8 @@ const prepare = (
   if (traceback !== null && typeof traceback !== "string") {
     return Either.left(new InvalidInput({ field: "traceback", reason: "must be a string or null", id }))
   }
+  const badTraceback = traceback === null ? undefined : badText(traceback)
+  if (badTraceback !== undefined) return Either.left(new InvalidInput({ field: "traceback", reason: badTraceback, id }))
   if (!options.resultExtended) {
     return Either.right({ taskId: id, status: state, result: json.right, traceback, ...TaskRecord.emptyExtended })
   }
@@ -246,8 +265,10 @@ const prepare = (
     kwargs = k.right as Json.JsonObject
   }
   const retries = request?.retries ?? null
-  if (retries !== null && (!Number.isSafeInteger(retries) || retries < 0)) {
-    return Either.left(new InvalidInput({ field: "retries", reason: "must be a whole number ≥ 0", id }))
+  if (retries !== null && (!Number.isSafeInteger(retries) || retries < 0 || retries > MAX_RETRIES)) {
+    return Either.left(
+      new InvalidInput({ field: "retries", reason: `must be a whole number from 0 to ${MAX_RETRIES}`, id })
+    )
   }
   return Either.right({
     taskId: id,
@@ -308,7 +329,14 @@ export const make = (
           })
         )
       }
-      return (TaskState.isReady(state) ? Effect.flatMap(DateTime.now, write) : write(null)).pipe(
+      const stamped = Effect.flatMap(DateTime.now, (now): Effect.Effect<StoreOutcome, InvalidInput | StoreError> => {
+        // A clock pinned outside years 1–9999 (an import of odd data) has no SQL timestamp.
+        const year = DateTime.getPartUtc(now, "year")
+        return year < 1 || year > 9999
+          ? Effect.fail(new InvalidInput({ field: "dateDone", reason: `year ${year} is outside 1–9999`, id: taskId }))
+          : write(now)
+      })
+      return (TaskState.isReady(state) ? stamped : write(null)).pipe(
         Effect.withSpan("ResultBackend.store", { attributes: { taskId, state }, captureStackTrace: false })
       )
     }

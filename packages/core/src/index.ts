@@ -42,3 +42,7 @@ export * as PipelineError from "./PipelineError.js"
  * @since 0.1.0
  */
 export * as PipelineStore from "./PipelineStore.js"
+/**
+ * @since 0.1.0
+ */
+export * as RedactUrl from "./RedactUrl.js"

@@ -112,7 +112,15 @@ export interface Options extends DriverOptions, BackendOptions.Input {
 // rows
 // ---------------------------------------------------------------------------
 
-const Bytes = Schema.NullOr(Schema.Uint8ArrayFromSelf)
+// SQLite columns are dynamically typed: another writer may have put TEXT in a
+// BLOB column. Its UTF-8 bytes are what the codec reads (a pickle cannot be
+// TEXT, so this only ever holds JSON).
+const TextAsBytes = Schema.transform(Schema.String, Schema.Uint8ArrayFromSelf, {
+  strict: true,
+  decode: (text) => Buffer.from(text, "utf8"),
+  encode: (bytes) => Buffer.from(bytes).toString("utf8")
+})
+const Bytes = Schema.NullOr(Schema.Union(Schema.Uint8ArrayFromSelf, TextAsBytes))
 const Text = Schema.NullOr(Schema.String)
 const Timestamp = Schema.NullOr(Schema.Union(Schema.String, Schema.DateFromSelf))
 
@@ -275,6 +283,10 @@ const SUCCESS_IS_FINAL = (t: string, distinct: string, same: string) =>
   `WHERE ${t}.status ${distinct} 'SUCCESS' OR (${t}.status = excluded.status AND ${t}.date_done ${same} excluded.date_done ` +
   `AND ${t}.result ${same} excluded.result)`
 
+// Cleanup deletes READY records only: a row some other writer stamped while
+// unfinished reads with no dateDone, and unfinished records are kept (SPEC §6).
+const READY_ONLY = "status IN ('SUCCESS', 'FAILURE', 'REVOKED')"
+
 const UPDATE_SET = "status = excluded.status, result = excluded.result, date_done = excluded.date_done, " +
   "traceback = excluded.traceback, name = excluded.name, args = excluded.args, kwargs = excluded.kwargs, " +
   "worker = excluded.worker, retries = excluded.retries, queue = excluded.queue"
@@ -324,7 +336,7 @@ const pgDialect = (names: TableNames.TableNames): Dialect => {
       const params: Array<unknown> = [formatTimestamp(rule.before)]
       const filter = stateFilter(rule, params)
       return [
-        `DELETE FROM ${tasks} WHERE id IN (SELECT id FROM ${tasks} WHERE date_done < $1${filter} ` +
+        `DELETE FROM ${tasks} WHERE id IN (SELECT id FROM ${tasks} WHERE date_done < $1 AND ${READY_ONLY}${filter} ` +
         `LIMIT ${Math.floor(limit)} FOR UPDATE SKIP LOCKED) RETURNING id`,
         params
       ]
@@ -368,7 +380,7 @@ const sqliteDialect = (names: TableNames.TableNames): Dialect => {
         filter = " AND (status IS NULL OR status NOT IN (SELECT value FROM json_each(?)))"
       }
       return [
-        `DELETE FROM ${tasks} WHERE id IN (SELECT id FROM ${tasks} WHERE date_done < ?${filter} LIMIT ${
+        `DELETE FROM ${tasks} WHERE id IN (SELECT id FROM ${tasks} WHERE date_done < ? AND ${READY_ONLY}${filter} LIMIT ${
           Math.floor(limit)
         }) RETURNING id`,
         params
@@ -430,6 +442,7 @@ export const makeDriver = (
       key: (params) => params[0] as string,
       maxRows: Math.min(options.batch?.maxRows ?? 500, dialect.kind === "sqlite" ? 2900 : 5900),
       maxInFlight: options.batch?.maxInFlight ?? (dialect.kind === "sqlite" ? 1 : 4),
+      isolate: (error) => !dialect.isTransient(error),
       run: (batch) => {
         // A fixed order per statement keeps concurrent writers from deadlocking.
         const rows = batch.length === 1 ? batch : [...batch].sort((a, b) => (a[0] as string) < (b[0] as string) ? -1 : 1)

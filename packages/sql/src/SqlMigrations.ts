@@ -173,6 +173,24 @@ export const pg = (names: TableNames.TableNames): ReadonlyArray<Migration> => {
           create(onUpdate, "UPDATE")
         ], { discard: true })
       }
+    },
+    {
+      // Migration 4 chunked by 40 ids, but a NOTIFY payload is at most 8000
+      // bytes and 40 long non-ASCII ids exceed it, failing the whole write.
+      // Chunk by a running byte count instead (ids are at most 155
+      // characters, ≤ 625 bytes as JSON, so a chunk stays under ~7,700).
+      version: 5,
+      name: "ready_notify_byte_chunks",
+      run: (exec) =>
+        exec(
+          `CREATE OR REPLACE FUNCTION ${p}taskmeta_notify_ready_rows() RETURNS trigger LANGUAGE plpgsql AS ` +
+            `$$DECLARE ids text; BEGIN ` +
+            `FOR ids IN SELECT json_agg(task_id ORDER BY n)::text FROM (` +
+            `SELECT task_id, n, sum(octet_length(to_json(task_id)::text) + 2) OVER (ORDER BY n) AS bytes FROM (` +
+            `SELECT task_id, row_number() OVER () AS n FROM ready_rows ` +
+            `WHERE status IN ('SUCCESS', 'FAILURE', 'REVOKED')) numbered) sized GROUP BY (bytes - 1) / 7000 LOOP ` +
+            `PERFORM pg_notify(TG_ARGV[0], ids); END LOOP; RETURN NULL; END$$`
+        ).pipe(Effect.asVoid)
     }
   ]
 }

@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import { redactUrl } from "@taskmeta/core/RedactUrl"
 import type * as Cron from "effect/Cron"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -48,7 +49,7 @@ export type Target =
  * @since 0.1.0
  * @category utils
  */
-export const redact = (url: string): string => url.replace(/^([a-z+]+:\/\/[^:@/]*):[^@/]*@/i, "$1:***@")
+export const redact = (url: string): string => redactUrl(url)
 
 /**
  * Parses a URL. `sqlite://` (no path) is an in-memory database, as in
@@ -68,7 +69,11 @@ export const parse = (input: string | Redacted.Redacted<string>): Either.Either<
     }
     const path = rest.slice(3).split("?")[0]
     if (path.length === 0) return Either.left(new InvalidUrl({ url: redact(url), reason: "missing file path" }))
-    return Either.right({ _tag: "Sqlite", filename: decodeURIComponent(path) })
+    try {
+      return Either.right({ _tag: "Sqlite", filename: decodeURIComponent(path) })
+    } catch {
+      return Either.left(new InvalidUrl({ url: redact(url), reason: "bad %-escape in the file path" }))
+    }
   }
   const pg = /^(postgresql|postgres)(\+[a-z0-9]+)?:\/\//i.exec(bare)
   if (pg !== null) {

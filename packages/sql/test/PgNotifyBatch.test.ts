@@ -31,4 +31,18 @@ describe("PostgreSQL notifications per statement", () => {
     }).pipe(
       Effect.provide(PgBackend.layer({ url: pgUrl, tables: { schema }, pollInterval: "60 seconds" }))
     ), 30_000)
+
+  it.live("a statement of many long non-ASCII ids stays under NOTIFY's 8000-byte payload limit", () =>
+    Effect.gen(function*() {
+      const backend = yield* ResultBackend.ResultBackend
+      const ids = Array.from({ length: 200 }, (_, i) => `${i}-` + "任".repeat(140) + "\"\\")
+      const waiters = yield* Effect.fork(backend.waitForMany(ids, { timeout: "5 seconds" }))
+      yield* Effect.sleep("100 millis")
+      const outcomes = yield* Effect.forEach(ids, (id, i) => backend.store(id, i, "SUCCESS"), { concurrency: "unbounded" })
+      expect(outcomes.every((o) => o._tag === "Stored")).toBe(true)
+      const records = yield* Fiber.join(waiters)
+      expect(records.map((r) => r.result)).toEqual(ids.map((_, i) => i))
+    }).pipe(
+      Effect.provide(PgBackend.layer({ url: pgUrl, tables: { schema }, pollInterval: "60 seconds" }))
+    ), 30_000)
 })

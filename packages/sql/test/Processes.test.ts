@@ -58,9 +58,10 @@ describe("several processes", () => {
       "1_celery_tables",
       "2_date_done_indexes",
       "3_ready_notify_trigger",
-      "4_ready_notify_statement_triggers"
+      "4_ready_notify_statement_triggers",
+      "5_ready_notify_byte_chunks"
     ])
     const versions = await pgQuery(`SELECT version FROM "${schema}".taskmeta_migrations ORDER BY version`)
-    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }])
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }])
   }, 120_000)
 })

@@ -148,3 +148,39 @@ describe("LISTEN payloads", () => {
     expect(payloadIds("[1,2]")).toEqual(["[1,2]"])
   })
 })
+
+describe("batcher isolation", () => {
+  it.effect("a statement refused for one bad write is re-run write by write, so only that write fails", () =>
+    Effect.gen(function*() {
+      const statements: Array<ReadonlyArray<string>> = []
+      const batcher = yield* Batcher.make<string, string>({
+        key: (item) => item,
+        maxRows: 100,
+        maxInFlight: 1,
+        isolate: (error) => error === "refused",
+        run: (items) =>
+          Effect.suspend(() => {
+            statements.push(items)
+            return items.includes("bad") ? Effect.fail("refused") : Effect.succeed(new Set(items))
+          })
+      })
+      const outcomes = yield* Effect.forEach(["a", "bad", "b", "c"], (item) => Effect.either(batcher.submit(item)), {
+        concurrency: "unbounded"
+      })
+      expect(outcomes.map((o) => (o._tag === "Right" ? o.right : o.left))).toEqual([true, "refused", true, true])
+      expect(statements.some((s) => s.length > 1 && s.includes("bad"))).toBe(true)
+    }).pipe(Effect.scoped))
+})
+
+describe("URL redaction", () => {
+  it("hides passwords holding / or @, and turns bad escapes into a typed error", async () => {
+    const SqlUrl = await import("../src/SqlUrl.js")
+    expect(SqlUrl.redact("db+postgresql://u:pa/ss@host/db")).toBe("db+postgresql://u:***@host/db")
+    expect(SqlUrl.redact("postgresql://u:p@ss@host:5432/db")).toBe("postgresql://u:***@host:5432/db")
+    expect(SqlUrl.redact("postgresql://host/db")).toBe("postgresql://host/db")
+    const bad = SqlUrl.parse("db+postgresql://u:pa/ss@host:notaport/db")
+    expect(Either.isLeft(bad) && bad.left.message).not.toContain("pa/ss")
+    const escape = SqlUrl.parse("db+sqlite:///%zz")
+    expect(Either.isLeft(escape) && escape.left._tag).toBe("InvalidUrl")
+  })
+})

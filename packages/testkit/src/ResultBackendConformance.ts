@@ -862,6 +862,34 @@ export const suite = <E>(name: string, make: MakeLayer<E>, suiteOptions: SuiteOp
           expect(Option.getOrThrow(yield* backend.restoreGroup(group)).taskIds).toEqual(members)
         }))
 
+      it.effect("rejects text a database cannot keep as given: NUL characters and unpaired surrogates", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          const id = uid("text-kept")
+          yield* backend.store(id, "first", "STARTED")
+          yield* expectInvalid(backend.store(`${id}\u0000x`, 1, "SUCCESS"), "taskId")
+          yield* expectInvalid(backend.store(`${id}-\uD800`, 1, "SUCCESS"), "taskId")
+          yield* expectInvalid(backend.get(`${id}-\uDC00`), "taskId")
+          yield* expectInvalid(backend.store(id, 1, "FAILURE", { traceback: "boom\u0000" }), "traceback")
+          yield* expectInvalid(backend.store(id, 1, "SUCCESS", { name: "n\u0000" }), "name")
+          yield* expectInvalid(backend.store(id, 1, "SUCCESS", { worker: "w\uDBFF" }), "worker")
+          const record = yield* backend.get(id)
+          expect([record.status, record.result]).toEqual(["STARTED", "first"])
+          // A well-formed astral character is fine.
+          const astral = uid("astral-𝄞")
+          yield* backend.store(astral, "ok", "SUCCESS", { traceback: "𝄞" })
+          expect((yield* backend.get(astral)).traceback).toBe("𝄞")
+        }))
+
+      it.effect("rejects retries beyond a 32-bit integer", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          const id = uid("retries-int32")
+          yield* expectInvalid(backend.store(id, 1, "SUCCESS", { retries: 2 ** 31 }), "retries")
+          yield* backend.store(id, 1, "SUCCESS", { retries: 2 ** 31 - 1 })
+          expect((yield* backend.get(id)).retries).toBe(2 ** 31 - 1)
+        }))
+
       it.effect("rejects a traceback that is not text", () =>
         Effect.gen(function*() {
           const backend = yield* Backend

@@ -8,8 +8,10 @@
  * one key twice, and the writes for one key run one after another, in
  * order). Each caller learns whether its own write was applied.
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 
 export interface Options<A, E> {
@@ -18,6 +20,12 @@ export interface Options<A, E> {
   readonly maxInFlight: number
   /** Runs one statement; returns the keys whose writes were applied. */
   readonly run: (items: ReadonlyArray<A>) => Effect.Effect<ReadonlySet<string>, E>
+  /**
+   * When a statement of several writes fails with an error this accepts (one
+   * that is not transient: a value the database refused), its writes are run
+   * one by one, so only the write at fault fails.
+   */
+  readonly isolate?: ((error: E) => boolean) | undefined
 }
 
 export interface Batcher<A, E> {
@@ -70,18 +78,30 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
       return batch
     }
 
-    const finish = (batch: ReadonlyArray<Entry<A, E>>, exit: Exit.Exit<ReadonlySet<string>, E>) =>
+    const outcomeOf = (entry: Entry<A, E>, exit: Exit.Exit<ReadonlySet<string>, E>): Effect.Effect<boolean, E> =>
+      Exit.isSuccess(exit) ? Effect.succeed(exit.value.has(entry.key)) : Effect.failCause(exit.cause)
+
+    const finish = (batch: ReadonlyArray<Entry<A, E>>, outcomes: ReadonlyArray<Effect.Effect<boolean, E>>) =>
       Effect.suspend(() => {
         inFlight--
-        for (const entry of batch) running.delete(entry.key)
-        if (Exit.isSuccess(exit)) {
-          for (const entry of batch) settle(entry, Effect.succeed(exit.value.has(entry.key)))
-        } else {
-          const failed = Effect.failCause(exit.cause)
-          for (const entry of batch) settle(entry, failed)
-        }
+        batch.forEach((entry, i) => {
+          running.delete(entry.key)
+          settle(entry, outcomes[i])
+        })
         return pump
       })
+
+    const isolated = (exit: Exit.Exit<ReadonlySet<string>, E>): boolean => {
+      if (options.isolate === undefined || Exit.isSuccess(exit)) return false
+      const error = Cause.failureOption(exit.cause)
+      return Option.isSome(error) && options.isolate(error.value)
+    }
+
+    const runBatch = (batch: ReadonlyArray<Entry<A, E>>) =>
+      Effect.flatMap(Effect.exit(options.run(batch.map((e) => e.item))), (exit) =>
+        batch.length > 1 && isolated(exit)
+          ? Effect.forEach(batch, (entry) => Effect.map(Effect.exit(options.run([entry.item])), (one) => outcomeOf(entry, one)))
+          : Effect.succeed(batch.map((entry) => outcomeOf(entry, exit))))
 
     const pump: Effect.Effect<void> = Effect.suspend(() => {
       const starts: Array<Effect.Effect<unknown>> = []
@@ -93,7 +113,7 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
         starts.push(
           Effect.forkIn(
             Effect.uninterruptible(
-              Effect.flatMap(Effect.exit(options.run(batch.map((e) => e.item))), (exit) => finish(batch, exit))
+              Effect.flatMap(runBatch(batch), (outcomes) => finish(batch, outcomes))
             ),
             scope
           )
