@@ -12,9 +12,12 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Backends from "@taskmeta/backends/Backends"
 import * as Inputs from "./Inputs.js"
@@ -66,8 +69,23 @@ const reportFailure = (cause: Cause.Cause<unknown>) =>
         : Effect.logError(`worker failed: ${error instanceof Error ? error.message : String(error)}`)
   })
 
+/**
+ * The pretty logger, except that a logged cause made only of failures (a
+ * storage error a schedule or the expiry sweep survived) is appended to the
+ * message as one line, its cause chain, instead of stack traces per error.
+ * Defects (bugs) keep their stack traces.
+ */
+const logger = Logger.mapInputOptions(Logger.prettyLoggerDefault, (options) => {
+  const failures = Cause.failures(options.cause)
+  if (Chunk.isEmpty(failures) || Cause.isDie(options.cause) || Cause.isInterrupted(options.cause)) return options
+  const chain = Array.from(failures, Backends.causeChain).join("; ")
+  const [first, ...rest] = Array.isArray(options.message) ? options.message : [options.message]
+  const message = typeof first === "string" ? [`${first}: ${chain}`, ...rest] : [first, ...rest, chain]
+  return { ...options, message, cause: Cause.empty }
+})
+
 Command.run(command, { name: "taskmeta-worker", version: "0.1.0" })(process.argv).pipe(
   Effect.tapErrorCause(reportFailure),
-  Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  Effect.provide(Layer.merge(NodeContext.layer, Logger.replace(Logger.defaultLogger, logger))),
+  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
 )

@@ -56,7 +56,14 @@ export const make = (
 ): Effect.Effect<ResultBackend.Service, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const filename = options.filename ?? DEFAULT_FILENAME
-    const client = yield* SqliteClient.make({ filename, spanAttributes: { "db.taskmeta": "sqlite" } }).pipe(
+    const client = yield* SqliteClient.make({
+      filename,
+      // The client's statement cache keeps a failed prepare (e.g. "no such table" while the table was
+      // being replaced) for its whole time to live: keep that short, so a statement works again soon after
+      // the storage is back. Preparing a statement again at most once a second is cheap.
+      prepareCacheTTL: Duration.seconds(1),
+      spanAttributes: { "db.taskmeta": "sqlite" }
+    }).pipe(
       // better-sqlite3 throws while opening (missing directory, not a database).
       Effect.catchAllDefect((cause) => new SqlBackend.SetupError({ reason: `cannot open ${filename}`, cause }))
     )

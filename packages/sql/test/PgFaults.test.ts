@@ -1,13 +1,24 @@
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as Pipeline from "@taskmeta/schema/Pipeline"
+import { PipelineConformance } from "@taskmeta/testkit"
 import * as PgBackend from "../src/PgBackend.js"
+import * as PipelineMigrations from "../src/PipelineMigrations.js"
+import * as SqlPipelineStore from "../src/SqlPipelineStore.js"
 import { dropSchema, pgQuery, pgUrl, suffix } from "./helpers.js"
+import { dropTables } from "./pipelineSupport.js"
 
 const schema = `tm_faults_${suffix()}`
 const app = `tm_faults_${suffix()}`
@@ -69,4 +80,50 @@ describe("PostgreSQL with connections terminated every 200 ms", () => {
       })),
       Logger.withMinimumLogLevel(LogLevel.Error)
     ), 120_000)
+})
+
+describe("PostgreSQL pipeline store with its connection lost inside a report's transaction", () => {
+  const prefix = `t_plfault_${suffix()}_`
+  const Pg = PgClient.layer({ url: pgUrl, maxConnections: 4 })
+  afterAll(() =>
+    Effect.runPromise(
+      dropTables(prefix).pipe(
+        Effect.zipRight(Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          Effect.zipRight(
+            sql.unsafe(`DROP FUNCTION IF EXISTS "${prefix}kill_once"() CASCADE`),
+            sql.unsafe(`DROP SEQUENCE IF EXISTS "${prefix}kills"`)
+          ))),
+        Effect.provide(Pg)
+      )
+    ), 30_000)
+
+  // @effect/sql turns a failed ROLLBACK (the connection is gone) into a defect: the store must fail
+  // with the lost connection instead, so the retry policy runs the transaction again.
+  it.live("the report is retried on a new connection and applies", () =>
+    Effect.gen(function*() {
+      const store = yield* PipelineStore.PipelineStore
+      const sql = yield* SqlClient.SqlClient
+      const runId = `fault-${suffix()}`
+      yield* store.build(PipelineConformance.shape(runId, "faults", 1, 1, 1))
+      const names = Either.getOrThrow(PipelineMigrations.tableNames(prefix))
+      // The first update of a task result terminates its own session (a sequence is not rolled back).
+      yield* sql.unsafe(`CREATE SEQUENCE "${prefix}kills"`)
+      yield* sql.unsafe(
+        `CREATE FUNCTION "${prefix}kill_once"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ` +
+          `IF nextval('"${prefix}kills"') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF; ` +
+          `RETURN NEW; END $$`
+      )
+      yield* sql.unsafe(
+        `CREATE TRIGGER kill_once BEFORE UPDATE ON "${names.taskResults}" FOR EACH ROW EXECUTE FUNCTION "${prefix}kill_once"()`
+      )
+      const id = Pipeline.taskResultId(Pipeline.taskExecutionId(Pipeline.pipelineResultId(runId, 0), 0), 0)
+      const outcome = yield* store.report("TaskResult", id, "DONE")
+      expect(outcome.applied).toBe(true)
+      const [{ n }] = yield* sql.unsafe<{ n: string }>(`SELECT last_value::text AS n FROM "${prefix}kills"`)
+      expect(Number(n)).toBeGreaterThanOrEqual(2) // killed once, then run again
+      expect(Option.map(yield* store.getTaskResult(id), (r) => r.status)).toEqual(Option.some("DONE"))
+    }).pipe(
+      Effect.provide(SqlPipelineStore.layer({ prefix }).pipe(Layer.provideMerge(Pg))),
+      Logger.withMinimumLogLevel(LogLevel.Error)
+    ), 60_000)
 })

@@ -2,8 +2,9 @@
  * Dialect helpers shared by the SQL pipeline store and its migrations.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 
 /** @internal */
@@ -40,9 +41,18 @@ const immediate = (sql: SqlClient.SqlClient): Transaction =>
     rollbackSavepoint: (conn, id) => conn.executeUnprepared(`ROLLBACK TO SAVEPOINT effect_sql_${id}`, [], undefined)
   })
 
-/** @internal */
-export const transaction = (sql: SqlClient.SqlClient, dialect: Dialect): Transaction =>
-  dialect === "pg" ? sql.withTransaction : immediate(sql)
+/**
+ * A transaction whose failed COMMIT or ROLLBACK (a connection lost mid-way),
+ * which `@effect/sql` turns into a defect, fails with its `SqlError` instead:
+ * the caller's retry policy sees a lost connection like any other.
+ *
+ * @internal
+ */
+export const transaction = (sql: SqlClient.SqlClient, dialect: Dialect): Transaction => {
+  const run: Transaction = dialect === "pg" ? sql.withTransaction : immediate(sql)
+  return (effect) =>
+    Effect.catchSomeDefect(run(effect), (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none())
+}
 
 /**
  * Whether an error (or anything in its `cause` chain) is a transient

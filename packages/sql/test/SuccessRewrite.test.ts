@@ -1,0 +1,101 @@
+/**
+ * The SUCCESS-is-final upsert behaves the same on SQLite and PostgreSQL
+ * (README "Writes"): re-storing an identical SUCCESS record — same result
+ * bytes, same `date_done`, as `taskmeta import` of the same export does —
+ * reports `Stored`; a late duplicate with another `date_done` or another
+ * result is `Ignored` and leaves the record as it was.
+ */
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as path from "node:path"
+import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
+import * as PgBackend from "../src/PgBackend.js"
+import type * as ResultCodec from "../src/ResultCodec.js"
+import * as SqliteBackend from "../src/SqliteBackend.js"
+import { dropSchema, pgUrl, removeDir, suffix, tempDir } from "./helpers.js"
+
+const dir = tempDir("success-rewrite")
+const schema = `tm_rewrite_${suffix()}`
+afterAll(async () => {
+  removeDir(dir)
+  await dropSchema(schema)
+})
+
+/**
+ * Stores a record as it was, `dateDone` included: what `Transfer.restoreTask`
+ * (import, copy) does — the backend's own `store` under a clock pinned to the
+ * record's `dateDone`.
+ */
+const restore = (backend: ResultBackend.Service, record: TaskRecord.TaskRecord) =>
+  Effect.flatMap(Effect.clock, (real) => {
+    const millis = DateTime.toEpochMillis(record.dateDone!)
+    const pinned: Clock.Clock = {
+      [Clock.ClockTypeId]: Clock.ClockTypeId,
+      unsafeCurrentTimeMillis: () => millis,
+      currentTimeMillis: Effect.succeed(millis),
+      unsafeCurrentTimeNanos: () => BigInt(millis) * 1_000_000n,
+      currentTimeNanos: Effect.succeed(BigInt(millis) * 1_000_000n),
+      sleep: (duration) => real.sleep(duration)
+    }
+    return Effect.withClock(
+      backend.store(record.taskId, record.result, record.status, {
+        traceback: record.traceback,
+        name: record.name,
+        args: record.args,
+        kwargs: record.kwargs,
+        worker: record.worker,
+        retries: record.retries,
+        queue: record.queue
+      }),
+      pinned
+    )
+  })
+
+const backends: ReadonlyArray<
+  readonly [string, (encoding: ResultCodec.Encoding) => Layer.Layer<ResultBackend.ResultBackend, unknown>]
+> = [
+  ["sqlite", (encoding) =>
+    SqliteBackend.layer({ filename: path.join(dir, `${encoding}.sqlite`), encoding, resultExtended: true })],
+  ["postgres", (encoding) =>
+    PgBackend.layer({ url: pgUrl, tables: { schema }, applicationName: schema, encoding, resultExtended: true })]
+]
+
+for (const [dialect, layer] of backends) {
+  describe(`${dialect}: re-storing a SUCCESS`, () => {
+    for (const encoding of ["json", "pickle"] as const) {
+      it.live(`${encoding}: identical → Stored; another date_done or result → Ignored, record unchanged`, () =>
+        Effect.gen(function*() {
+          const backend = yield* ResultBackend.ResultBackend
+          const taskId = `rewrite-${encoding}-${suffix()}`
+          const first = yield* backend.store(taskId, { n: 2n ** 70n, s: "é日本" }, "SUCCESS", {
+            name: "multiply_two_numbers",
+            args: [16, 16],
+            kwargs: { k: 1 },
+            worker: "w@host",
+            retries: 0,
+            queue: "celery"
+          })
+          expect(first._tag).toBe("Stored")
+          const stored = yield* backend.get(taskId)
+          expect(stored.dateDone).not.toBeNull()
+
+          // The same record again (an import of the same export, a retry after a lost connection).
+          expect((yield* restore(backend, stored))._tag).toBe("Stored")
+          expect((yield* restore(backend, stored))._tag).toBe("Stored")
+          expect(yield* backend.get(taskId)).toEqual(stored)
+
+          // A late duplicate: another date_done, or the same date_done with another result.
+          const later = { ...stored, dateDone: DateTime.add(stored.dateDone!, { millis: 1 }) }
+          expect(yield* restore(backend, later)).toMatchObject({ _tag: "Ignored", reason: "SuccessIsFinal" })
+          const earlier = { ...stored, dateDone: DateTime.subtract(stored.dateDone!, { seconds: 1 }) }
+          expect(yield* restore(backend, earlier)).toMatchObject({ _tag: "Ignored", reason: "SuccessIsFinal" })
+          expect(yield* restore(backend, { ...stored, result: 257 })).toMatchObject({ _tag: "Ignored" })
+          expect(yield* backend.get(taskId)).toEqual(stored)
+        }).pipe(Effect.provide(layer(encoding))), 60_000)
+    }
+  })
+}
