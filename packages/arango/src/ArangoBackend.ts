@@ -187,8 +187,14 @@ export const prepareStorage = (
 
 const READY = [...TaskState.READY_STATES]
 
-/** The READY states one cleanup rule may delete. */
-const statesFor = (rule: CleanupRule): ReadonlyArray<string> =>
+/**
+ * The READY states one cleanup rule may delete (the rule's `only` / `except`
+ * narrow SUCCESS, FAILURE, REVOKED): cleanup's `@states`.
+ *
+ * @since 0.1.0
+ * @category cleanup
+ */
+export const cleanupStates = (rule: CleanupRule): ReadonlyArray<string> =>
   READY.filter((s) =>
     (rule.only === undefined || rule.only.includes(s)) && (rule.except === undefined || !rule.except.includes(s))
   )
@@ -277,7 +283,7 @@ export const makeDriver = (
       }),
     removeGroup: (groupId) => Effect.asVoid(query("removeGroup", Aql.removeOne, { key: groupKey(groupId) })),
     cleanupTasks: (rule, limit) => {
-      const states = statesFor(rule)
+      const states = cleanupStates(rule)
       if (states.length === 0) return Effect.succeed(0)
       return query<number>("cleanupTasks", Aql.cleanupTasks, {
         prefix: config.keyPrefix + ArangoDocument.TASK_PREFIX,

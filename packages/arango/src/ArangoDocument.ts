@@ -114,6 +114,30 @@ export const groupKey = (groupId: string, globalPrefix = ""): string => {
   return prefix + keyPart(groupId, prefix.length)
 }
 
+/**
+ * The id a key names, when the key is the one `taskKey` / `groupKey` would
+ * build for it: the part after `prefix`, percent-decoded, and only if
+ * encoding it again gives the same key part (so the id reads back through
+ * the backend). `undefined` for a hashed key (`%s…`), a key outside the
+ * prefix, or a key another writer built differently (Celery keeps `%` in an
+ * id as it is).
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const idFromKey = (key: string, prefix: string): string | undefined => {
+  if (!key.startsWith(prefix)) return undefined
+  const part = key.slice(prefix.length)
+  if (part === "" || part.startsWith("%s")) return undefined
+  let id: string
+  try {
+    id = decodeURIComponent(part)
+  } catch {
+    return undefined
+  }
+  return keyPart(id, prefix.length) === part ? id : undefined
+}
+
 // ---------------------------------------------------------------------------
 // dates
 // ---------------------------------------------------------------------------
@@ -232,37 +256,64 @@ export const decodeTask = (
   raw: unknown,
   key = taskKey(taskId)
 ): Either.Either<TaskRecord.TaskRecord, ArangoDocumentError> =>
+  Either.flatMap(metaOf(key, raw), (meta) => taskFromMeta(taskId, meta, key))
+
+/**
+ * Reads a task document found by a scan, whose id is not known beforehand:
+ * the id is the one its key names (`idFromKey`, so it reads back through the
+ * backend), else the meta's `task_id` (hashed keys, keys Celery built from
+ * ids with `%`). `prefix` is the global key prefix plus `TASK_PREFIX`.
+ *
+ * @since 0.1.0
+ * @category tasks
+ */
+export const decodeTaskDocument = (
+  key: string,
+  raw: unknown,
+  prefix: string = TASK_PREFIX
+): Either.Either<TaskRecord.TaskRecord, ArangoDocumentError> =>
   Either.flatMap(metaOf(key, raw), (meta) => {
-    const status = meta.status
-    if (typeof status !== "string" || status === "") {
-      return Either.left(new ArangoDocumentError({ key, reason: "status is missing" }))
-    }
-    let dateDone: DateTime.Utc | null = null
-    if (TaskState.isReady(status) && meta.date_done != null) {
-      if (typeof meta.date_done !== "string") {
-        return Either.left(new ArangoDocumentError({ key, reason: "date_done is not text" }))
-      }
-      const parsed = parseDateDone(meta.date_done)
-      if (parsed === undefined) {
-        return Either.left(new ArangoDocumentError({ key, reason: "date_done is not an ISO 8601 date" }))
-      }
-      dateDone = parsed
-    }
-    const retries = meta.retries
-    return Either.right({
-      taskId,
-      status,
-      result: meta.result === undefined ? null : meta.result,
-      traceback: text(meta.traceback),
-      dateDone,
-      name: text(meta.name),
-      args: Array.isArray(meta.args) ? (meta.args as ReadonlyArray<Json.Json>) : null,
-      kwargs: isObject(meta.kwargs) ? meta.kwargs : null,
-      worker: text(meta.worker),
-      retries: typeof retries === "number" && Number.isSafeInteger(retries) ? retries : null,
-      queue: text(meta.queue)
-    })
+    const taskId = idFromKey(key, prefix) ?? (typeof meta.task_id === "string" ? meta.task_id : undefined)
+    return taskId === undefined
+      ? Either.left(new ArangoDocumentError({ key, reason: "the key does not name the task and task_id is missing" }))
+      : taskFromMeta(taskId, meta, key)
   })
+
+const taskFromMeta = (
+  taskId: string,
+  meta: Record<string, Json.Json>,
+  key: string
+): Either.Either<TaskRecord.TaskRecord, ArangoDocumentError> => {
+  const status = meta.status
+  if (typeof status !== "string" || status === "") {
+    return Either.left(new ArangoDocumentError({ key, reason: "status is missing" }))
+  }
+  let dateDone: DateTime.Utc | null = null
+  if (TaskState.isReady(status) && meta.date_done != null) {
+    if (typeof meta.date_done !== "string") {
+      return Either.left(new ArangoDocumentError({ key, reason: "date_done is not text" }))
+    }
+    const parsed = parseDateDone(meta.date_done)
+    if (parsed === undefined) {
+      return Either.left(new ArangoDocumentError({ key, reason: "date_done is not an ISO 8601 date" }))
+    }
+    dateDone = parsed
+  }
+  const retries = meta.retries
+  return Either.right({
+    taskId,
+    status,
+    result: meta.result === undefined ? null : meta.result,
+    traceback: text(meta.traceback),
+    dateDone,
+    name: text(meta.name),
+    args: Array.isArray(meta.args) ? (meta.args as ReadonlyArray<Json.Json>) : null,
+    kwargs: isObject(meta.kwargs) ? meta.kwargs : null,
+    worker: text(meta.worker),
+    retries: typeof retries === "number" && Number.isSafeInteger(retries) ? retries : null,
+    queue: text(meta.queue)
+  })
+}
 
 // ---------------------------------------------------------------------------
 // groups
@@ -337,16 +388,48 @@ export const decodeGroup = (
   raw: unknown,
   key = groupKey(groupId)
 ): Either.Either<GroupRecord.GroupRecord, ArangoDocumentError> =>
+  Either.flatMap(metaOf(key, raw), (meta) => groupFromMeta(groupId, meta, key))
+
+/**
+ * Reads a group document found by a scan: the id is the one its key names
+ * (`idFromKey`), else the id at the head of the stored `GroupResult` tuple.
+ * `prefix` is the global key prefix plus `GROUP_PREFIX`.
+ *
+ * @since 0.1.0
+ * @category groups
+ */
+export const decodeGroupDocument = (
+  key: string,
+  raw: unknown,
+  prefix: string = GROUP_PREFIX
+): Either.Either<GroupRecord.GroupRecord, ArangoDocumentError> =>
   Either.flatMap(metaOf(key, raw), (meta) => {
-    const members = memberIds(meta.result === undefined ? null : meta.result)
-    if (Either.isLeft(members)) return Either.left(new ArangoDocumentError({ key, reason: members.left }))
-    let dateDone = UNKNOWN_DATE
-    if (typeof meta.date_done === "string") {
-      const parsed = parseDateDone(meta.date_done)
-      if (parsed === undefined) {
-        return Either.left(new ArangoDocumentError({ key, reason: "date_done is not an ISO 8601 date" }))
-      }
-      dateDone = parsed
-    }
-    return Either.right({ groupId, taskIds: members.right, dateDone })
+    const head = Array.isArray(meta.result) ? meta.result[0] : undefined
+    const fromTuple = typeof head === "string"
+      ? head
+      : Array.isArray(head) && typeof head[0] === "string"
+      ? head[0]
+      : undefined
+    const groupId = idFromKey(key, prefix) ?? fromTuple
+    return groupId === undefined
+      ? Either.left(new ArangoDocumentError({ key, reason: "the key does not name the group and the result has no id" }))
+      : groupFromMeta(groupId, meta, key)
   })
+
+const groupFromMeta = (
+  groupId: string,
+  meta: Record<string, Json.Json>,
+  key: string
+): Either.Either<GroupRecord.GroupRecord, ArangoDocumentError> => {
+  const members = memberIds(meta.result === undefined ? null : meta.result)
+  if (Either.isLeft(members)) return Either.left(new ArangoDocumentError({ key, reason: members.left }))
+  let dateDone = UNKNOWN_DATE
+  if (typeof meta.date_done === "string") {
+    const parsed = parseDateDone(meta.date_done)
+    if (parsed === undefined) {
+      return Either.left(new ArangoDocumentError({ key, reason: "date_done is not an ISO 8601 date" }))
+    }
+    dateDone = parsed
+  }
+  return Either.right({ groupId, taskIds: members.right, dateDone })
+}

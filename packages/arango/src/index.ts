@@ -13,4 +13,8 @@ export * as ArangoDocument from "./ArangoDocument.js"
 /**
  * @since 0.1.0
  */
+export * as ArangoScan from "./ArangoScan.js"
+/**
+ * @since 0.1.0
+ */
 export * as ArangoPipelineStore from "./ArangoPipelineStore.js"

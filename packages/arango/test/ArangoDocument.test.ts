@@ -190,3 +190,45 @@ describe("group documents", () => {
     }
   })
 })
+
+describe("documents found by a scan (id from the key, else from the meta)", () => {
+  it("idFromKey inverts taskKey / groupKey, and only where it round-trips", () => {
+    for (const id of ["c23f6d77-0d5e-4b8a", "a/b c", "100%", "ü", "x".repeat(300)]) {
+      const key = ArangoDocument.taskKey(id)
+      const back = ArangoDocument.idFromKey(key, ArangoDocument.TASK_PREFIX)
+      // the hashed form (`%s` + SHA-256) of the over-long id cannot be inverted
+      expect(back).toBe(key.includes("%s") ? undefined : id)
+    }
+    expect(ArangoDocument.idFromKey(ArangoDocument.groupKey("g 1", "app_"), "app_" + ArangoDocument.GROUP_PREFIX)).toBe("g 1")
+    // Celery keeps `%` as it is: "a%41" is not the key taskmeta builds for "aA", so no id from the key
+    expect(ArangoDocument.idFromKey("celery-task-meta-a%41", ArangoDocument.TASK_PREFIX)).toBeUndefined()
+    expect(ArangoDocument.idFromKey("celery-task-meta-%zz", ArangoDocument.TASK_PREFIX)).toBeUndefined()
+    expect(ArangoDocument.idFromKey("other-a", ArangoDocument.TASK_PREFIX)).toBeUndefined()
+  })
+
+  it("decodeTaskDocument: the key's id, else task_id (hashed keys, Celery's % keys), else an error", () => {
+    const meta = (taskId: string) => JSON.stringify({ status: "SUCCESS", result: 1, date_done: "2024-01-01T00:00:00", task_id: taskId })
+    const long = "y".repeat(300)
+    const read = (key: string, raw: unknown) => Either.map(ArangoDocument.decodeTaskDocument(key, raw), (r) => r.taskId)
+    expect(read("celery-task-meta-a%20b", meta("ignored"))).toEqual(Either.right("a b"))
+    expect(read(ArangoDocument.taskKey(long), meta(long))).toEqual(Either.right(long))
+    expect(read("celery-task-meta-a%41", { status: "FAILURE", task_id: "a%41" })).toEqual(Either.right("a%41"))
+    const missing = ArangoDocument.decodeTaskDocument("celery-task-meta-%s00", "{\"status\":\"SUCCESS\"}")
+    expect(Either.isLeft(missing) && missing.left.message).toMatch(/task_id is missing/)
+    // with a global key prefix
+    expect(Either.map(
+      ArangoDocument.decodeTaskDocument("app_celery-task-meta-t", meta("t"), "app_" + ArangoDocument.TASK_PREFIX),
+      (r) => [r.taskId, r.status, r.result]
+    )).toEqual(Either.right(["t", "SUCCESS", 1]))
+  })
+
+  it("decodeGroupDocument: the key's id, else the head of the GroupResult tuple", () => {
+    const tuple = (id: string) => ({ result: [[id, null], [[["m1", null], null]]] })
+    expect(Either.map(ArangoDocument.decodeGroupDocument("celery-taskset-meta-g", tuple("x")), (g) => [g.groupId, g.taskIds]))
+      .toEqual(Either.right(["g", ["m1"]]))
+    const long = "z".repeat(300)
+    expect(Either.map(ArangoDocument.decodeGroupDocument(ArangoDocument.groupKey(long), JSON.stringify(tuple(long))), (g) => g.groupId))
+      .toEqual(Either.right(long))
+    expect(Either.isLeft(ArangoDocument.decodeGroupDocument("celery-taskset-meta-%s00", { result: [null, []] }))).toBe(true)
+  })
+})

@@ -27,6 +27,7 @@ import * as SqliteBackend from "@taskmeta/sql/SqliteBackend"
 import * as SqlMigrations from "@taskmeta/sql/SqlMigrations"
 import * as TableNames from "@taskmeta/sql/TableNames"
 import * as Path from "node:path"
+import * as ArangoBrowser from "./ArangoBrowser.js"
 import * as BackendUrl from "./BackendUrl.js"
 import * as SqlClients from "./internal/sqlClient.js"
 import * as MemoryBrowser from "./MemoryBrowser.js"
@@ -141,7 +142,7 @@ export const sqliteFilename = (
 ): string =>
   url.isAbsolute || baseDirectory === undefined ? url.filename : Path.resolve(baseDirectory, url.filename)
 
-/** A browser that fails every call with `reason` (for stores that cannot be browsed yet). */
+/** A browser that fails every call with `reason` (for stores that cannot be browsed). */
 const unsupported = (kind: string, reason: string): ResultBrowser.Service => {
   const error = (operation: string) => new ResultBrowser.BrowseError({ operation, cause: new Error(reason) })
   return {
@@ -224,8 +225,9 @@ export const backendLayerFromUrl = (
 /**
  * The `ResultBackend` a URL selects and a `ResultBrowser` over the same
  * storage (what tools need). Relative SQLite paths resolve against
- * `options.baseDirectory`. ArangoDB stores cannot be browsed yet: their
- * browser fails with a `BrowseError` saying so.
+ * `options.baseDirectory`. For ArangoDB the browser is `ArangoBrowser`
+ * (lists are newest first by `date_done`, see there); nothing is created in
+ * the database.
  *
  * @since 0.1.0
  * @category layers
@@ -261,12 +263,10 @@ export const layerFromUrl = (
           return Layer.provideMerge(browser, backendFor(parsed, options))
         }
         case "Arango":
-          return Layer.merge(
-            backendFor(parsed, options),
-            Layer.succeed(
-              ResultBrowser.ResultBrowser,
-              unsupported("arango", "listing, stats and export are not available for ArangoDB yet")
-            )
+          // The browser counts with the backend's options (what `cleanup` would delete).
+          return Layer.provideMerge(
+            opened(parsed)(ArangoBrowser.layer({ url: parsed.url })),
+            backendFor(parsed, options)
           )
       }
     }

@@ -12,6 +12,9 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import type * as ArangoConfig from "@taskmeta/arango/ArangoConfig"
+import * as ArangoPipelineStore from "@taskmeta/arango/ArangoPipelineStore"
+import * as ArangoScan from "@taskmeta/arango/ArangoScan"
 import * as MemoryPipelineStore from "@taskmeta/core/MemoryPipelineStore"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import * as RetryPolicy from "@taskmeta/core/RetryPolicy"
@@ -90,16 +93,53 @@ export const layerSqlBrowser = (
   )
 
 /**
- * The `PipelineStore` and `PipelineBrowser` for a URL: memory, or the SQL
+ * The pipeline browser over `ArangoPipelineStore`'s executions collection
+ * (named from `prefix` as the store names it), on its own connection.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerArangoBrowser = (
+  input: ArangoConfig.Input,
+  prefix?: string
+): Layer.Layer<PipelineBrowser, ArangoConfig.ArangoConfigError> =>
+  Layer.scoped(
+    PipelineBrowser,
+    Effect.gen(function*() {
+      const names = yield* ArangoPipelineStore.collectionNames({ prefix })
+      const scan = yield* ArangoScan.make(input)
+      return {
+        pipelineIds: scan.pipelineIds(names.executions).pipe(
+          Effect.mapError((e) => new BrowseError({ operation: "list pipelines", cause: e.cause })),
+          Effect.withSpan("PipelineBrowser.pipelineIds")
+        )
+      }
+    })
+  )
+
+/**
+ * The `PipelineStore` and `PipelineBrowser` for a URL: memory, the SQL
  * store on a SQLite / PostgreSQL database (its tables are created when
- * missing). ArangoDB has no pipeline store wired here yet.
+ * missing), or `ArangoPipelineStore` in the database an `arangodb://` URL
+ * names, in the collections `<prefix>pipeline_executions`,
+ * `<prefix>pipeline_results`, `<prefix>task_executions`,
+ * `<prefix>task_results` (prefix default `taskmeta_`; the URL's collection is
+ * the result backend's and is not used). On ArangoDB nothing is created
+ * unless `options.create` is `true`: then the database, the four
+ * collections and their indexes are created when missing (idempotently);
+ * without it a missing collection fails each operation (errorNum 1203).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerFromUrl = (
   url: string | Redacted.Redacted<string> | BackendUrl.BackendUrl,
-  options: Backends.Options & { readonly prefix?: string | undefined } = {}
+  options: Backends.Options & {
+    /** Table / collection name prefix (the SQL store's and `ArangoPipelineStore`'s default when absent). */
+    readonly prefix?: string | undefined
+    /** ArangoDB only: create the database, the collections and the indexes when missing. Default `false`. */
+    readonly create?: boolean | undefined
+  } = {}
 ): Layer.Layer<
   PipelineStore.PipelineStore | PipelineBrowser,
   BackendUrl.BackendConfigError | Backends.BackendOpenError
@@ -127,13 +167,15 @@ export const layerFromUrl = (
             Layer.mapError((cause) => new Backends.BackendOpenError({ backend: BackendUrl.describe(u), cause })),
             Layer.provide(Backends.clientLayer(u, options))
           )
-        case "Arango":
-          return Layer.fail(
-            new Backends.BackendOpenError({
-              backend: BackendUrl.describe(u),
-              cause: new Error("no pipeline store is available for ArangoDB yet")
-            })
+        case "Arango": {
+          const input = { url: u.url, create: options.create === true }
+          return Layer.merge(
+            ArangoPipelineStore.layer(input, { ...storeOptions, prefix: options.prefix }),
+            layerArangoBrowser(input, options.prefix)
+          ).pipe(
+            Layer.mapError((cause) => new Backends.BackendOpenError({ backend: BackendUrl.describe(u), cause }))
           )
+        }
       }
     }
   })

@@ -98,7 +98,11 @@ export class BrowseError extends Schema.TaggedError<BrowseError>("@taskmeta/back
 export interface Service {
   /** `memory`, `sqlite`, `postgres`, … */
   readonly kind: string
-  /** Tasks matching the filter, the most recently created first. */
+  /**
+   * Tasks matching the filter, the most recently created first. A store that
+   * keeps no creation order defines its own "newest" (ArangoDB: unfinished
+   * first, then by `date_done`; see `ArangoBrowser`).
+   */
   readonly list: (filter?: Filter) => Stream.Stream<TaskRecord.TaskRecord, BrowseError>
   /** Counts by state and by name. */
   readonly stats: Effect.Effect<Stats, BrowseError>

@@ -1,6 +1,10 @@
 /**
  * @since 0.1.0
  */
+export * as ArangoBrowser from "./ArangoBrowser.js"
+/**
+ * @since 0.1.0
+ */
 export * as BackendUrl from "./BackendUrl.js"
 /**
  * @since 0.1.0

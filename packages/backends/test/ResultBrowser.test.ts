@@ -10,6 +10,7 @@ import * as TestClock from "effect/TestClock"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as ArangoPipelineStore from "@taskmeta/arango/ArangoPipelineStore"
 import * as BackendUrl from "@taskmeta/backends/BackendUrl"
 import * as Backends from "@taskmeta/backends/Backends"
 import * as Pipelines from "@taskmeta/backends/Pipelines"
@@ -17,12 +18,21 @@ import * as ResultBrowser from "@taskmeta/backends/ResultBrowser"
 import * as Transfer from "@taskmeta/backends/Transfer"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
+import { FakePipelineArango } from "../../arango/test/support/FakePipelineArango.js"
+
+// ArangoDB: the loopback server that emulates the statements (not ArangoDB), with the
+// result collection and the pipeline store's four collections already there.
+const fakeArango = new FakePipelineArango({
+  celery: ["celery", ...Object.values(Either.getOrThrow(ArangoPipelineStore.collectionNames()))]
+})
+await fakeArango.start()
 
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "taskmeta-browse-"))
 const schema = `tm_browse_${Math.random().toString(36).slice(2, 8)}`
 const PG = process.env.TASKMETA_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
 afterAll(async () => {
+  await fakeArango.stop()
   Fs.rmSync(dir, { recursive: true, force: true })
   const url = Either.getOrThrow(BackendUrl.parse(PG))
   if (url._tag !== "Postgres") return
@@ -36,7 +46,8 @@ afterAll(async () => {
 const cases: ReadonlyArray<readonly [string, string, Backends.Options]> = [
   ["memory", "memory://", {}],
   ["sqlite", "db+sqlite:///browse.sqlite", { baseDirectory: dir }],
-  ["postgres", PG, { tables: { schema } }]
+  ["postgres", PG, { tables: { schema } }],
+  ["arango over FakeArango (emulated)", `arangodb://127.0.0.1:${fakeArango.port}/celery/celery`, {}]
 ]
 
 const at = (iso: string) => DateTime.unsafeMake(iso)

@@ -5,7 +5,7 @@
  */
 
 /** Reads the meta of a document in either form (JSON text since Celery 5.3.4, an object before). */
-const META = (doc: string) => `(IS_STRING(${doc}.task) ? JSON_PARSE(${doc}.task) : ${doc}.task)`
+export const META = (doc: string) => `(IS_STRING(${doc}.task) ? JSON_PARSE(${doc}.task) : ${doc}.task)`
 
 /**
  * Upserts a task record unless the stored one is SUCCESS (the sticky rule,
@@ -58,6 +58,31 @@ export const putGroup = (ttl: boolean): string => {
 }
 
 /**
+ * The task documents cleanup may remove: state in `@states` (READY states
+ * only), `date_done` before `@before` (epoch millis). Shared by the cleanup
+ * and by the browser's count of what a cleanup would remove, so the two
+ * cannot drift apart.
+ */
+export const expiredTasks: ReadonlyArray<string> = [
+  "FOR doc IN @@collection",
+  "  FILTER STARTS_WITH(doc._key, @prefix)",
+  `  LET meta = ${META("doc")}`,
+  "  FILTER IS_OBJECT(meta) && meta.status IN @states && IS_STRING(meta.date_done)",
+  "  LET done = DATE_TIMESTAMP(meta.date_done)",
+  "  FILTER done != null && done < @before"
+]
+
+/** The group documents cleanup may remove: `date_done` before `@before`; groups without a date are kept. */
+export const expiredGroups: ReadonlyArray<string> = [
+  "FOR doc IN @@collection",
+  "  FILTER STARTS_WITH(doc._key, @prefix)",
+  `  LET meta = ${META("doc")}`,
+  "  FILTER IS_OBJECT(meta) && IS_STRING(meta.date_done)",
+  "  LET done = DATE_TIMESTAMP(meta.date_done)",
+  "  FILTER done != null && done < @before"
+]
+
+/**
  * Removes at most `@limit` task documents whose state is in `@states` (READY
  * states only) and whose `date_done` is before `@before` (epoch millis), in
  * one transaction; returns how many. Dates are compared as instants
@@ -66,12 +91,7 @@ export const putGroup = (ttl: boolean): string => {
  */
 export const cleanupTasks = [
   "LET removed = (",
-  "  FOR doc IN @@collection",
-  "    FILTER STARTS_WITH(doc._key, @prefix)",
-  `    LET meta = ${META("doc")}`,
-  "    FILTER IS_OBJECT(meta) && meta.status IN @states && IS_STRING(meta.date_done)",
-  "    LET done = DATE_TIMESTAMP(meta.date_done)",
-  "    FILTER done != null && done < @before",
+  ...expiredTasks.map((line) => `  ${line}`),
   "    LIMIT @limit",
   "    REMOVE doc IN @@collection",
   "    RETURN 1",
@@ -82,12 +102,7 @@ export const cleanupTasks = [
 /** Removes at most `@limit` groups saved before `@before`; groups without a date are kept. */
 export const cleanupGroups = [
   "LET removed = (",
-  "  FOR doc IN @@collection",
-  "    FILTER STARTS_WITH(doc._key, @prefix)",
-  `    LET meta = ${META("doc")}`,
-  "    FILTER IS_OBJECT(meta) && IS_STRING(meta.date_done)",
-  "    LET done = DATE_TIMESTAMP(meta.date_done)",
-  "    FILTER done != null && done < @before",
+  ...expiredGroups.map((line) => `  ${line}`),
   "    LIMIT @limit",
   "    REMOVE doc IN @@collection",
   "    RETURN 1",

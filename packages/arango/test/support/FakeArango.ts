@@ -11,6 +11,7 @@
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Aql from "../../src/internal/aql.js"
+import * as ScanAql from "../../src/internal/scanAql.js"
 
 export interface Recorded {
   readonly method: string
@@ -51,7 +52,16 @@ export class FakeArango {
   readonly databases = new Map<string, Map<string, Map<string, Doc>>>()
   readonly indexes: Array<{ collection: string; body: any }> = []
   readonly faults: Array<Fault> = []
+  /**
+   * Open cursors: what a query with a `batchSize` smaller than its result
+   * left to fetch (`POST /_api/cursor/<id>[/<batchId>]`), until drained or
+   * deleted (`DELETE /_api/cursor/<id>`).
+   */
+  readonly cursors = new Map<string, { rest: Array<unknown>; batchSize: number; nextBatchId: number }>()
+  /** Ids of cursors a client deleted before draining them. */
+  readonly killedCursors: Array<string> = []
   private server: http.Server | undefined
+  private nextCursor = 0
   port = 0
 
   constructor(databases: Record<string, ReadonlyArray<string>> = { celery: ["celery"] }) {
@@ -184,11 +194,54 @@ export class FakeArango {
       if (docs === undefined) {
         return [404, { error: true, code: 404, errorNum: 1203, errorMessage: `AQL: collection or view not found: ${name} (while parsing)` }]
       }
-      const result = this.run(body.query, body.bindVars, docs)
+      const result = this.run(body.query, body.bindVars, docs) ?? this.runScan(body.query, body.bindVars, docs)
       if (result === undefined) {
         return [400, { error: true, code: 400, errorNum: 1501, errorMessage: "AQL: syntax error, unexpected statement (fake server)" }]
       }
+      const batchSize = typeof body.batchSize === "number" && body.batchSize > 0 ? body.batchSize : undefined
+      if (batchSize !== undefined && result.length > batchSize) {
+        const id = String(++this.nextCursor + 5000)
+        this.cursors.set(id, { rest: result.slice(batchSize), batchSize, nextBatchId: 2 })
+        return [201, {
+          error: false,
+          code: 201,
+          result: result.slice(0, batchSize),
+          hasMore: true,
+          id,
+          nextBatchId: "2",
+          cached: false,
+          extra: { warnings: [], stats: {} }
+        }]
+      }
       return [201, { error: false, code: 201, result, hasMore: false, cached: false, extra: { warnings: [], stats: {} } }]
+    }
+    const more = /^\/_api\/cursor\/([^/]+)(?:\/([^/]+))?$/.exec(path)
+    if (more !== null && (method === "POST" || method === "PUT" || method === "DELETE")) {
+      const id = decodeURIComponent(more[1])
+      const cursor = this.cursors.get(id)
+      if (cursor === undefined) return this.notFound(1600, "cursor not found")
+      if (method === "DELETE") {
+        this.cursors.delete(id)
+        this.killedCursors.push(id)
+        return [202, { error: false, code: 202, id }]
+      }
+      if (more[2] !== undefined && more[2] !== String(cursor.nextBatchId)) {
+        return [400, { error: true, code: 400, errorNum: 1600, errorMessage: "batch id out of order (fake server)" }]
+      }
+      const result = cursor.rest.splice(0, cursor.batchSize)
+      const hasMore = cursor.rest.length > 0
+      cursor.nextBatchId++
+      if (!hasMore) this.cursors.delete(id)
+      return [200, {
+        error: false,
+        code: 200,
+        result,
+        hasMore,
+        id,
+        ...(hasMore ? { nextBatchId: String(cursor.nextBatchId) } : {}),
+        cached: false,
+        extra: { warnings: [], stats: {} }
+      }]
     }
     return this.notFound(404, `unknown path ${path}`)
   }
@@ -250,6 +303,100 @@ export class FakeArango {
         return undefined
     }
   }
+
+  /** The meaning of each statement `ArangoScan` sends (`internal/scanAql.ts`); `undefined` for anything else. */
+  private runScan(query: string, vars: any, docs: Map<string, Doc>): Array<unknown> | undefined {
+    const all = [...docs.values()] as Array<Record<string, any>>
+    const count = (keep: (d: Record<string, any>, meta: any) => boolean) =>
+      all.filter((d) => keep(d, parseMeta(d.task))).length
+    if (query === ScanAql.tasks("newest", scanFilters(vars)) || query === ScanAql.tasks("oldest", scanFilters(vars))) {
+      const rows = all.filter((d) => d._key.startsWith(vars.prefix)).map((d) => {
+        const meta = parseMeta(d.task)
+        return { key: d._key as string, task: d.task ?? null, meta, done: doneOf(meta) }
+      }).filter(({ done, meta }) => {
+        const status = meta !== null && typeof meta === "object" ? meta.status : null
+        const name = meta !== null && typeof meta === "object" ? meta.name : null
+        if ("states" in vars && !vars.states.includes(status)) return false
+        if ("name" in vars && name !== vars.name) return false
+        if ("since" in vars && (done === null || done < vars.since)) return false
+        if ("until" in vars && (done === null || !(done < vars.until))) return false
+        return true
+      })
+      // unfinished (null) after finished in ascending order; newest is the exact reverse
+      const oldest = (a: typeof rows[number], b: typeof rows[number]) =>
+        (a.done === null ? 1 : 0) - (b.done === null ? 1 : 0) || ascending(a, b)
+      rows.sort(query === ScanAql.tasks("newest", scanFilters(vars)) ? (a, b) => oldest(b, a) : oldest)
+      return ("limit" in vars ? rows.slice(0, vars.limit) : rows).map((r) => [r.key, r.task])
+    }
+    switch (query) {
+      case ScanAql.groups:
+        return all.filter((d) => d._key.startsWith(vars.prefix)).map((d) => {
+          const meta = parseMeta(d.task)
+          const done = meta !== null && typeof meta === "object" && typeof meta.date_done === "string"
+            ? timestamp(meta.date_done)
+            : null
+          return { key: d._key as string, task: d.task ?? null, done }
+        }).sort(ascending).map((r) => [r.key, r.task])
+      case ScanAql.counts: {
+        const tasks = new Map<string, { status: string; name: string | null; n: number }>()
+        for (const d of all) {
+          if (!d._key.startsWith(vars.taskPrefix)) continue
+          const meta = parseMeta(d.task)
+          if (meta === null || typeof meta !== "object" || Array.isArray(meta)) continue
+          if (typeof meta.status !== "string" || meta.status === "") continue
+          const name = typeof meta.name === "string" ? meta.name : null
+          const k = JSON.stringify([meta.status, name])
+          const entry = tasks.get(k) ?? { status: meta.status, name, n: 0 }
+          entry.n++
+          tasks.set(k, entry)
+        }
+        return [{ tasks: [...tasks.values()], groups: count((d) => d._key.startsWith(vars.groupPrefix)) }]
+      }
+      case ScanAql.countExpiredTasks:
+      case ScanAql.countExpiredGroups: {
+        const forTasks = query === ScanAql.countExpiredTasks
+        return [count((d, meta) => {
+          if (!d._key.startsWith(vars.prefix)) return false
+          if (meta === null || typeof meta !== "object" || Array.isArray(meta)) return false
+          if (forTasks && !vars.states.includes(meta.status)) return false
+          if (typeof meta.date_done !== "string") return false
+          const done = timestamp(meta.date_done)
+          return done !== null && done < vars.before
+        })]
+      }
+      case ScanAql.pipelineIds:
+        return [...new Set(all.map((d) => d.pipelineId).filter((id) => typeof id === "string"))]
+      default:
+        return undefined
+    }
+  }
+}
+
+/** What `ScanAql.tasks` text a request's bind variables select (the filters it sets). */
+const scanFilters = (vars: any): ScanAql.TaskFilters => ({
+  states: "states" in vars,
+  name: "name" in vars,
+  since: "since" in vars,
+  until: "until" in vars,
+  limit: "limit" in vars
+})
+
+const READY = ["SUCCESS", "FAILURE", "REVOKED"]
+
+/** `done` of scanAql: the READY `date_done` as an instant, else null. */
+const doneOf = (meta: any): number | null =>
+  meta !== null && typeof meta === "object" && READY.includes(meta.status) && typeof meta.date_done === "string"
+    ? timestamp(meta.date_done)
+    : null
+
+/** AQL's order for null-or-number (null first), then the key (binary order here; a server may use ICU collation). */
+const ascending = (a: { done: number | null; key: string }, b: { done: number | null; key: string }) => {
+  if (a.done !== b.done) {
+    if (a.done === null) return -1
+    if (b.done === null) return 1
+    return a.done - b.done
+  }
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0
 }
 
 /** A port nothing listens on: bound, then released. */

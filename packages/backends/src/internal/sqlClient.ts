@@ -3,6 +3,7 @@
  * extra SQLite connection, or a small PostgreSQL pool.
  */
 import * as SqlMigrations from "@taskmeta/sql/SqlMigrations"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Redacted from "effect/Redacted"
@@ -14,7 +15,12 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
  */
 export const sqlite = (filename: string) =>
   Effect.gen(function*() {
-    const client = yield* SqliteClient.make({ filename, spanAttributes: { "db.taskmeta": "sqlite-browse" } }).pipe(
+    // A short statement-cache life, as in SqliteBackend: a failed prepare is cached too.
+    const client = yield* SqliteClient.make({
+      filename,
+      prepareCacheTTL: Duration.seconds(1),
+      spanAttributes: { "db.taskmeta": "sqlite-browse" }
+    }).pipe(
       Effect.catchAllDefect((cause) => Effect.fail(cause))
     )
     yield* client.unsafe("PRAGMA busy_timeout = 5000")
