@@ -17,6 +17,7 @@
  *
  * @since 0.1.0
  */
+import { redactUrl } from "@taskmeta/core/RedactUrl"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Data from "effect/Data"
@@ -89,21 +90,8 @@ const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//
  * @since 0.1.0
  * @category formatting
  */
-export const redact = (url: string | Redacted.Redacted<string>): string => {
-  const text = Redacted.isRedacted(url) ? Redacted.value(url) : url
-  const scheme = SCHEME.exec(text)
-  if (scheme === null) {
-    // Not a URL we can take apart: show only what cannot be a secret.
-    return text.includes("@") ? "<redacted>" : text
-  }
-  const rest = text.slice(scheme[0].length)
-  const at = rest.lastIndexOf("@")
-  if (at === -1) return text
-  const userinfo = rest.slice(0, at)
-  const colon = userinfo.indexOf(":")
-  if (colon === -1) return text
-  return `${scheme[0]}${userinfo.slice(0, colon)}:***@${rest.slice(at + 1)}`
-}
+export const redact = (url: string | Redacted.Redacted<string>): string =>
+  redactUrl(Redacted.isRedacted(url) ? Redacted.value(url) : url)
 
 const fail = (url: string, reason: string) => Either.left(new BackendConfigError({ url: redact(url), reason }))
 
