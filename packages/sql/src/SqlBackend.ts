@@ -160,6 +160,20 @@ export const formatTimestamp = (dateTime: DateTime.Utc): string => {
   return `${iso.slice(0, 10)} ${iso.slice(11, 23)}000`
 }
 
+/** `formatTimestamp` remembering its last answer: records written together mostly share a millisecond. */
+const memoFormatTimestamp = () => {
+  let lastMillis = Number.NaN
+  let lastText = ""
+  return (dateTime: DateTime.Utc): string => {
+    const millis = DateTime.toEpochMillis(dateTime)
+    if (millis !== lastMillis) {
+      lastText = formatTimestamp(dateTime)
+      lastMillis = millis
+    }
+    return lastText
+  }
+}
+
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:Z|[+-]00(?::?00)?)?$/
 
 /**
@@ -246,11 +260,15 @@ const toRecord = (
   return Either.right([record, problems] as const)
 }
 
-const toParams = (record: TaskRecord.TaskRecord, writer: ResultCodec.Writer): ReadonlyArray<unknown> => [
+const toParams = (
+  record: TaskRecord.TaskRecord,
+  writer: ResultCodec.Writer,
+  stamp: (dateTime: DateTime.Utc) => string
+): ReadonlyArray<unknown> => [
   record.taskId,
   record.status,
   writer.result(record.status, record.result),
-  record.dateDone === null ? null : formatTimestamp(record.dateDone),
+  record.dateDone === null ? null : stamp(record.dateDone),
   record.traceback,
   record.name,
   writer.json(record.args),
@@ -438,6 +456,7 @@ export const makeDriver = (
       return text
     }
 
+    const stamp = memoFormatTimestamp()
     const batcher = yield* Batcher.make<ReadonlyArray<unknown>, DriverError>({
       key: (params) => params[0] as string,
       maxRows: Math.min(options.batch?.maxRows ?? 500, dialect.kind === "sqlite" ? 2900 : 5900),
@@ -445,7 +464,10 @@ export const makeDriver = (
       isolate: (error) => !dialect.isTransient(error),
       run: (batch) => {
         // A fixed order per statement keeps concurrent writers from deadlocking.
-        const rows = batch.length === 1 ? batch : [...batch].sort((a, b) => (a[0] as string) < (b[0] as string) ? -1 : 1)
+        // (SQLite has one connection: no other writer to deadlock with, so no sort.)
+        const rows = batch.length === 1 || dialect.kind === "sqlite"
+          ? batch
+          : [...batch].sort((a, b) => (a[0] as string) < (b[0] as string) ? -1 : 1)
         return Effect.flatMap(query("put", upsertText(rows.length), rows.flat()), (returned) => {
           const applied = new Set<string>()
           for (const raw of returned) {
@@ -502,7 +524,7 @@ export const makeDriver = (
 
     return {
       kind: dialect.kind,
-      put: (record) => batcher.submit(toParams(record, writer)),
+      put: (record) => batcher.submit(toParams(record, writer, stamp)),
       getMany,
       remove: (taskId) => Effect.asVoid(query("remove", dialect.deleteOne, [taskId])),
       putGroup: (group) =>
