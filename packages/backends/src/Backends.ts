@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import type * as Scope from "effect/Scope"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
@@ -178,12 +179,10 @@ export const clientLayer = (
       })
     )
   }
-  return Layer.scoped(
-    SqlClient.SqlClient,
-    url._tag === "Sqlite"
-      ? SqlClients.sqlite(sqliteFilename(url, options.baseDirectory))
-      : SqlClients.pg(url.url, options.tables?.schema)
-  ).pipe(Layer.provide(Reactivity.layer), opened(url))
+  const client: Effect.Effect<SqlClient.SqlClient, unknown, Scope.Scope | Reactivity.Reactivity> = url._tag === "Sqlite"
+    ? SqlClients.sqlite(sqliteFilename(url, options.baseDirectory))
+    : SqlClients.pg(url.url, options.tables?.schema)
+  return Layer.scoped(SqlClient.SqlClient, client).pipe(Layer.provide(Reactivity.layer), opened(url))
 }
 
 const backendFor = (parsed: BackendUrl.BackendUrl, options: Options): Layer.Layer<

@@ -46,21 +46,23 @@ export interface Options extends Omit<SqlBackend.Options, "notifications" | "tab
 export const DEFAULT_FILENAME = "results.sqlite"
 
 /**
- * Opens the file, sets the pragmas, migrates and builds the service.
+ * The `SqlClient` the backend uses on a SQLite file, configured the same way
+ * wherever taskmeta opens one: WAL, `busy_timeout`, `synchronous`, and a
+ * short-lived prepared-statement cache (the client also caches a failed
+ * prepare, e.g. "no such table" while a table is replaced, for the cache's
+ * whole time to live; one second keeps a statement working soon after the
+ * storage is back).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options = {}
-): Effect.Effect<ResultBackend.Service, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
+export const makeClient = (
+  options: Pick<Options, "filename" | "busyTimeout" | "synchronous"> = {}
+): Effect.Effect<SqliteClient.SqliteClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const filename = options.filename ?? DEFAULT_FILENAME
     const client = yield* SqliteClient.make({
       filename,
-      // The client's statement cache keeps a failed prepare (e.g. "no such table" while the table was
-      // being replaced) for its whole time to live: keep that short, so a statement works again soon after
-      // the storage is back. Preparing a statement again at most once a second is cheap.
       prepareCacheTTL: Duration.seconds(1),
       spanAttributes: { "db.taskmeta": "sqlite" }
     }).pipe(
@@ -74,6 +76,20 @@ export const make = (
     ], { discard: true }).pipe(
       Effect.mapError((cause) => new SqlBackend.SetupError({ reason: `cannot configure ${filename}`, cause }))
     )
+    return client
+  })
+
+/**
+ * Opens the file, sets the pragmas, migrates and builds the service.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<ResultBackend.Service, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
+  Effect.gen(function*() {
+    const client = yield* makeClient(options)
     return yield* SqlBackend.make({ ...options, tables: { ...options.tables, schema: undefined } }).pipe(
       Effect.provideService(SqlClient.SqlClient, client)
     )

@@ -1,31 +1,19 @@
 /**
  * A `SqlClient` for the browser, on the database a SQL backend uses: one
- * extra SQLite connection, or a small PostgreSQL pool.
+ * extra SQLite connection (made as the backend makes its own), or a small
+ * PostgreSQL pool (two connections, the schema as its search_path).
  */
+import * as SqliteBackend from "@taskmeta/sql/SqliteBackend"
 import * as SqlMigrations from "@taskmeta/sql/SqlMigrations"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Redacted from "effect/Redacted"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 
 /**
- * A client on a SQLite file.
+ * A client on a SQLite file, configured as the SQLite backend's own.
  */
-export const sqlite = (filename: string) =>
-  Effect.gen(function*() {
-    // A short statement-cache life, as in SqliteBackend: a failed prepare is cached too.
-    const client = yield* SqliteClient.make({
-      filename,
-      prepareCacheTTL: Duration.seconds(1),
-      spanAttributes: { "db.taskmeta": "sqlite-browse" }
-    }).pipe(
-      Effect.catchAllDefect((cause) => Effect.fail(cause))
-    )
-    yield* client.unsafe("PRAGMA busy_timeout = 5000")
-    return client
-  })
+export const sqlite = (filename: string) => SqliteBackend.makeClient({ filename })
 
 /**
  * A small pool on a PostgreSQL database; with `schema`, its connections
