@@ -47,19 +47,11 @@ const at = <A, E, R>(instant: DateTime.Utc | null, self: Effect.Effect<A, E, R>)
 export const restoreTask = (
   backend: ResultBackend.Service,
   record: TaskRecord.TaskRecord
-): Effect.Effect<ResultBackend.StoreOutcome, InvalidInput | StoreError> =>
-  at(
-    record.dateDone,
-    backend.store(record.taskId, record.result, record.status, {
-      traceback: record.traceback,
-      name: record.name,
-      args: record.args,
-      kwargs: record.kwargs,
-      worker: record.worker,
-      retries: record.retries,
-      queue: record.queue
-    })
-  )
+): Effect.Effect<ResultBackend.StoreOutcome, InvalidInput | StoreError> => {
+  // What is left after the stored keys is exactly the request: traceback and the extended fields.
+  const { dateDone, result, status, taskId, ...request } = record
+  return at(dateDone, backend.store(taskId, result, status, request))
+}
 
 /**
  * Saves a group as it was, `dateDone` included.

@@ -78,6 +78,17 @@ const extendedColumns = (blob: string): ReadonlyArray<readonly [string, string]>
 const prefix = (names: TableNames.TableNames) =>
   names.schema === undefined ? "" : `${TableNames.quote(names.schema)}.`
 
+/** Step 2 of both dialects: the `date_done` indexes cleanup scans. */
+const dateDoneIndexes = (names: TableNames.TableNames, tasks: string, groups: string): Migration => ({
+  version: 2,
+  name: "date_done_indexes",
+  run: (exec) =>
+    Effect.all([
+      exec(`CREATE INDEX IF NOT EXISTS ${TableNames.derive(names.tasks, "date_done_idx")} ON ${tasks} (date_done)`),
+      exec(`CREATE INDEX IF NOT EXISTS ${TableNames.derive(names.groups, "date_done_idx")} ON ${groups} (date_done)`)
+    ], { discard: true })
+})
+
 /**
  * The PostgreSQL steps: Celery's sequences and tables, the `date_done`
  * indexes, and a trigger that NOTIFYs every READY write (Celery's too).
@@ -114,15 +125,7 @@ export const pg = (names: TableNames.TableNames): ReadonlyArray<Migration> => {
           )
         ], { discard: true })
     },
-    {
-      version: 2,
-      name: "date_done_indexes",
-      run: (exec) =>
-        Effect.all([
-          exec(`CREATE INDEX IF NOT EXISTS ${TableNames.derive(names.tasks, "date_done_idx")} ON ${tasks} (date_done)`),
-          exec(`CREATE INDEX IF NOT EXISTS ${TableNames.derive(names.groups, "date_done_idx")} ON ${groups} (date_done)`)
-        ], { discard: true })
-    },
+    dateDoneIndexes(names, tasks, groups),
     {
       version: 3,
       name: "ready_notify_trigger",
@@ -226,15 +229,7 @@ export const sqlite = (names: TableNames.TableNames): ReadonlyArray<Migration> =
           )
         })
     },
-    {
-      version: 2,
-      name: "date_done_indexes",
-      run: (exec) =>
-        Effect.all([
-          exec(`CREATE INDEX IF NOT EXISTS ${TableNames.derive(names.tasks, "date_done_idx")} ON ${tasks} (date_done)`),
-          exec(`CREATE INDEX IF NOT EXISTS ${TableNames.derive(names.groups, "date_done_idx")} ON ${groups} (date_done)`)
-        ], { discard: true })
-    }
+    dateDoneIndexes(names, tasks, groups)
   ]
 }
 
