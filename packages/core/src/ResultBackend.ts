@@ -35,6 +35,7 @@ import {
 } from "./BackendError.js"
 import * as BackendOptions from "./BackendOptions.js"
 import * as RetryPolicy from "./RetryPolicy.js"
+import * as Tracing from "./Tracing.js"
 
 /**
  * What a task request adds to a stored result when `resultExtended` is on.
@@ -308,8 +309,9 @@ export const make = (
     const readMany = (ids: ReadonlyArray<string>) =>
       retry(driver.getMany(ids)).pipe(Effect.mapError((e) => new GetError({ taskIds: ids, cause: e.cause })))
 
-    // The hot paths (store, get, getMany, exists) are plain functions with a
-    // span rather than `Effect.fn`, which costs a stack capture per call.
+    // The hot paths (store, get, getMany, exists) are plain functions rather
+    // than `Effect.fn`, which costs a stack capture per call, and open their
+    // span only when a tracer is installed (see `Tracing`).
     const store = (
       taskId: string,
       result: unknown,
@@ -337,7 +339,7 @@ export const make = (
           : write(now)
       })
       return (TaskState.isReady(state) ? stamped : write(null)).pipe(
-        Effect.withSpan("ResultBackend.store", { attributes: { taskId, state }, captureStackTrace: false })
+        (effect) => Tracing.withSpan(effect, "ResultBackend.store", () => ({ taskId, state }))
       )
     }
 
@@ -359,7 +361,7 @@ export const make = (
         })
         return taskIds.map((id) => byId.get(id) ?? TaskRecord.pending(id))
       }).pipe(
-        Effect.withSpan("ResultBackend.getMany", { attributes: { count: taskIds.length }, captureStackTrace: false })
+        (effect) => Tracing.withSpan(effect, "ResultBackend.getMany", () => ({ count: taskIds.length }))
       )
     }
 
@@ -367,7 +369,7 @@ export const make = (
       const checked = checkId("taskId", taskId)
       if (Either.isLeft(checked)) return Effect.fail(checked.left)
       return Effect.map(readMany([taskId]), ([found]) => found ?? TaskRecord.pending(taskId)).pipe(
-        Effect.withSpan("ResultBackend.get", { attributes: { taskId }, captureStackTrace: false })
+        (effect) => Tracing.withSpan(effect, "ResultBackend.get", () => ({ taskId }))
       )
     }
 
@@ -375,7 +377,7 @@ export const make = (
       const checked = checkId("taskId", taskId)
       if (Either.isLeft(checked)) return Effect.fail(checked.left)
       return Effect.map(readMany([taskId]), ([found]) => found !== undefined).pipe(
-        Effect.withSpan("ResultBackend.exists", { attributes: { taskId }, captureStackTrace: false })
+        (effect) => Tracing.withSpan(effect, "ResultBackend.exists", () => ({ taskId }))
       )
     }
 

@@ -46,3 +46,7 @@ export * as PipelineStore from "./PipelineStore.js"
  * @since 0.1.0
  */
 export * as RedactUrl from "./RedactUrl.js"
+/**
+ * @since 0.1.0
+ */
+export * as Tracing from "./Tracing.js"

@@ -19,7 +19,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as PubSub from "effect/PubSub"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Pg from "pg"
@@ -27,6 +26,7 @@ import * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as Expiry from "@taskmeta/core/Expiry"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as Listener from "./internal/listener.js"
+import * as PgExecutor from "./internal/pgExecutor.js"
 import * as SqlBackend from "./SqlBackend.js"
 import * as SqlMigrations from "./SqlMigrations.js"
 import * as TableNames from "./TableNames.js"
@@ -46,6 +46,12 @@ export interface Options extends Omit<SqlBackend.Options, "notifications"> {
   readonly connectTimeout?: Duration.DurationInput | undefined
   /** Push-based waiting with LISTEN/NOTIFY. Default on; off polls. */
   readonly listen?: boolean | undefined
+  /**
+   * Run the hot statements (writes, reads by id) as named prepared
+   * statements, parsed once per connection. Default on; turn it off behind a
+   * pooler that cannot keep them (PgBouncer before 1.21 in transaction mode).
+   */
+  readonly prepare?: boolean | undefined
 }
 
 const TIMESTAMP_OID = 1114
@@ -118,9 +124,10 @@ export const make = (
         Effect.timeoutOption(Duration.millis(connectTimeout)),
         Effect.tap((ok) => Option.isNone(ok) ? Effect.logWarning("LISTEN is not up yet; waiting polls meanwhile") : Effect.void)
       )
-      notifications = PubSub.subscribe(listener.hub)
+      notifications = listener.subscribe
     }
-    return yield* SqlBackend.make({ ...options, migrate: false, notifications }).pipe(
+    const executor = PgExecutor.make(pool, { prepare: options.prepare !== false })
+    return yield* SqlBackend.make({ ...options, migrate: false, notifications }, executor).pipe(
       Effect.provideService(SqlClient.SqlClient, client)
     )
   })

@@ -29,12 +29,14 @@ import type { BackendDriver, CleanupRule } from "@taskmeta/core/BackendDriver"
 import { DriverError } from "@taskmeta/core/BackendError"
 import * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as Tracing from "@taskmeta/core/Tracing"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import * as Json from "@taskmeta/schema/Json"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
 import * as Batcher from "./internal/batcher.js"
 import { isPgTransient, isSqliteTransient } from "./internal/classify.js"
+import type { Executor } from "./internal/executor.js"
 import * as ResultCodec from "./ResultCodec.js"
 import * as SqlMigrations from "./SqlMigrations.js"
 import * as TableNames from "./TableNames.js"
@@ -112,38 +114,99 @@ export interface Options extends DriverOptions, BackendOptions.Input {
 // rows
 // ---------------------------------------------------------------------------
 
+// Rows are checked by hand: a Schema decode per row cost more than the read.
 // SQLite columns are dynamically typed: another writer may have put TEXT in a
 // BLOB column. Its UTF-8 bytes are what the codec reads (a pickle cannot be
 // TEXT, so this only ever holds JSON).
-const TextAsBytes = Schema.transform(Schema.String, Schema.Uint8ArrayFromSelf, {
-  strict: true,
-  decode: (text) => Buffer.from(text, "utf8"),
-  encode: (bytes) => Buffer.from(bytes).toString("utf8")
-})
-const Bytes = Schema.NullOr(Schema.Union(Schema.Uint8ArrayFromSelf, TextAsBytes))
-const Text = Schema.NullOr(Schema.String)
-const Timestamp = Schema.NullOr(Schema.Union(Schema.String, Schema.DateFromSelf))
+type Problem = { readonly column: string; readonly expected: string }
 
-const TaskRow = Schema.Struct({
-  task_id: Schema.String,
-  status: Text,
-  result: Bytes,
-  date_done: Timestamp,
-  traceback: Text,
-  name: Text,
-  args: Bytes,
-  kwargs: Bytes,
-  worker: Text,
-  retries: Schema.NullOr(Schema.Number),
-  queue: Text
-})
-const decodeTaskRow = Schema.decodeUnknownEither(TaskRow)
+const bytesColumn = (row: Record<string, unknown>, column: string): Uint8Array | null | Problem => {
+  const value = row[column]
+  if (value === null || value === undefined) return null
+  if (value instanceof Uint8Array) return value
+  if (typeof value === "string") return Buffer.from(value, "utf8")
+  return { column, expected: "bytes, text or null" }
+}
+const textColumn = (row: Record<string, unknown>, column: string): string | null | Problem => {
+  const value = row[column]
+  if (value === null || value === undefined) return null
+  return typeof value === "string" ? value : { column, expected: "text or null" }
+}
+const timestampColumn = (row: Record<string, unknown>, column: string): string | Date | null | Problem => {
+  const value = row[column]
+  if (value === null || value === undefined) return null
+  return typeof value === "string" || value instanceof Date ? value : { column, expected: "a timestamp or null" }
+}
+const isProblem = (value: unknown): value is Problem =>
+  typeof value === "object" && value !== null && "expected" in value && "column" in value &&
+  !(value instanceof Uint8Array) && !(value instanceof Date)
+const problemText = (problem: Problem) => `column ${problem.column}: expected ${problem.expected}`
 
-const GroupRow = Schema.Struct({ result: Bytes, date_done: Timestamp })
+interface TaskRow {
+  readonly task_id: string
+  readonly status: string | null
+  readonly result: Uint8Array | null
+  readonly date_done: string | Date | null
+  readonly traceback: string | null
+  readonly name: string | null
+  readonly args: Uint8Array | null
+  readonly kwargs: Uint8Array | null
+  readonly worker: string | null
+  readonly retries: number | null
+  readonly queue: string | null
+}
+
+const decodeTaskRow = (raw: unknown): TaskRow | Problem => {
+  if (typeof raw !== "object" || raw === null) return { column: "(row)", expected: "an object" }
+  const row = raw as Record<string, unknown>
+  if (typeof row.task_id !== "string") return { column: "task_id", expected: "text" }
+  const status = textColumn(row, "status")
+  if (isProblem(status)) return status
+  const result = bytesColumn(row, "result")
+  if (isProblem(result)) return result
+  const dateDone = timestampColumn(row, "date_done")
+  if (isProblem(dateDone)) return dateDone
+  const traceback = textColumn(row, "traceback")
+  if (isProblem(traceback)) return traceback
+  const name = textColumn(row, "name")
+  if (isProblem(name)) return name
+  const args = bytesColumn(row, "args")
+  if (isProblem(args)) return args
+  const kwargs = bytesColumn(row, "kwargs")
+  if (isProblem(kwargs)) return kwargs
+  const worker = textColumn(row, "worker")
+  if (isProblem(worker)) return worker
+  const queue = textColumn(row, "queue")
+  if (isProblem(queue)) return queue
+  const retries = row.retries === undefined || row.retries === null ? null : row.retries
+  if (retries !== null && typeof retries !== "number") return { column: "retries", expected: "an integer or null" }
+  return {
+    task_id: row.task_id,
+    status,
+    result,
+    date_done: dateDone,
+    traceback,
+    name,
+    args,
+    kwargs,
+    worker,
+    retries,
+    queue
+  }
+}
+
+const GroupRow = Schema.Struct({
+  result: Schema.NullOr(Schema.Union(
+    Schema.Uint8ArrayFromSelf,
+    Schema.transform(Schema.String, Schema.Uint8ArrayFromSelf, {
+      strict: true,
+      decode: (text) => Buffer.from(text, "utf8"),
+      encode: (bytes) => Buffer.from(bytes).toString("utf8")
+    })
+  )),
+  date_done: Schema.NullOr(Schema.Union(Schema.String, Schema.DateFromSelf))
+})
 const decodeGroupRow = Schema.decodeUnknownEither(GroupRow)
-
-const IdRow = Schema.Struct({ task_id: Schema.String })
-const decodeIdRow = Schema.decodeUnknownEither(IdRow)
 
 const TASK_COLUMNS = "task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue"
 const WRITE_COLUMNS = 11
@@ -216,10 +279,9 @@ const toRecord = (
   readonly [TaskRecord.TaskRecord, ReadonlyArray<ResultCodec.UndecodableValue>],
   RowError
 > => {
-  // Runs for every row read: no generator.
-  const decodedRow = decodeTaskRow(raw)
-  if (Either.isLeft(decodedRow)) return Either.left(new RowError({ reason: decodedRow.left.message }))
-  const row = decodedRow.right
+  // Runs for every row read: no generator, no Schema.
+  const row = decodeTaskRow(raw)
+  if (isProblem(row)) return Either.left(new RowError({ reason: problemText(row) }))
   const status = row.status ?? TaskState.PENDING
   const problems: Array<ResultCodec.UndecodableValue> = []
   const column = (name: string, bytes: Uint8Array | null, shape?: (v: Json.Json) => string | undefined) => {
@@ -284,7 +346,8 @@ const toParams = (
 
 interface Dialect {
   readonly kind: "postgres" | "sqlite"
-  readonly upsert: (rows: number) => string
+  /** The statement writing these rows (each in `toParams` order), and its parameters. */
+  readonly upsert: (rows: ReadonlyArray<ReadonlyArray<unknown>>) => readonly [string, ReadonlyArray<unknown>]
   readonly selectMany: (ids: ReadonlyArray<string>) => readonly [string, ReadonlyArray<unknown>]
   readonly selectOne: string
   readonly deleteOne: string
@@ -313,16 +376,15 @@ const pgDialect = (names: TableNames.TableNames): Dialect => {
   const tasks = TableNames.qualify(names, names.tasks)
   const groups = TableNames.qualify(names, names.groups)
   const seq = (name: string) => `nextval('${names.schema === undefined ? "" : `"${names.schema}".`}${name}')`
-  const rowsOf = (n: number) => {
-    const out: Array<string> = []
-    for (let r = 0; r < n; r++) {
-      const b = r * WRITE_COLUMNS
-      const cells: Array<string> = [seq("task_id_sequence")]
-      for (let c = 1; c <= WRITE_COLUMNS; c++) cells.push(`$${b + c}`)
-      out.push(`(${cells.join(", ")})`)
-    }
-    return out.join(", ")
-  }
+  // One statement text for any number of rows: the columns travel as 11
+  // arrays and `unnest` zips them back into rows, so the server parses and
+  // plans it once per connection (a prepared statement) instead of once per
+  // batch size, and node sends 11 parameters instead of 11 per row.
+  const upsert = `INSERT INTO ${tasks} AS t (id, ${TASK_COLUMNS}) SELECT ${seq("task_id_sequence")}, * FROM unnest(` +
+    `$1::varchar[], $2::varchar[], $3::bytea[], $4::timestamp[], $5::text[], $6::varchar[], $7::bytea[], ` +
+    `$8::bytea[], $9::varchar[], $10::integer[], $11::varchar[]) ` +
+    `ON CONFLICT (task_id) DO UPDATE SET ${UPDATE_SET} ` +
+    `${SUCCESS_IS_FINAL("t", "IS DISTINCT FROM", "IS NOT DISTINCT FROM")} RETURNING t.task_id`
   const stateFilter = (rule: CleanupRule, params: Array<unknown>) => {
     if (rule.only !== undefined) {
       params.push(rule.only)
@@ -336,9 +398,15 @@ const pgDialect = (names: TableNames.TableNames): Dialect => {
   }
   return {
     kind: "postgres",
-    upsert: (n) =>
-      `INSERT INTO ${tasks} AS t (id, ${TASK_COLUMNS}) VALUES ${rowsOf(n)} ON CONFLICT (task_id) DO UPDATE SET ${UPDATE_SET} ` +
-      `${SUCCESS_IS_FINAL("t", "IS DISTINCT FROM", "IS NOT DISTINCT FROM")} RETURNING t.task_id`,
+    upsert: (rows) => {
+      const columns: Array<Array<unknown>> = []
+      for (let c = 0; c < WRITE_COLUMNS; c++) {
+        const column = new Array<unknown>(rows.length)
+        for (let r = 0; r < rows.length; r++) column[r] = rows[r][c]
+        columns.push(column)
+      }
+      return [upsert, columns]
+    },
     selectMany: (ids) =>
       ids.length === 1
         ? [`SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = $1`, ids]
@@ -370,11 +438,18 @@ const sqliteDialect = (names: TableNames.TableNames): Dialect => {
   const tasks = TableNames.quote(names.tasks)
   const groups = TableNames.quote(names.groups)
   const row = `(${new Array(WRITE_COLUMNS).fill("?").join(", ")})`
+  const upserts = new Map<number, string>()
   return {
     kind: "sqlite",
-    upsert: (n) =>
-      `INSERT INTO ${tasks} AS t (${TASK_COLUMNS}) VALUES ${new Array(n).fill(row).join(", ")} ` +
-      `ON CONFLICT (task_id) DO UPDATE SET ${UPDATE_SET} ${SUCCESS_IS_FINAL("t", "IS NOT", "IS")} RETURNING task_id`,
+    upsert: (rows) => {
+      let text = upserts.get(rows.length)
+      if (text === undefined) {
+        text = `INSERT INTO ${tasks} AS t (${TASK_COLUMNS}) VALUES ${new Array(rows.length).fill(row).join(", ")} ` +
+          `ON CONFLICT (task_id) DO UPDATE SET ${UPDATE_SET} ${SUCCESS_IS_FINAL("t", "IS NOT", "IS")} RETURNING task_id`
+        upserts.set(rows.length, text)
+      }
+      return [text, rows.length === 1 ? rows[0] : rows.flat()]
+    },
     selectMany: (ids) =>
       ids.length === 1
         ? [`SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = ?`, ids]
@@ -424,7 +499,9 @@ const fail = (operation: string) => (cause: unknown) => new DriverError({ operat
  * @category constructors
  */
 export const makeDriver = (
-  options: DriverOptions = {}
+  options: DriverOptions = {},
+  /** @internal the hot statements' direct way to the database (see `internal/executor`) */
+  executor?: Executor
 ): Effect.Effect<BackendDriver, SetupError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -445,16 +522,16 @@ export const makeDriver = (
 
     const query = (operation: string, text: string, params: ReadonlyArray<unknown>) =>
       Effect.mapError(sql.unsafe<Record<string, unknown>>(text, params), fail(operation))
-
-    const statements = new Map<number, string>()
-    const upsertText = (n: number) => {
-      let text = statements.get(n)
-      if (text === undefined) {
-        text = dialect.upsert(n)
-        statements.set(n, text)
-      }
-      return text
-    }
+    // The hot statements (writes, reads by id) go straight to the driver when
+    // the backend built the client; their span opens only when a tracer is installed.
+    const system = dialect.kind === "postgres" ? "postgresql" : "sqlite"
+    const hot = executor === undefined ? query : (operation: string, text: string, params: ReadonlyArray<unknown>) =>
+      Tracing.withSpan(
+        Effect.mapError(executor.run(text, params), fail(operation)),
+        "sql.execute",
+        () => ({ "db.system.name": system, "db.query.text": text, "db.taskmeta.operation": operation }),
+        "client"
+      )
 
     const stamp = memoFormatTimestamp()
     const batcher = yield* Batcher.make<ReadonlyArray<unknown>, DriverError>({
@@ -468,12 +545,14 @@ export const makeDriver = (
         const rows = batch.length === 1 || dialect.kind === "sqlite"
           ? batch
           : [...batch].sort((a, b) => (a[0] as string) < (b[0] as string) ? -1 : 1)
-        return Effect.flatMap(query("put", upsertText(rows.length), rows.flat()), (returned) => {
+        const [text, params] = dialect.upsert(rows)
+        return Effect.flatMap(hot("put", text, params), (returned) => {
           const applied = new Set<string>()
-          for (const raw of returned) {
-            const row = decodeIdRow(raw)
-            if (Either.isLeft(row)) return Effect.fail(fail("put")(row.left))
-            applied.add(row.right.task_id)
+          for (const row of returned) {
+            if (typeof row.task_id !== "string") {
+              return Effect.fail(fail("put")(new RowError({ reason: "column task_id: expected text" })))
+            }
+            applied.add(row.task_id)
           }
           return Effect.succeed(applied)
         })
@@ -482,7 +561,7 @@ export const makeDriver = (
 
     const getMany = (ids: ReadonlyArray<string>) => {
       const [text, params] = dialect.selectMany(ids)
-      return Effect.flatMap(query("getMany", text, params), (rows) => {
+      return Effect.flatMap(hot("getMany", text, params), (rows) => {
         const byId = new Map<string, TaskRecord.TaskRecord>()
         const warnings: Array<Effect.Effect<void>> = []
         for (const raw of rows) {
@@ -559,7 +638,9 @@ const setupFailed = (reason: string) => (cause: SqlError) => new SetupError({ re
  * @category constructors
  */
 export const make = (
-  options: Options = {}
+  options: Options = {},
+  /** @internal */
+  executor?: Executor
 ): Effect.Effect<ResultBackend.Service, SetupError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const names = yield* Either.mapLeft(
@@ -569,7 +650,7 @@ export const make = (
     if (options.migrate !== false) {
       yield* SqlMigrations.run(names).pipe(Effect.mapError(setupFailed("migrations failed")))
     }
-    const driver = yield* makeDriver(options)
+    const driver = yield* makeDriver(options, executor)
     return yield* ResultBackend.make(driver, BackendOptions.make(options))
   })
 

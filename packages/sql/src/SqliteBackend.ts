@@ -6,7 +6,6 @@
  * @since 0.1.0
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -19,6 +18,7 @@ import * as BackendOptions from "@taskmeta/core/BackendOptions"
 import type * as Cron from "effect/Cron"
 import * as Expiry from "@taskmeta/core/Expiry"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as SqliteConnection from "./internal/sqliteClient.js"
 import * as SqlBackend from "./SqlBackend.js"
 
 /**
@@ -46,38 +46,45 @@ export interface Options extends Omit<SqlBackend.Options, "notifications" | "tab
 export const DEFAULT_FILENAME = "results.sqlite"
 
 /**
+ * Opens the file the way taskmeta opens every SQLite file: WAL,
+ * `busy_timeout`, `synchronous`; the client plus the executor the backend's
+ * hot statements use (see `internal/sqliteClient`).
+ */
+const open = (
+  options: Pick<Options, "filename" | "busyTimeout" | "synchronous">
+): Effect.Effect<SqliteConnection.SqliteClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
+  Effect.gen(function*() {
+    const filename = options.filename ?? DEFAULT_FILENAME
+    const opened = yield* SqliteConnection.make({ filename, spanAttributes: { "db.taskmeta": "sqlite" } }).pipe(
+      // better-sqlite3 throws while opening (missing directory, not a database).
+      Effect.mapError((cause) => new SqlBackend.SetupError({ reason: `cannot open ${filename}`, cause })),
+      Effect.catchAllDefect((cause) => new SqlBackend.SetupError({ reason: `cannot open ${filename}`, cause }))
+    )
+    const busy = Math.round(Duration.toMillis(Duration.decode(options.busyTimeout ?? Duration.seconds(5))))
+    yield* Effect.try({
+      try: () => {
+        opened.db.pragma(`busy_timeout = ${busy}`)
+        opened.db.pragma(`synchronous = ${options.synchronous === "FULL" ? "FULL" : "NORMAL"}`)
+      },
+      catch: (cause) => new SqlBackend.SetupError({ reason: `cannot configure ${filename}`, cause })
+    })
+    return opened
+  })
+
+/**
  * The `SqlClient` the backend uses on a SQLite file, configured the same way
- * wherever taskmeta opens one: WAL, `busy_timeout`, `synchronous`, and a
- * short-lived prepared-statement cache (the client also caches a failed
- * prepare, e.g. "no such table" while a table is replaced, for the cache's
- * whole time to live; one second keeps a statement working soon after the
- * storage is back).
+ * wherever taskmeta opens one: WAL, `busy_timeout`, `synchronous`. It is an
+ * `@effect/sql` client (built with `SqlClient.make` over better-sqlite3, the
+ * SQLite dialect); a prepare that fails is never cached, so a statement works
+ * again as soon as its table is back.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeClient = (
   options: Pick<Options, "filename" | "busyTimeout" | "synchronous"> = {}
-): Effect.Effect<SqliteClient.SqliteClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
-  Effect.gen(function*() {
-    const filename = options.filename ?? DEFAULT_FILENAME
-    const client = yield* SqliteClient.make({
-      filename,
-      prepareCacheTTL: Duration.seconds(1),
-      spanAttributes: { "db.taskmeta": "sqlite" }
-    }).pipe(
-      // better-sqlite3 throws while opening (missing directory, not a database).
-      Effect.catchAllDefect((cause) => new SqlBackend.SetupError({ reason: `cannot open ${filename}`, cause }))
-    )
-    const busy = Math.round(Duration.toMillis(Duration.decode(options.busyTimeout ?? Duration.seconds(5))))
-    yield* Effect.all([
-      client.unsafe(`PRAGMA busy_timeout = ${busy}`),
-      client.unsafe(`PRAGMA synchronous = ${options.synchronous === "FULL" ? "FULL" : "NORMAL"}`)
-    ], { discard: true }).pipe(
-      Effect.mapError((cause) => new SqlBackend.SetupError({ reason: `cannot configure ${filename}`, cause }))
-    )
-    return client
-  })
+): Effect.Effect<SqlClient.SqlClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
+  Effect.map(open(options), (opened) => opened.client)
 
 /**
  * Opens the file, sets the pragmas, migrates and builds the service.
@@ -89,9 +96,9 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<ResultBackend.Service, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
-    const client = yield* makeClient(options)
-    return yield* SqlBackend.make({ ...options, tables: { ...options.tables, schema: undefined } }).pipe(
-      Effect.provideService(SqlClient.SqlClient, client)
+    const opened = yield* open(options)
+    return yield* SqlBackend.make({ ...options, tables: { ...options.tables, schema: undefined } }, opened.executor).pipe(
+      Effect.provideService(SqlClient.SqlClient, opened.client)
     )
   })
 

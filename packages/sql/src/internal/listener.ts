@@ -2,6 +2,11 @@
  * One LISTEN connection per backend instance, feeding a hub that waiters
  * subscribe to. A lost connection is logged and re-established with capped
  * backoff; meanwhile waiters fall back to polling.
+ *
+ * The connection stays open, but it LISTENs only while someone waits (and
+ * for a second after the last waiter leaves): a listening session costs
+ * every committing writer a signal and a wake-up of this connection, which
+ * at one write at a time was a third of the write's time.
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -30,19 +35,69 @@ export const payloadIds = (payload: string): ReadonlyArray<string> => {
   return [payload]
 }
 
+export interface Listener {
+  /** Connected (not necessarily listening): the first connection attempt finished. */
+  readonly ready: Effect.Effect<void>
+  /**
+   * The ids announced from now on, for as long as the scope is open. The
+   * session LISTENs before this returns (or after a short wait if the
+   * connection is down: the waiter polls meanwhile).
+   */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<string>, never, Scope.Scope>
+}
+
+export interface Options {
+  /** How long the session keeps listening after the last waiter left. Default 1 s. */
+  readonly lingerMillis?: number | undefined
+  /** How long a new waiter waits for LISTEN to be acknowledged. Default 500 ms. */
+  readonly listenTimeoutMillis?: number | undefined
+}
+
 export const make = (
   connect: () => Pg.Client,
-  channel: string
-): Effect.Effect<{ readonly hub: PubSub.PubSub<string>; readonly ready: Effect.Effect<void> }, never, Scope.Scope> =>
+  channel: string,
+  options: Options = {}
+): Effect.Effect<Listener, never, Scope.Scope> =>
   Effect.gen(function*() {
     const hub = yield* Effect.acquireRelease(PubSub.unbounded<string>(), PubSub.shutdown)
     const inbox = yield* Effect.acquireRelease(Queue.unbounded<string>(), Queue.shutdown)
-    const listening = yield* Deferred.make<void>()
+    const connected = yield* Deferred.make<void>()
     yield* Queue.takeBetween(inbox, 1, 4096).pipe(
       Effect.flatMap((ids) => PubSub.publishAll(hub, ids)),
       Effect.forever,
       Effect.forkScoped
     )
+
+    const linger = options.lingerMillis ?? 1000
+    const listenTimeout = options.listenTimeoutMillis ?? 500
+    let current: Pg.Client | undefined
+    let listening: Promise<void> | undefined
+    let waiters = 0
+    let lingerTimer: ReturnType<typeof setTimeout> | undefined
+
+    /** LISTEN on the current connection unless already; the acknowledgement. */
+    const listen = (): Promise<void> | undefined => {
+      const client = current
+      if (client === undefined) return undefined
+      if (listening === undefined) {
+        const pending: Promise<void> = client.query(`LISTEN "${channel}"`).then(
+          () => undefined,
+          () => {
+            // The connection is failing; the session reconnects and listens again.
+            if (listening === pending) listening = undefined
+          }
+        )
+        listening = pending
+      }
+      return listening
+    }
+    const unlisten = () => {
+      lingerTimer = undefined
+      if (waiters > 0 || current === undefined || listening === undefined) return
+      listening = undefined
+      current.query(`UNLISTEN "${channel}"`).catch(noop)
+    }
+    yield* Effect.addFinalizer(() => Effect.sync(() => lingerTimer !== undefined && clearTimeout(lingerTimer)))
 
     const session = Effect.acquireUseRelease(
       Effect.tryPromise({
@@ -51,7 +106,6 @@ export const make = (
           client.on("error", noop)
           try {
             await client.connect()
-            await client.query(`LISTEN "${channel}"`)
           } catch (e) {
             client.end().catch(noop)
             throw e
@@ -62,19 +116,32 @@ export const make = (
       }),
       (client) =>
         Effect.zipRight(
-          Deferred.succeed(listening, undefined),
-          Effect.async<never, unknown>((resume) => {
-            client.on("notification", (message) => {
-              if (message.channel === channel && message.payload) {
-                for (const id of payloadIds(message.payload)) inbox.unsafeOffer(id)
-              }
+          Effect.sync(() => {
+            current = client
+            listening = undefined
+            if (waiters > 0) listen()
+          }),
+          Effect.zipRight(
+            Deferred.succeed(connected, undefined),
+            Effect.async<never, unknown>((resume) => {
+              client.on("notification", (message) => {
+                if (message.channel === channel && message.payload) {
+                  for (const id of payloadIds(message.payload)) inbox.unsafeOffer(id)
+                }
+              })
+              client.once("error", (cause) => resume(Effect.fail(cause)))
+              client.once("end", () => resume(Effect.fail(new Error("the LISTEN connection ended"))))
             })
-            client.once("error", (cause) => resume(Effect.fail(cause)))
-            client.once("end", () => resume(Effect.fail(new Error("the LISTEN connection ended"))))
-          })
+          )
         ),
       (client) =>
-        Effect.promise(() => client.end().catch(noop)).pipe(Effect.timeoutOption("1 second"), Effect.asVoid)
+        Effect.suspend(() => {
+          if (current === client) {
+            current = undefined
+            listening = undefined
+          }
+          return Effect.promise(() => client.end().catch(noop)).pipe(Effect.timeoutOption("1 second"), Effect.asVoid)
+        })
     )
 
     yield* session.pipe(
@@ -89,5 +156,31 @@ export const make = (
       Effect.interruptible,
       Effect.forkScoped
     )
-    return { hub, ready: Deferred.await(listening) }
+
+    const waiting = Effect.acquireRelease(
+      Effect.sync(() => {
+        waiters++
+        if (lingerTimer !== undefined) {
+          clearTimeout(lingerTimer)
+          lingerTimer = undefined
+        }
+        return listen()
+      }),
+      () =>
+        Effect.sync(() => {
+          waiters--
+          if (waiters === 0 && lingerTimer === undefined) {
+            lingerTimer = setTimeout(unlisten, linger)
+            lingerTimer.unref?.()
+          }
+        })
+    )
+    // Subscribed to the hub before LISTEN is acknowledged: nothing announced after the caller's next read is missed.
+    const subscribe = Effect.flatMap(PubSub.subscribe(hub), (dequeue) =>
+      Effect.flatMap(waiting, (acknowledged) =>
+        acknowledged === undefined
+          ? Effect.succeed(dequeue)
+          : Effect.as(Effect.timeoutOption(Effect.promise(() => acknowledged), listenTimeout), dequeue)))
+
+    return { ready: Deferred.await(connected), subscribe }
   })

@@ -1,0 +1,15 @@
+/**
+ * The hot statements' way to the database: the driver itself, without
+ * `@effect/sql`'s per-statement work (statement compile, span, connection
+ * acquire), which costs more than a SQLite read by id. Everything else (the
+ * migrations, cleanup, groups, transactions, the pipeline store) goes through
+ * the `SqlClient`.
+ */
+import type { SqlError } from "@effect/sql/SqlError"
+import type * as Effect from "effect/Effect"
+
+/** @internal */
+export interface Executor {
+  /** Runs one statement (its text always the same for the same shape); the rows as objects. */
+  readonly run: (text: string, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
+}

@@ -1,0 +1,124 @@
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Tracer from "effect/Tracer"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as path from "node:path"
+import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as SqliteConnection from "../src/internal/sqliteClient.js"
+import * as PgBackend from "../src/PgBackend.js"
+import * as SqlBackend from "../src/SqlBackend.js"
+import * as SqliteBackend from "../src/SqliteBackend.js"
+import { dropSchema, pgQuery, pgUrl, removeDir, suffix, tempDir } from "./helpers.js"
+
+const dir = tempDir("hot")
+const schema = `tm_hot_${suffix()}`
+const app = `tm_hot_${suffix()}`
+afterAll(async () => {
+  removeDir(dir)
+  await dropSchema(schema)
+})
+
+describe("the hot statements' direct path", () => {
+  it.live("SQLite: a write while another fiber's transaction holds the connection waits for it and is not rolled back with it", () =>
+    Effect.gen(function*() {
+      const opened = yield* SqliteConnection.make({ filename: path.join(dir, "tx.sqlite") })
+      const sql = opened.client
+      const backend = yield* SqlBackend.make({}, opened.executor).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+      const transaction = yield* Effect.fork(sql.withTransaction(
+        Effect.gen(function*() {
+          yield* sql.unsafe(`INSERT INTO celery_taskmeta (task_id, status) VALUES ('inside', 'STARTED')`)
+          yield* Effect.sleep("150 millis")
+          return yield* Effect.fail("roll back")
+        })
+      ))
+      yield* Effect.sleep("30 millis")
+      expect(opened.db.inTransaction).toBe(true)
+      const stored = yield* Effect.fork(backend.store("outside", { n: 1 }, "SUCCESS"))
+      const read = yield* Effect.fork(backend.get("inside"))
+      const exit = yield* Fiber.await(transaction)
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect((yield* Fiber.join(stored))._tag).toBe("Stored")
+      // The read waited for the transaction too: it never saw its uncommitted row.
+      expect((yield* Fiber.join(read)).status).toBe("PENDING")
+      expect((yield* backend.get("outside")).result).toEqual({ n: 1 })
+      expect((yield* backend.get("inside")).status).toBe("PENDING")
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)), 20_000)
+
+  it.live("SQLite: a statement whose table is missing fails, and works again once the table is back", () =>
+    Effect.gen(function*() {
+      const filename = path.join(dir, "renamed.sqlite")
+      const opened = yield* SqliteConnection.make({ filename })
+      const backend = yield* SqlBackend.make({}, opened.executor).pipe(
+        Effect.provideService(SqlClient.SqlClient, opened.client)
+      )
+      yield* backend.store("a", 1, "SUCCESS")
+      opened.db.exec(`ALTER TABLE celery_taskmeta RENAME TO away`)
+      const failed = yield* Effect.exit(backend.get("a"))
+      expect(Exit.isFailure(failed)).toBe(true)
+      opened.db.exec(`ALTER TABLE away RENAME TO celery_taskmeta`)
+      expect((yield* backend.get("a")).result).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)), 20_000)
+
+  it.live("spans are recorded when a tracer is installed, and skipped with the built-in one", () =>
+    Effect.gen(function*() {
+      const names: Array<string> = []
+      const tracer = Tracer.make({
+        span: (name, parent, context, links, startTime, kind) => {
+          names.push(name)
+          return Effect.runSync(Effect.tracer).span(name, parent, context, links, startTime, kind)
+        },
+        context: (f) => f()
+      })
+      const backend = yield* ResultBackend.ResultBackend
+      yield* backend.store("traced", 1, "SUCCESS").pipe(Effect.withTracer(tracer))
+      yield* backend.get("traced").pipe(Effect.withTracer(tracer))
+      expect(names).toContain("ResultBackend.store")
+      expect(names).toContain("ResultBackend.get")
+      expect(names).toContain("sql.execute")
+      const before = names.length
+      yield* backend.get("traced")
+      expect(names.length).toBe(before)
+    }).pipe(Effect.provide(SqliteBackend.layer({ filename: path.join(dir, "traced.sqlite") }))), 20_000)
+
+  it.live("PostgreSQL: LISTEN only while someone waits (and a second after), UNLISTEN after", () =>
+    Effect.gen(function*() {
+      const backend = yield* ResultBackend.ResultBackend
+      const lastQuery = Effect.promise(() =>
+        pgQuery(`SELECT query FROM pg_stat_activity WHERE application_name = $1`, [`${app}-listen`])
+      ).pipe(Effect.map((r) => (r.rows.length === 1 ? String(r.rows[0].query) : `${r.rows.length} sessions`)))
+      expect(yield* lastQuery).not.toMatch(/LISTEN/)
+      yield* backend.store("quiet", 1, "SUCCESS")
+      expect(yield* lastQuery).not.toMatch(/LISTEN/)
+      const waiter = yield* Effect.fork(backend.waitFor("awaited", { timeout: "5 seconds" }))
+      yield* Effect.sleep("200 millis")
+      expect(yield* lastQuery).toMatch(/^LISTEN /)
+      const started = Date.now()
+      yield* backend.store("awaited", 2, "SUCCESS")
+      expect((yield* Fiber.join(waiter)).result).toBe(2)
+      expect(Date.now() - started).toBeLessThan(1000)
+      yield* Effect.sleep("1500 millis")
+      expect(yield* lastQuery).toMatch(/^UNLISTEN /)
+      // and a later waiter listens again
+      const again = yield* Effect.fork(backend.waitFor("again", { timeout: "5 seconds" }))
+      yield* Effect.sleep("200 millis")
+      expect(yield* lastQuery).toMatch(/^LISTEN /)
+      yield* backend.store("again", 3, "SUCCESS")
+      expect((yield* Fiber.join(again)).result).toBe(3)
+    }).pipe(
+      Effect.provide(PgBackend.layer({ url: pgUrl, tables: { schema }, applicationName: app, pollInterval: "20 seconds" }))
+    ), 30_000)
+
+  it.live("PostgreSQL with prepare: false (a pooler that cannot keep prepared statements) reads and writes the same", () =>
+    Effect.gen(function*() {
+      const backend = yield* ResultBackend.ResultBackend
+      yield* Effect.forEach(Array.from({ length: 50 }, (_, i) => i), (i) => backend.store(`unprepared-${i}`, { i }, "SUCCESS"), {
+        concurrency: 16
+      })
+      const records = yield* backend.getMany(Array.from({ length: 50 }, (_, i) => `unprepared-${i}`))
+      expect(records.map((r) => r.result)).toEqual(Array.from({ length: 50 }, (_, i) => ({ i })))
+    }).pipe(Effect.provide(PgBackend.layer({ url: pgUrl, tables: { schema }, prepare: false, listen: false }))), 30_000)
+})
+
