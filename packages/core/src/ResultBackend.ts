@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
@@ -198,6 +199,11 @@ const checkText = (
   return Either.right(value)
 }
 
+// The instants a SQL timestamp can hold: years 1 to 9999.
+// (Date.UTC reads years 0–99 as 1900–1999, hence setUTCFullYear.)
+const FIRST_SQL_MILLIS = new Date(0).setUTCFullYear(1, 0, 1)
+const LAST_SQL_MILLIS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+
 // Celery's `retries` column is a 32-bit INTEGER.
 const MAX_RETRIES = 2_147_483_647
 
@@ -331,13 +337,18 @@ export const make = (
           })
         )
       }
-      const stamped = Effect.flatMap(DateTime.now, (now): Effect.Effect<StoreOutcome, InvalidInput | StoreError> => {
+      const stamped = Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<StoreOutcome, InvalidInput | StoreError> =>
         // A clock pinned outside years 1–9999 (an import of odd data) has no SQL timestamp.
-        const year = DateTime.getPartUtc(now, "year")
-        return year < 1 || year > 9999
-          ? Effect.fail(new InvalidInput({ field: "dateDone", reason: `year ${year} is outside 1–9999`, id: taskId }))
-          : write(now)
-      })
+        now < FIRST_SQL_MILLIS || now > LAST_SQL_MILLIS
+          ? Effect.fail(
+            new InvalidInput({
+              field: "dateDone",
+              reason: `year ${DateTime.getPartUtc(DateTime.unsafeMake(now), "year")} is outside 1–9999`,
+              id: taskId
+            })
+          )
+          : write(DateTime.unsafeMake(now))
+      )
       return (TaskState.isReady(state) ? stamped : write(null)).pipe(
         (effect) => Tracing.withSpan(effect, "ResultBackend.store", () => ({ taskId, state }))
       )

@@ -101,14 +101,14 @@ export const retryTransient = <E>(
   if (!settings.alwaysRetry || settings.maxRetries <= 0) return <A, R>(self: Effect.Effect<A, E, R>) => self
   const later = { schedule: schedule(settings, 1), while: isTransient }
   const before = (e: E) => (isTransient(e) ? onRetry(e) : Effect.void)
-  return <A, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
-    const again: Effect.Effect<A, E, R> = Effect.retry(Effect.tapError(self, before), later)
-    return Effect.catchAll(self, (error) =>
-      isTransient(error)
-        ? onRetry(error).pipe(
-          Effect.zipRight(Effect.flatMap(jitter(settings, 1), Effect.sleep)),
-          Effect.zipRight(again)
-        )
-        : Effect.fail(error))
-  }
+  return <A, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.catchAll(self, (error) => {
+      if (!isTransient(error)) return Effect.fail(error)
+      // Built only now: most calls never fail.
+      const again: Effect.Effect<A, E, R> = Effect.retry(Effect.tapError(self, before), later)
+      return onRetry(error).pipe(
+        Effect.zipRight(Effect.flatMap(jitter(settings, 1), Effect.sleep)),
+        Effect.zipRight(again)
+      )
+    })
 }

@@ -539,6 +539,7 @@ export const makeDriver = (
       maxRows: Math.min(options.batch?.maxRows ?? 500, dialect.kind === "sqlite" ? 2900 : 5900),
       maxInFlight: options.batch?.maxInFlight ?? (dialect.kind === "sqlite" ? 1 : 4),
       isolate: (error) => !dialect.isTransient(error),
+      inline: dialect.kind === "sqlite",
       run: (batch) => {
         // A fixed order per statement keeps concurrent writers from deadlocking.
         // (SQLite has one connection: no other writer to deadlock with, so no sort.)

@@ -26,6 +26,13 @@ export interface Options<A, E> {
    * one by one, so only the write at fault fails.
    */
   readonly isolate?: ((error: E) => boolean) | undefined
+  /**
+   * For a synchronous driver (SQLite): a writer that finds a free slot runs
+   * the statement in its own fiber, after yielding once so that the writers
+   * ready to run join it, instead of forking a fiber per statement. Its
+   * statement then runs uninterruptibly (it would anyway: it is synchronous).
+   */
+  readonly inline?: boolean | undefined
 }
 
 export interface Batcher<A, E> {
@@ -122,6 +129,41 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
       return starts.length === 0 ? Effect.void : Effect.all(starts, { discard: true })
     })
 
+    const outcome = (entry: Entry<A, E>): Effect.Effect<boolean, E> =>
+      Effect.async<boolean, E>((resume) => {
+        if (entry.outcome !== undefined) return resume(entry.outcome)
+        entry.resume = resume
+        // A caller that gives up before its write was taken withdraws it.
+        return Effect.sync(() => {
+          entry.resume = undefined
+          if (!entry.taken) entry.taken = true
+        })
+      })
+
+    // Inline: the slot is already reserved (inFlight counts it); the writers
+    // that run during the yield queue up behind it and join this statement.
+    const lead = (self: Entry<A, E>): Effect.Effect<boolean, E> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(
+          Effect.yieldNow(),
+          Effect.suspend(() => {
+            const batch = take()
+            if (batch.length === 0) {
+              inFlight--
+              return Effect.zipRight(pump, restore(outcome(self)))
+            }
+            for (const entry of batch) running.add(entry.key)
+            return Effect.flatMap(runBatch(batch), (outcomes) => {
+              let own: Effect.Effect<boolean, E> | undefined
+              batch.forEach((entry, i) => {
+                if (entry === self) own = outcomes[i]
+              })
+              return Effect.zipRight(finish(batch, outcomes), own ?? restore(outcome(self)))
+            })
+          })
+        )
+      )
+
     const submit = (item: A): Effect.Effect<boolean, E> =>
       Effect.suspend(() => {
         const entry: Entry<A, E> = {
@@ -132,18 +174,11 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
           outcome: undefined
         }
         queue.push(entry)
-        return Effect.zipRight(
-          pump,
-          Effect.async<boolean, E>((resume) => {
-            if (entry.outcome !== undefined) return resume(entry.outcome)
-            entry.resume = resume
-            // A caller that gives up before its write was taken withdraws it.
-            return Effect.sync(() => {
-              entry.resume = undefined
-              if (!entry.taken) entry.taken = true
-            })
-          })
-        )
+        if (options.inline === true && inFlight < maxInFlight) {
+          inFlight++
+          return lead(entry)
+        }
+        return Effect.zipRight(pump, outcome(entry))
       })
 
     return { submit }
