@@ -315,6 +315,31 @@ export const make = (
     const readMany = (ids: ReadonlyArray<string>) =>
       retry(driver.getMany(ids)).pipe(Effect.mapError((e) => new GetError({ taskIds: ids, cause: e.cause })))
 
+    const write = (prepared: Prepared, dateDone: DateTime.Utc | null) => {
+      const record: TaskRecord.TaskRecord = { ...prepared, dateDone }
+      return retry(driver.put(record)).pipe(
+        Effect.mapBoth({
+          onFailure: (e) => new StoreError({ taskId: prepared.taskId, status: prepared.status, cause: e.cause }),
+          onSuccess: (written) =>
+            written
+              ? StoreOutcome.Stored({ record })
+              : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId: prepared.taskId })
+        })
+      )
+    }
+    const stampAndWrite = (prepared: Prepared) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<StoreOutcome, InvalidInput | StoreError> =>
+        // A clock pinned outside years 1–9999 (an import of odd data) has no SQL timestamp.
+        now < FIRST_SQL_MILLIS || now > LAST_SQL_MILLIS
+          ? Effect.fail(
+            new InvalidInput({
+              field: "dateDone",
+              reason: `year ${DateTime.getPartUtc(DateTime.unsafeMake(now), "year")} is outside 1–9999`,
+              id: prepared.taskId
+            })
+          )
+          : write(prepared, DateTime.unsafeMake(now)))
+
     // The hot paths (store, get, getMany, exists) are plain functions rather
     // than `Effect.fn`, which costs a stack capture per call, and open their
     // span only when a tracer is installed (see `Tracing`).
@@ -327,30 +352,10 @@ export const make = (
       const prepared = prepare(options, taskId, result, state, request)
       if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
       if (state === TaskState.IGNORED) return Effect.succeed(StoreOutcome.Ignored({ reason: "IgnoredState", taskId }))
-      const write = (dateDone: DateTime.Utc | null) => {
-        const record: TaskRecord.TaskRecord = { ...prepared.right, dateDone }
-        return retry(driver.put(record)).pipe(
-          Effect.mapBoth({
-            onFailure: (e) => new StoreError({ taskId, status: state, cause: e.cause }),
-            onSuccess: (written) =>
-              written ? StoreOutcome.Stored({ record }) : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId })
-          })
-        )
-      }
-      const stamped = Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<StoreOutcome, InvalidInput | StoreError> =>
-        // A clock pinned outside years 1–9999 (an import of odd data) has no SQL timestamp.
-        now < FIRST_SQL_MILLIS || now > LAST_SQL_MILLIS
-          ? Effect.fail(
-            new InvalidInput({
-              field: "dateDone",
-              reason: `year ${DateTime.getPartUtc(DateTime.unsafeMake(now), "year")} is outside 1–9999`,
-              id: taskId
-            })
-          )
-          : write(DateTime.unsafeMake(now))
-      )
-      return (TaskState.isReady(state) ? stamped : write(null)).pipe(
-        (effect) => Tracing.withSpan(effect, "ResultBackend.store", () => ({ taskId, state }))
+      return Tracing.withSpan(
+        TaskState.isReady(state) ? stampAndWrite(prepared.right) : write(prepared.right, null),
+        "ResultBackend.store",
+        () => ({ taskId, state })
       )
     }
 

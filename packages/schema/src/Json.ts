@@ -77,57 +77,78 @@ const isPlainObject = (value: object): boolean => {
  * @category validation
  */
 export const normalize = (value: unknown): Either.Either<Json, JsonError> => {
-  const seen = new Set<object>()
-  let failure: JsonError | undefined
-  const fail = (path: string, reason: string): undefined => {
-    failure = new JsonError({ path, reason })
-    return undefined
-  }
-  const go = (v: unknown, path: string, depth: number): Json | undefined => {
-    switch (typeof v) {
-      case "string":
-      case "boolean":
-      case "bigint":
-        return v
-      case "number":
-        return Number.isFinite(v) ? (Object.is(v, -0) ? 0 : v) : fail(path, `${describe(v)} is not a JSON number`)
-      case "object": {
-        if (v === null) return null
-        if (depth >= MAX_DEPTH) return fail(path, `nesting deeper than ${MAX_DEPTH}`)
-        if (seen.has(v)) return fail(path, "circular reference")
-        if (Array.isArray(v)) {
-          seen.add(v)
-          const out: Array<Json> = new Array(v.length)
-          for (let i = 0; i < v.length; i++) {
-            const item = go(v[i], `${path}[${i}]`, depth + 1)
-            if (item === undefined) return failure ? undefined : fail(`${path}[${i}]`, "undefined is not a JSON value")
-            out[i] = item
-          }
-          seen.delete(v)
-          return out
-        }
-        if (!isPlainObject(v)) return fail(path, `${describe(v)} is not a JSON value`)
-        seen.add(v)
-        const out: Record<string, Json> = {}
-        for (const key of Object.keys(v)) {
-          const raw = (v as Record<string, unknown>)[key]
-          if (raw === undefined) continue
-          const item = go(raw, `${path}.${key}`, depth + 1)
-          if (item === undefined) return undefined
-          setOwn(out, key, item)
-        }
-        seen.delete(v)
-        return out
-      }
-      default:
-        return fail(path, `${describe(v)} is not a JSON value`)
-    }
-  }
-  const result = go(value, "$", 0)
+  // Runs on every store: module-level recursion, no closures per call.
+  const state: NormalizeState = { seen: new Set<object>(), path: [], failure: undefined }
+  const result = normalizeValue(state, value, 0)
   if (result === undefined) {
-    return Either.left(failure ?? new JsonError({ path: "$", reason: "undefined is not a JSON value" }))
+    return Either.left(state.failure ?? new JsonError({ path: "$", reason: "undefined is not a JSON value" }))
   }
   return Either.right(result)
+}
+
+interface NormalizeState {
+  readonly seen: Set<object>
+  /** The keys and indices down to the value being checked; rendered only on failure. */
+  readonly path: Array<string | number>
+  failure: JsonError | undefined
+}
+
+const renderPath = (path: ReadonlyArray<string | number>): string => {
+  let out = "$"
+  for (const key of path) out += typeof key === "number" ? `[${key}]` : `.${key}`
+  return out
+}
+
+const normalizeFail = (state: NormalizeState, reason: string): undefined => {
+  state.failure = new JsonError({ path: renderPath(state.path), reason })
+  return undefined
+}
+
+const normalizeValue = (state: NormalizeState, v: unknown, depth: number): Json | undefined => {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+    case "bigint":
+      return v
+    case "number":
+      return Number.isFinite(v) ? (Object.is(v, -0) ? 0 : v) : normalizeFail(state, `${describe(v)} is not a JSON number`)
+    case "object": {
+      if (v === null) return null
+      if (depth >= MAX_DEPTH) return normalizeFail(state, `nesting deeper than ${MAX_DEPTH}`)
+      if (state.seen.has(v)) return normalizeFail(state, "circular reference")
+      if (Array.isArray(v)) {
+        state.seen.add(v)
+        const out: Array<Json> = new Array(v.length)
+        for (let i = 0; i < v.length; i++) {
+          state.path.push(i)
+          const item = normalizeValue(state, v[i], depth + 1)
+          if (item === undefined) {
+            return state.failure ? undefined : normalizeFail(state, "undefined is not a JSON value")
+          }
+          state.path.pop()
+          out[i] = item
+        }
+        state.seen.delete(v)
+        return out
+      }
+      if (!isPlainObject(v)) return normalizeFail(state, `${describe(v)} is not a JSON value`)
+      state.seen.add(v)
+      const out: Record<string, Json> = {}
+      for (const key of Object.keys(v)) {
+        const raw = (v as Record<string, unknown>)[key]
+        if (raw === undefined) continue
+        state.path.push(key)
+        const item = normalizeValue(state, raw, depth + 1)
+        if (item === undefined) return undefined
+        state.path.pop()
+        setOwn(out, key, item)
+      }
+      state.seen.delete(v)
+      return out
+    }
+    default:
+      return normalizeFail(state, `${describe(v)} is not a JSON value`)
+  }
 }
 
 // ---------------------------------------------------------------------------
