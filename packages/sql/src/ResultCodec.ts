@@ -22,6 +22,7 @@
  *
  * @since 0.1.0
  */
+import { isUtf8 } from "node:buffer"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -94,7 +95,6 @@ export const decodePickle = (column: string, bytes: Uint8Array): Either.Either<J
     (e) => new UndecodableValue({ column, format: "pickle", reason: e.message })
   )
 
-const utf8 = new TextDecoder("utf-8", { fatal: true })
 
 /**
  * Encodes a value as UTF-8 JSON bytes; `null` becomes SQL NULL.
@@ -115,12 +115,13 @@ export const encode = (value: Json.Json | null): Uint8Array | null =>
 export const decode = (column: string, bytes: Uint8Array | null): Either.Either<Json.Json, UndecodableValue> => {
   if (bytes === null) return Either.right(null)
   if (isPickle(bytes)) return decodePickle(column, bytes)
-  let text: string
-  try {
-    text = utf8.decode(bytes)
-  } catch {
-    return Either.left(new UndecodableValue({ column, format: "json", reason: "invalid UTF-8" }))
-  }
+  // isUtf8 plus toString is several times cheaper than a fatal TextDecoder on short values.
+  if (!isUtf8(bytes)) return Either.left(new UndecodableValue({ column, format: "json", reason: "invalid UTF-8" }))
+  const decoded = Buffer.isBuffer(bytes)
+    ? bytes.toString("utf8")
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")
+  // A leading byte-order mark is skipped, as TextDecoder does.
+  const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded
   return Either.mapLeft(Json.parse(text), (e) => new UndecodableValue({ column, format: "json", reason: jsonReason(e) }))
 }
 

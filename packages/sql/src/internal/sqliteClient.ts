@@ -145,10 +145,22 @@ export const make = (options: Options): Effect.Effect<SqliteClient, SqlError, Sc
       ]
     })
 
+    // The executor's statements have a cache of their own: they never use
+    // safe integers, so they need no per-run toggle.
+    const hotStatements = new Map<string, Sqlite.Statement>()
     const direct = (text: string, params: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<Row>, SqlError> => {
+      let statement = hotStatements.get(text)
       try {
-        return Effect.succeed(runNow(text, params, false, false) as ReadonlyArray<Row>)
+        if (statement === undefined) {
+          statement = db.prepare(text)
+          if (hotStatements.size >= capacity) hotStatements.delete(hotStatements.keys().next().value!)
+          hotStatements.set(text, statement)
+        }
+        return Effect.succeed(
+          (statement.reader ? statement.all(...params) : (statement.run(...params), [])) as ReadonlyArray<Row>
+        )
       } catch (cause) {
+        hotStatements.delete(text)
         return Effect.fail(new SqlError({ cause, message: "Failed to execute statement" }))
       }
     }
