@@ -224,6 +224,20 @@ const rawSqlite = (file: string) => {
   record("raw-sqlite", "store", 1, 5000, r.secs, r.lat)
   r = go(5000, (i) => select.get(`${run}-raw-${i}`))
   record("raw-sqlite", "get", 1, 5000, r.secs, r.lat)
+  // For reference (printed, not in bench-results.json): the same raw calls, one
+  // Effect.sync each, in the harness that measures our layers. The gap between
+  // this and the plain loop is what any Effect-based API pays at c=1.
+  const reference = (label: string, total: number, op: (i: number) => unknown) => {
+    const lat: Array<number> = []
+    const secs = Effect.runSync(parallel(1, total, (i) => timed(Effect.sync(() => op(i)), lat)))
+    console.log(
+      `${"  reference:".padEnd(13)} ${label.padEnd(8)} c=1   ${String(Math.round(total / secs)).padStart(8)} ops/s  ` +
+        `p50 ${pct(lat, 0.5).toFixed(3)} ms  (raw better-sqlite3, each call an Effect.sync in our harness)`
+    )
+  }
+  reference("store", 5000, (i) =>
+    upsert.all(`${run}-rawfx-${i}`, "SUCCESS", resultBytes, stamp(), null, null, null, null, null, null, null))
+  reference("get", 5000, (i) => select.get(`${run}-rawfx-${i}`))
   db.close()
 }
 

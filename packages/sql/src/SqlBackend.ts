@@ -248,9 +248,11 @@ const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\
  */
 export const parseTimestamp = (value: string | Date): Option.Option<DateTime.Utc> => {
   if (value instanceof Date) return DateTime.make(value)
+  const fast = parseCeleryTimestamp(value)
+  if (fast !== undefined) return Option.some(DateTime.unsafeMake(fast))
   const m = TIMESTAMP.exec(value.trim())
   if (m === null) return Option.none()
-  const millis = Date.UTC(
+  const millis = utcMillis(
     Number(m[1]),
     Number(m[2]) - 1,
     Number(m[3]),
@@ -260,6 +262,49 @@ export const parseTimestamp = (value: string | Date): Option.Option<DateTime.Utc
     Number((m[7] ?? "0").padEnd(3, "0").slice(0, 3))
   )
   return Number.isFinite(millis) ? Option.some(DateTime.unsafeMake(millis)) : Option.none()
+}
+
+const digit = (text: string, i: number): number => {
+  const d = text.charCodeAt(i) - 48
+  return d >= 0 && d <= 9 ? d : Number.NaN
+}
+
+/**
+ * The exact text taskmeta and Celery write, `YYYY-MM-DD HH:MM:SS.ffffff`, read
+ * digit by digit (it is on every row read); anything else is `undefined`
+ * and goes to the general parser.
+ */
+const parseCeleryTimestamp = (text: string): number | undefined => {
+  if (text.length !== 26 || text[4] !== "-" || text[7] !== "-" || text[10] !== " " || text[13] !== ":" ||
+    text[16] !== ":" || text[19] !== ".") return undefined
+  const year = digit(text, 0) * 1000 + digit(text, 1) * 100 + digit(text, 2) * 10 + digit(text, 3)
+  const month = digit(text, 5) * 10 + digit(text, 6)
+  const day = digit(text, 8) * 10 + digit(text, 9)
+  const hour = digit(text, 11) * 10 + digit(text, 12)
+  const minute = digit(text, 14) * 10 + digit(text, 15)
+  const second = digit(text, 17) * 10 + digit(text, 18)
+  const millis = digit(text, 20) * 100 + digit(text, 21) * 10 + digit(text, 22)
+  const micros = digit(text, 23) + digit(text, 24) + digit(text, 25)
+  if (Number.isNaN(year + month + day + hour + minute + second + millis + micros)) return undefined
+  const value = utcMillis(year, month - 1, day, hour, minute, second, millis)
+  return Number.isFinite(value) ? value : undefined
+}
+
+/** `Date.UTC`, except that years 0–99 are those years (Date.UTC reads them as 1900–1999). */
+const utcMillis = (
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  millis: number
+): number => {
+  const value = Date.UTC(year, month, day, hour, minute, second, millis)
+  if (year >= 100 || !Number.isFinite(value)) return value
+  const date = new Date(value)
+  date.setUTCFullYear(year)
+  return date.getTime()
 }
 
 class RowError extends Schema.TaggedError<RowError>("@taskmeta/sql/RowError")("RowError", {
@@ -563,6 +608,13 @@ export const makeDriver = (
     const getMany = (ids: ReadonlyArray<string>) => {
       const [text, params] = dialect.selectMany(ids)
       return Effect.flatMap(hot("getMany", text, params), (rows) => {
+        // One id, one row, nothing to warn about: the common read by id.
+        if (ids.length === 1 && rows.length <= 1) {
+          if (rows.length === 0) return Effect.succeed([undefined])
+          const decoded = toRecord(rows[0])
+          if (Either.isLeft(decoded)) return Effect.fail(fail("getMany")(decoded.left))
+          if (decoded.right[1].length === 0 && decoded.right[0].taskId === ids[0]) return Effect.succeed([decoded.right[0]])
+        }
         const byId = new Map<string, TaskRecord.TaskRecord>()
         const warnings: Array<Effect.Effect<void>> = []
         for (const raw of rows) {

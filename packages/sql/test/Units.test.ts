@@ -83,6 +83,24 @@ describe("timestamps", () => {
       )
     }
     expect(Option.isNone(SqlBackend.parseTimestamp("yesterday"))).toBe(true)
+    expect(Option.isNone(SqlBackend.parseTimestamp("2024-01-02 03:04:05.12000x"))).toBe(true)
+  })
+
+  it("round-trips every year from 1 to 9999, including 1–99 (which Date.UTC reads as 19xx)", () => {
+    for (const year of [1, 4, 50, 99, 100, 1969, 1970, 2000, 2024, 9999]) {
+      const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
+      const date = new Date(0)
+      date.setUTCFullYear(year, 1, leap ? 29 : 28)
+      date.setUTCHours(23, 59, 58, 999)
+      const t = DateTime.unsafeMake(date.getTime())
+      const text = SqlBackend.formatTimestamp(t)
+      expect(text).toBe(`${String(year).padStart(4, "0")}-02-${leap ? 29 : 28} 23:59:58.999000`)
+      expect(Option.map(SqlBackend.parseTimestamp(text), DateTime.toEpochMillis)).toEqual(Option.some(date.getTime()))
+      // the general parser (a shorter fraction) agrees with the exact-format one
+      expect(Option.map(SqlBackend.parseTimestamp(text.slice(0, 23)), DateTime.toEpochMillis)).toEqual(
+        Option.some(date.getTime())
+      )
+    }
   })
 })
 
