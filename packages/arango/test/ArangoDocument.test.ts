@@ -48,6 +48,16 @@ describe("dates", () => {
     expect(read("yesterday")).toBeUndefined()
     expect(read("2021-13-01T00:00:00")).toBeUndefined()
   })
+
+  it("reads years 1–99 as themselves (Date.UTC would read them as 19xx)", () => {
+    const read = (s: string) => iso(ArangoDocument.parseDateDone(s))
+    expect(read("0001-01-01T00:00:00.000000+00:00")).toBe("0001-01-01T00:00:00.000Z")
+    expect(read("0050-06-01T12:00:00.250000")).toBe("0050-06-01T12:00:00.250Z")
+    const date = new Date(0)
+    date.setUTCFullYear(42, 2, 3)
+    const text = ArangoDocument.formatDateDone(DateTime.unsafeMake(date.getTime()))
+    expect(read(text)).toBe(date.toISOString())
+  })
 })
 
 describe("task documents", () => {
