@@ -582,7 +582,7 @@ export const makeDriver = (
     const batcher = yield* Batcher.make<ReadonlyArray<unknown>, DriverError>({
       key: (params) => params[0] as string,
       maxRows: Math.min(options.batch?.maxRows ?? 500, dialect.kind === "sqlite" ? 2900 : 5900),
-      maxInFlight: options.batch?.maxInFlight ?? (dialect.kind === "sqlite" ? 1 : 4),
+      maxInFlight: options.batch?.maxInFlight ?? (dialect.kind === "sqlite" ? 1 : 2),
       isolate: (error) => !dialect.isTransient(error),
       inline: dialect.kind === "sqlite",
       run: (batch) => {
