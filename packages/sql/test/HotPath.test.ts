@@ -62,6 +62,31 @@ describe("the hot statements' direct path", () => {
       expect((yield* backend.get("a")).result).toBe(1)
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)), 20_000)
 
+  for (const dialect of ["sqlite", "postgres"] as const) {
+    it.live(`${dialect}: writers interrupted at random points never stall the writes after them`, () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend.ResultBackend
+        // 64 writers at a time, each interrupted after a random number of scheduler turns.
+        yield* Effect.forEach(Array.from({ length: 1500 }, (_, i) => i), (i) =>
+          Effect.gen(function*() {
+            const fiber = yield* Effect.fork(backend.store(`int-${i}`, { i }, "SUCCESS"))
+            for (let k = (i * 7919) % 6; k > 0; k--) yield* Effect.yieldNow()
+            yield* Fiber.interrupt(fiber)
+          }), { concurrency: 64, discard: true })
+        const after = yield* backend.store("after-interrupts", 1, "SUCCESS").pipe(Effect.timeout("5 seconds"))
+        expect(after._tag).toBe("Stored")
+        const many = yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => i), (i) =>
+          backend.store(`after-${i}`, i, "SUCCESS"), { concurrency: 64 }).pipe(Effect.timeout("10 seconds"))
+        expect(many.every((o) => o._tag === "Stored")).toBe(true)
+      }).pipe(
+        Effect.provide(
+          dialect === "sqlite"
+            ? SqliteBackend.layer({ filename: path.join(dir, "interrupts.sqlite") })
+            : PgBackend.layer({ url: pgUrl, tables: { schema }, listen: false })
+        )
+      ), 60_000)
+  }
+
   it.live("spans are recorded when a tracer is installed, and skipped with the built-in one", () =>
     Effect.gen(function*() {
       const names: Array<string> = []

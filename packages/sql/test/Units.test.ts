@@ -3,6 +3,7 @@ import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { DriverError } from "@taskmeta/core/BackendError"
@@ -121,6 +122,38 @@ describe("classifiers", () => {
 })
 
 describe("batcher", () => {
+  for (const inline of [true, false]) {
+    it.scoped(`${inline ? "inline" : "forked"}: a writer interrupted while its statement runs does not cancel the others' writes or stall later ones`, () =>
+      Effect.gen(function*() {
+        const statements: Array<ReadonlyArray<string>> = []
+        const gate = yield* Deferred.make<void>()
+        const batcher = yield* Batcher.make<string, never>({
+          key: (k) => k,
+          maxRows: 100,
+          maxInFlight: 1,
+          inline,
+          run: (items) =>
+            Effect.gen(function*() {
+              statements.push(items)
+              if (statements.length === 1) yield* Deferred.await(gate)
+              return new Set(items)
+            })
+        })
+        const leader = yield* Effect.fork(batcher.submit("a"))
+        const follower = yield* Effect.fork(batcher.submit("b"))
+        while (statements.length === 0) yield* Effect.yieldNow()
+        const interrupted = yield* Effect.fork(Fiber.interrupt(leader))
+        const waiting = yield* Effect.fork(batcher.submit("c"))
+        yield* Deferred.succeed(gate, undefined)
+        yield* Fiber.join(interrupted)
+        expect(yield* Fiber.join(follower)).toBe(true)
+        expect(yield* Fiber.join(waiting)).toBe(true)
+        expect(yield* batcher.submit("d").pipe(Effect.timeout("1 second"))).toBe(true)
+        // "a" was written: its statement was already running when its writer gave up
+        expect(statements.flat()).toEqual(expect.arrayContaining(["a", "b", "c", "d"]))
+      }))
+  }
+
   it.scoped("coalesces concurrent writes, never one key twice per statement, keeps per-key order", () =>
     Effect.gen(function*() {
       const statements: Array<ReadonlyArray<readonly [string, number]>> = []

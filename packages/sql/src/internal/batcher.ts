@@ -142,44 +142,52 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
 
     // Inline: the slot is already reserved (inFlight counts it); the writers
     // that run during the yield queue up behind it and join this statement.
-    const lead = (self: Entry<A, E>): Effect.Effect<boolean, E> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(
-          Effect.yieldNow(),
-          Effect.suspend(() => {
-            const batch = take()
-            if (batch.length === 0) {
-              inFlight--
-              return Effect.zipRight(pump, restore(outcome(self)))
-            }
-            for (const entry of batch) running.add(entry.key)
-            return Effect.flatMap(runBatch(batch), (outcomes) => {
-              let own: Effect.Effect<boolean, E> | undefined
-              batch.forEach((entry, i) => {
-                if (entry === self) own = outcomes[i]
-              })
-              return Effect.zipRight(finish(batch, outcomes), own ?? restore(outcome(self)))
+    // Runs uninterruptibly from the reservation on; `restore` makes only the
+    // caller's own wait interruptible.
+    const lead = (
+      self: Entry<A, E>,
+      restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+    ): Effect.Effect<boolean, E> =>
+      Effect.zipRight(
+        Effect.yieldNow(),
+        Effect.suspend(() => {
+          const batch = take()
+          if (batch.length === 0) {
+            inFlight--
+            return Effect.zipRight(pump, restore(outcome(self)))
+          }
+          for (const entry of batch) running.add(entry.key)
+          return Effect.flatMap(runBatch(batch), (outcomes) => {
+            let own: Effect.Effect<boolean, E> | undefined
+            batch.forEach((entry, i) => {
+              if (entry === self) own = outcomes[i]
             })
+            return Effect.zipRight(finish(batch, outcomes), own ?? restore(outcome(self)))
           })
-        )
+        })
       )
 
+    // Uninterruptible from the queue push to the caller's wait: a caller
+    // interrupted in between must not leave a reserved slot or taken entries
+    // that nobody runs (an interrupt can land at any operation boundary).
     const submit = (item: A): Effect.Effect<boolean, E> =>
-      Effect.suspend(() => {
-        const entry: Entry<A, E> = {
-          item,
-          key: options.key(item),
-          taken: false,
-          resume: undefined,
-          outcome: undefined
-        }
-        queue.push(entry)
-        if (options.inline === true && inFlight < maxInFlight) {
-          inFlight++
-          return lead(entry)
-        }
-        return Effect.zipRight(pump, outcome(entry))
-      })
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          const entry: Entry<A, E> = {
+            item,
+            key: options.key(item),
+            taken: false,
+            resume: undefined,
+            outcome: undefined
+          }
+          queue.push(entry)
+          if (options.inline === true && inFlight < maxInFlight) {
+            inFlight++
+            return lead(entry, restore)
+          }
+          return Effect.zipRight(pump, restore(outcome(entry)))
+        })
+      )
 
     return { submit }
   })

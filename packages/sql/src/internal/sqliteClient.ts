@@ -112,12 +112,15 @@ export const make = (options: Options): Effect.Effect<SqliteClient, SqlError, Sc
           catch: (cause) => new SqlError({ cause, message: "Failed to execute statement" })
         }),
       executeUnprepared: (text, params, transformRows) => {
-        const effect = Effect.try({
-          try: () => {
+        const effect = Effect.withFiberRuntime<Array<any>, SqlError>((fiber) => {
+          try {
             const statement = db.prepare(text)
-            return statement.reader ? statement.all(...params) as Array<any> : (statement.run(...params), [])
-          },
-          catch: (cause) => new SqlError({ cause, message: "Failed to execute statement" })
+            statement.safeIntegers(Context.get(fiber.currentContext, Client.SafeIntegers))
+            const values = params ?? []
+            return Effect.succeed(statement.reader ? statement.all(...values) : (statement.run(...values), []))
+          } catch (cause) {
+            return Effect.fail(new SqlError({ cause, message: "Failed to execute statement" }))
+          }
         })
         return transformRows ? Effect.map(effect, transformRows) : effect
       },
