@@ -63,16 +63,26 @@ export const make = (options: Options): Effect.Effect<SqliteClient, SqlError, Sc
     })
 
     const capacity = Math.max(1, options.statementCacheSize ?? 200)
-    const statements = new Map<string, Sqlite.Statement>()
-    const prepare = (text: string): Sqlite.Statement => {
-      let statement = statements.get(text)
-      if (statement === undefined) {
-        statement = db.prepare(text)
-        if (statements.size >= capacity) statements.delete(statements.keys().next().value!)
-        statements.set(text, statement)
+    /** A bounded cache of prepared statements; a prepare that throws is not cached. */
+    const statementCache = () => {
+      const statements = new Map<string, Sqlite.Statement>()
+      return {
+        prepare: (text: string): Sqlite.Statement => {
+          let statement = statements.get(text)
+          if (statement === undefined) {
+            statement = db.prepare(text)
+            if (statements.size >= capacity) statements.delete(statements.keys().next().value!)
+            statements.set(text, statement)
+          }
+          return statement
+        },
+        forget: (text: string): void => {
+          statements.delete(text)
+        }
       }
-      return statement
     }
+    const statements = statementCache()
+    const prepare = statements.prepare
     /** Runs a statement now; throws what better-sqlite3 throws. */
     const runNow = (text: string, params: ReadonlyArray<unknown>, safeIntegers: boolean, raw: boolean): unknown => {
       const statement = prepare(text)
@@ -82,7 +92,7 @@ export const make = (options: Options): Effect.Effect<SqliteClient, SqlError, Sc
         const info = statement.run(...params)
         return raw ? info : []
       } catch (cause) {
-        statements.delete(text)
+        statements.forget(text)
         throw cause
       }
     }
@@ -150,20 +160,15 @@ export const make = (options: Options): Effect.Effect<SqliteClient, SqlError, Sc
 
     // The executor's statements have a cache of their own: they never use
     // safe integers, so they need no per-run toggle.
-    const hotStatements = new Map<string, Sqlite.Statement>()
+    const hotStatements = statementCache()
     const direct = (text: string, params: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<Row>, SqlError> => {
-      let statement = hotStatements.get(text)
       try {
-        if (statement === undefined) {
-          statement = db.prepare(text)
-          if (hotStatements.size >= capacity) hotStatements.delete(hotStatements.keys().next().value!)
-          hotStatements.set(text, statement)
-        }
+        const statement = hotStatements.prepare(text)
         return Effect.succeed(
           (statement.reader ? statement.all(...params) : (statement.run(...params), [])) as ReadonlyArray<Row>
         )
       } catch (cause) {
-        hotStatements.delete(text)
+        hotStatements.forget(text)
         return Effect.fail(new SqlError({ cause, message: "Failed to execute statement" }))
       }
     }
