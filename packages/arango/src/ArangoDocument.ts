@@ -19,6 +19,7 @@ import { createHash } from "node:crypto"
 import * as DateTime from "effect/DateTime"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import * as Json from "@taskmeta/schema/Json"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
@@ -186,15 +187,7 @@ export const parseDateDone = (text: string): DateTime.Utc | undefined => {
     const digits = zone.slice(1).replace(":", "")
     offsetMinutes = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || "0"))
   }
-  const year = Number(y)
-  let local = Date.UTC(year, month - 1, day, hour, minute, second, millis)
-  if (year < 100 && Number.isFinite(local)) {
-    // Date.UTC reads years 0–99 as 1900–1999.
-    const date = new Date(local)
-    date.setUTCFullYear(year)
-    local = date.getTime()
-  }
-  const epoch = local - offsetMinutes * 60_000
+  const epoch = UtcTime.utcMillis(Number(y), month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000
   if (!Number.isFinite(epoch)) return undefined
   return DateTime.unsafeMake(epoch)
 }

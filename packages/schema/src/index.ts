@@ -22,3 +22,7 @@ export * as TaskRecord from "./TaskRecord.js"
  * @since 0.1.0
  */
 export * as TaskState from "./TaskState.js"
+/**
+ * @since 0.1.0
+ */
+export * as UtcTime from "./UtcTime.js"

@@ -33,6 +33,7 @@ import * as Tracing from "@taskmeta/core/Tracing"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import * as Json from "@taskmeta/schema/Json"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 import * as TaskState from "@taskmeta/schema/TaskState"
 import * as Batcher from "./internal/batcher.js"
 import { isPgTransient, isSqliteTransient } from "./internal/classify.js"
@@ -252,7 +253,7 @@ export const parseTimestamp = (value: string | Date): Option.Option<DateTime.Utc
   if (fast !== undefined) return Option.some(DateTime.unsafeMake(fast))
   const m = TIMESTAMP.exec(value.trim())
   if (m === null) return Option.none()
-  const millis = utcMillis(
+  const millis = UtcTime.utcMillis(
     Number(m[1]),
     Number(m[2]) - 1,
     Number(m[3]),
@@ -286,26 +287,10 @@ const parseCeleryTimestamp = (text: string): number | undefined => {
   const millis = digit(text, 20) * 100 + digit(text, 21) * 10 + digit(text, 22)
   const micros = digit(text, 23) + digit(text, 24) + digit(text, 25)
   if (Number.isNaN(year + month + day + hour + minute + second + millis + micros)) return undefined
-  const value = utcMillis(year, month - 1, day, hour, minute, second, millis)
+  const value = UtcTime.utcMillis(year, month - 1, day, hour, minute, second, millis)
   return Number.isFinite(value) ? value : undefined
 }
 
-/** `Date.UTC`, except that years 0–99 are those years (Date.UTC reads them as 1900–1999). */
-const utcMillis = (
-  year: number,
-  month: number,
-  day: number,
-  hour: number,
-  minute: number,
-  second: number,
-  millis: number
-): number => {
-  const value = Date.UTC(year, month, day, hour, minute, second, millis)
-  if (year >= 100 || !Number.isFinite(value)) return value
-  const date = new Date(value)
-  date.setUTCFullYear(year)
-  return date.getTime()
-}
 
 class RowError extends Schema.TaggedError<RowError>("@taskmeta/sql/RowError")("RowError", {
   reason: Schema.String

@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -85,6 +87,33 @@ describe("the hot statements' direct path", () => {
             : PgBackend.layer({ url: pgUrl, tables: { schema }, listen: false })
         )
       ), 60_000)
+  }
+
+  for (const dialect of ["sqlite", "postgres"] as const) {
+    it.live(`${dialect}: a record stamped in year 50 reads back in year 50, not 1950`, () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend.ResultBackend
+        const date = new Date(0)
+        date.setUTCFullYear(50, 5, 1)
+        date.setUTCHours(12, 30, 15, 250)
+        const at = date.getTime()
+        const pinned: Clock.Clock = {
+          ...Clock.make(),
+          currentTimeMillis: Effect.succeed(at),
+          unsafeCurrentTimeMillis: () => at,
+          currentTimeNanos: Effect.succeed(BigInt(at) * 1_000_000n),
+          unsafeCurrentTimeNanos: () => BigInt(at) * 1_000_000n
+        }
+        yield* backend.store("year-50", 1, "SUCCESS").pipe(Effect.withClock(pinned))
+        const record = yield* backend.get("year-50")
+        expect(record.dateDone === null ? null : DateTime.toEpochMillis(record.dateDone)).toBe(at)
+      }).pipe(
+        Effect.provide(
+          dialect === "sqlite"
+            ? SqliteBackend.layer({ filename: path.join(dir, "year50.sqlite") })
+            : PgBackend.layer({ url: pgUrl, tables: { schema }, listen: false })
+        )
+      ), 30_000)
   }
 
   it.live("spans are recorded when a tracer is installed, and skipped with the built-in one", () =>
