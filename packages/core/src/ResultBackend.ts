@@ -22,7 +22,7 @@ import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import * as Json from "@taskmeta/schema/Json"
 import * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
-import type { BackendDriver, CleanupRule } from "./BackendDriver.js"
+import { type BackendDriver, type CleanupRule, NotNow } from "./BackendDriver.js"
 import {
   CleanupError,
   type DriverError,
@@ -327,18 +327,47 @@ export const make = (
         })
       )
     }
+    // A clock pinned outside years 1–9999 (an import of odd data) has no SQL timestamp.
+    const outOfRange = (prepared: Prepared, now: number) =>
+      new InvalidInput({
+        field: "dateDone",
+        reason: `year ${DateTime.getPartUtc(DateTime.unsafeMake(now), "year")} is outside 1–9999`,
+        id: prepared.taskId
+      })
     const stampAndWrite = (prepared: Prepared) =>
       Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<StoreOutcome, InvalidInput | StoreError> =>
-        // A clock pinned outside years 1–9999 (an import of odd data) has no SQL timestamp.
         now < FIRST_SQL_MILLIS || now > LAST_SQL_MILLIS
-          ? Effect.fail(
-            new InvalidInput({
-              field: "dateDone",
-              reason: `year ${DateTime.getPartUtc(DateTime.unsafeMake(now), "year")} is outside 1–9999`,
-              id: prepared.taskId
-            })
-          )
+          ? Effect.fail(outOfRange(prepared, now))
           : write(prepared, DateTime.unsafeMake(now)))
+
+    // The driver's synchronous shortcuts (an embedded database): one Effect
+    // operation instead of the retrying, error-mapping, spanned chain, taken
+    // only when no tracer is installed; `NotNow` falls back to that chain.
+    const immediate = driver.immediate
+    const storeSpanned = (prepared: Prepared, ready: boolean) =>
+      Tracing.withSpan(
+        ready ? stampAndWrite(prepared) : write(prepared, null),
+        "ResultBackend.store",
+        () => ({ taskId: prepared.taskId, state: prepared.status })
+      )
+    const storeNow = (prepared: Prepared, ready: boolean) =>
+      Effect.withFiberRuntime<StoreOutcome, InvalidInput | StoreError>((fiber) => {
+        if (Tracing.isObserved(fiber.currentTracer)) return storeSpanned(prepared, ready)
+        let dateDone: DateTime.Utc | null = null
+        if (ready) {
+          const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+          if (now < FIRST_SQL_MILLIS || now > LAST_SQL_MILLIS) return Effect.fail(outOfRange(prepared, now))
+          dateDone = DateTime.unsafeMake(now)
+        }
+        const record: TaskRecord.TaskRecord = { ...prepared, dateDone }
+        const written = immediate!.put(record)
+        if (written === NotNow) return write(prepared, dateDone)
+        return Effect.succeed(
+          written
+            ? StoreOutcome.Stored({ record })
+            : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId: prepared.taskId })
+        )
+      })
 
     // The hot paths (store, get, getMany, exists) are plain functions rather
     // than `Effect.fn`, which costs a stack capture per call, and open their
@@ -352,11 +381,8 @@ export const make = (
       const prepared = prepare(options, taskId, result, state, request)
       if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
       if (state === TaskState.IGNORED) return Effect.succeed(StoreOutcome.Ignored({ reason: "IgnoredState", taskId }))
-      return Tracing.withSpan(
-        TaskState.isReady(state) ? stampAndWrite(prepared.right) : write(prepared.right, null),
-        "ResultBackend.store",
-        () => ({ taskId, state })
-      )
+      const ready = TaskState.isReady(state)
+      return immediate !== undefined ? storeNow(prepared.right, ready) : storeSpanned(prepared.right, ready)
     }
 
     const getMany = (
@@ -381,21 +407,28 @@ export const make = (
       )
     }
 
-    const get = (taskId: string) => {
+    const readOne = <A>(
+      taskId: string,
+      span: string,
+      f: (found: TaskRecord.TaskRecord | undefined) => A
+    ): Effect.Effect<A, InvalidInput | GetError> => {
       const checked = checkId("taskId", taskId)
       if (Either.isLeft(checked)) return Effect.fail(checked.left)
-      return Effect.map(readMany([taskId]), ([found]) => found ?? TaskRecord.pending(taskId)).pipe(
-        (effect) => Tracing.withSpan(effect, "ResultBackend.get", () => ({ taskId }))
-      )
+      const spanned = () =>
+        Tracing.withSpan(Effect.map(readMany([taskId]), ([found]) => f(found)), span, () => ({ taskId }))
+      if (immediate === undefined) return spanned()
+      return Effect.withFiberRuntime((fiber) => {
+        if (Tracing.isObserved(fiber.currentTracer)) return spanned()
+        const found = immediate.get(taskId)
+        return found === NotNow ? spanned() : Effect.succeed(f(found))
+      })
     }
 
-    const exists = (taskId: string): Effect.Effect<boolean, InvalidInput | GetError> => {
-      const checked = checkId("taskId", taskId)
-      if (Either.isLeft(checked)) return Effect.fail(checked.left)
-      return Effect.map(readMany([taskId]), ([found]) => found !== undefined).pipe(
-        (effect) => Tracing.withSpan(effect, "ResultBackend.exists", () => ({ taskId }))
-      )
-    }
+    const get = (taskId: string): Effect.Effect<TaskRecord.TaskRecord, InvalidInput | GetError> =>
+      readOne(taskId, "ResultBackend.get", (found) => found ?? TaskRecord.pending(taskId))
+
+    const exists = (taskId: string): Effect.Effect<boolean, InvalidInput | GetError> =>
+      readOne(taskId, "ResultBackend.exists", (found) => found !== undefined)
 
     const forget = Effect.fn("ResultBackend.forget", { captureStackTrace: false })(function*(taskId: string) {
       const checked = checkId("taskId", taskId)

@@ -25,7 +25,7 @@ import * as Option from "effect/Option"
 import type * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type { BackendDriver, CleanupRule } from "@taskmeta/core/BackendDriver"
+import * as BackendDriver from "@taskmeta/core/BackendDriver"
 import { DriverError } from "@taskmeta/core/BackendError"
 import * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
@@ -119,28 +119,25 @@ export interface Options extends DriverOptions, BackendOptions.Input {
 // SQLite columns are dynamically typed: another writer may have put TEXT in a
 // BLOB column. Its UTF-8 bytes are what the codec reads (a pickle cannot be
 // TEXT, so this only ever holds JSON).
-type Problem = { readonly column: string; readonly expected: string }
+class Problem {
+  constructor(readonly column: string, readonly expected: string) {}
+}
 
-const bytesColumn = (row: Record<string, unknown>, column: string): Uint8Array | null | Problem => {
-  const value = row[column]
+const bytesColumn = (value: unknown, column: string): Uint8Array | null | Problem => {
   if (value === null || value === undefined) return null
   if (value instanceof Uint8Array) return value
   if (typeof value === "string") return Buffer.from(value, "utf8")
   return { column, expected: "bytes, text or null" }
 }
-const textColumn = (row: Record<string, unknown>, column: string): string | null | Problem => {
-  const value = row[column]
+const textColumn = (value: unknown, column: string): string | null | Problem => {
   if (value === null || value === undefined) return null
   return typeof value === "string" ? value : { column, expected: "text or null" }
 }
-const timestampColumn = (row: Record<string, unknown>, column: string): string | Date | null | Problem => {
-  const value = row[column]
+const timestampColumn = (value: unknown, column: string): string | Date | null | Problem => {
   if (value === null || value === undefined) return null
   return typeof value === "string" || value instanceof Date ? value : { column, expected: "a timestamp or null" }
 }
-const isProblem = (value: unknown): value is Problem =>
-  typeof value === "object" && value !== null && "expected" in value && "column" in value &&
-  !(value instanceof Uint8Array) && !(value instanceof Date)
+const isProblem = (value: unknown): value is Problem => value instanceof Problem
 const problemText = (problem: Problem) => `column ${problem.column}: expected ${problem.expected}`
 
 interface TaskRow {
@@ -157,32 +154,43 @@ interface TaskRow {
   readonly queue: string | null
 }
 
-const decodeTaskRow = (raw: unknown): TaskRow | Problem => {
-  if (typeof raw !== "object" || raw === null) return { column: "(row)", expected: "an object" }
-  const row = raw as Record<string, unknown>
-  if (typeof row.task_id !== "string") return { column: "task_id", expected: "text" }
-  const status = textColumn(row, "status")
+/** The columns of `TASK_COLUMNS`, in that order, checked. */
+const checkTaskColumns = (
+  taskId: unknown,
+  rawStatus: unknown,
+  rawResult: unknown,
+  rawDateDone: unknown,
+  rawTraceback: unknown,
+  rawName: unknown,
+  rawArgs: unknown,
+  rawKwargs: unknown,
+  rawWorker: unknown,
+  rawRetries: unknown,
+  rawQueue: unknown
+): TaskRow | Problem => {
+  if (typeof taskId !== "string") return new Problem("task_id", "text")
+  const status = textColumn(rawStatus, "status")
   if (isProblem(status)) return status
-  const result = bytesColumn(row, "result")
+  const result = bytesColumn(rawResult, "result")
   if (isProblem(result)) return result
-  const dateDone = timestampColumn(row, "date_done")
+  const dateDone = timestampColumn(rawDateDone, "date_done")
   if (isProblem(dateDone)) return dateDone
-  const traceback = textColumn(row, "traceback")
+  const traceback = textColumn(rawTraceback, "traceback")
   if (isProblem(traceback)) return traceback
-  const name = textColumn(row, "name")
+  const name = textColumn(rawName, "name")
   if (isProblem(name)) return name
-  const args = bytesColumn(row, "args")
+  const args = bytesColumn(rawArgs, "args")
   if (isProblem(args)) return args
-  const kwargs = bytesColumn(row, "kwargs")
+  const kwargs = bytesColumn(rawKwargs, "kwargs")
   if (isProblem(kwargs)) return kwargs
-  const worker = textColumn(row, "worker")
+  const worker = textColumn(rawWorker, "worker")
   if (isProblem(worker)) return worker
-  const queue = textColumn(row, "queue")
+  const queue = textColumn(rawQueue, "queue")
   if (isProblem(queue)) return queue
-  const retries = row.retries === undefined || row.retries === null ? null : row.retries
-  if (retries !== null && typeof retries !== "number") return { column: "retries", expected: "an integer or null" }
+  const retries = rawRetries === undefined || rawRetries === null ? null : rawRetries
+  if (retries !== null && typeof retries !== "number") return new Problem("retries", "an integer or null")
   return {
-    task_id: row.task_id,
+    task_id: taskId,
     status,
     result,
     date_done: dateDone,
@@ -195,6 +203,43 @@ const decodeTaskRow = (raw: unknown): TaskRow | Problem => {
     queue
   }
 }
+
+/** A row as the driver gives it: an object keyed by column name. */
+const decodeTaskRow = (raw: unknown): TaskRow | Problem => {
+  if (typeof raw !== "object" || raw === null) return new Problem("(row)", "an object")
+  const row = raw as Record<string, unknown>
+  return checkTaskColumns(
+    row.task_id,
+    row.status,
+    row.result,
+    row.date_done,
+    row.traceback,
+    row.name,
+    row.args,
+    row.kwargs,
+    row.worker,
+    row.retries,
+    row.queue
+  )
+}
+
+/** A row as an array of the `TASK_COLUMNS` values (`Executor.runNow`). */
+const decodeTaskValues = (values: ReadonlyArray<unknown>): TaskRow | Problem =>
+  values.length !== 11
+    ? new Problem("(row)", "11 columns")
+    : checkTaskColumns(
+      values[0],
+      values[1],
+      values[2],
+      values[3],
+      values[4],
+      values[5],
+      values[6],
+      values[7],
+      values[8],
+      values[9],
+      values[10]
+    )
 
 const GroupRow = Schema.Struct({
   result: Schema.NullOr(Schema.Union(
@@ -296,6 +341,41 @@ class RowError extends Schema.TaggedError<RowError>("@taskmeta/sql/RowError")("R
   reason: Schema.String
 }) {}
 
+const NO_PROBLEMS: Array<ResultCodec.UndecodableValue> = []
+
+/** A column's JSON (or pickle), or why it cannot be read: undecodable, or not the shape the column holds. */
+const decodeColumn = (
+  name: string,
+  bytes: Uint8Array | null,
+  shape: "array" | "object" | undefined
+): Json.Json | ResultCodec.UndecodableValue => {
+  const decoded = ResultCodec.decode(name, bytes)
+  if (Either.isLeft(decoded)) return decoded.left
+  const value = decoded.right
+  if (value === null || shape === undefined) return value
+  const wrong = shape === "array"
+    ? (Array.isArray(value) ? undefined : "not an array")
+    : (typeof value === "object" && !Array.isArray(value) ? undefined : "not an object")
+  if (wrong === undefined) return value
+  return new ResultCodec.UndecodableValue({
+    column: name,
+    format: bytes !== null && ResultCodec.isPickle(bytes) ? "pickle" : "json",
+    reason: wrong
+  })
+}
+
+// Rows written together share their timestamp text: the last one parsed is kept.
+let lastTimestampText: string | undefined
+let lastTimestamp: DateTime.Utc | null = null
+const readTimestamp = (value: string | Date): DateTime.Utc | null => {
+  if (typeof value !== "string") return Option.getOrNull(parseTimestamp(value))
+  if (value !== lastTimestampText) {
+    lastTimestamp = Option.getOrNull(parseTimestamp(value))
+    lastTimestampText = value
+  }
+  return lastTimestamp
+}
+
 /**
  * A row as a record. A column that cannot be decoded (a hostile or corrupt
  * pickle, invalid JSON) does not fail the read: it reads as
@@ -304,47 +384,34 @@ class RowError extends Schema.TaggedError<RowError>("@taskmeta/sql/RowError")("R
  * fails.
  */
 const toRecord = (
-  raw: unknown
+  row: TaskRow | Problem
 ): Either.Either<
   readonly [TaskRecord.TaskRecord, ReadonlyArray<ResultCodec.UndecodableValue>],
   RowError
 > => {
-  // Runs for every row read: no generator, no Schema.
-  const row = decodeTaskRow(raw)
+  // Runs for every row read: no generator, no Schema, no closures.
   if (isProblem(row)) return Either.left(new RowError({ reason: problemText(row) }))
   const status = row.status ?? TaskState.PENDING
-  const problems: Array<ResultCodec.UndecodableValue> = []
-  const column = (name: string, bytes: Uint8Array | null, shape?: (v: Json.Json) => string | undefined) => {
-    const decoded = ResultCodec.decode(name, bytes)
-    const wrong = Either.isRight(decoded) && decoded.right !== null ? shape?.(decoded.right) : undefined
-    if (Either.isRight(decoded) && wrong === undefined) return decoded.right
-    const problem = Either.isLeft(decoded)
-      ? decoded.left
-      : new ResultCodec.UndecodableValue({
-        column: name,
-        format: bytes !== null && ResultCodec.isPickle(bytes) ? "pickle" : "json",
-        reason: wrong!
-      })
+  let problems: Array<ResultCodec.UndecodableValue> = NO_PROBLEMS
+  const note = (problem: ResultCodec.UndecodableValue) => {
+    if (problems === NO_PROBLEMS) problems = []
     problems.push(problem)
     return ResultCodec.describeUndecodable(problem)
   }
-  const result = column("result", row.result)
-  const args = column("args", row.args, (v) => (Array.isArray(v) ? undefined : "not an array"))
-  const kwargs = column("kwargs", row.kwargs, (v) =>
-    typeof v === "object" && v !== null && !Array.isArray(v) ? undefined : "not an object")
+  const result = decodeColumn("result", row.result, undefined)
+  const args = decodeColumn("args", row.args, "array")
+  const kwargs = decodeColumn("kwargs", row.kwargs, "object")
   // taskmeta reports date_done for READY states only, whatever the row holds.
-  const dateDone = row.date_done === null || !TaskState.isReady(status)
-    ? null
-    : Option.getOrNull(parseTimestamp(row.date_done))
+  const dateDone = row.date_done === null || !TaskState.isReady(status) ? null : readTimestamp(row.date_done)
   const record = {
     taskId: row.task_id,
     status,
-    result,
+    result: result instanceof ResultCodec.UndecodableValue ? note(result) : result,
     traceback: row.traceback,
     dateDone,
     name: row.name,
-    args: args === null ? null : Array.isArray(args) ? args as ReadonlyArray<Json.Json> : [args],
-    kwargs: kwargs as Json.JsonObject | null,
+    args: args === null ? null : args instanceof ResultCodec.UndecodableValue ? [note(args)] : args as ReadonlyArray<Json.Json>,
+    kwargs: kwargs instanceof ResultCodec.UndecodableValue ? note(kwargs) : kwargs as Json.JsonObject | null,
     worker: row.worker,
     retries: row.retries,
     queue: row.queue
@@ -378,13 +445,15 @@ interface Dialect {
   readonly kind: "postgres" | "sqlite"
   /** The statement writing these rows (each in `toParams` order), and its parameters. */
   readonly upsert: (rows: ReadonlyArray<ReadonlyArray<unknown>>) => readonly [string, ReadonlyArray<unknown>]
+  /** SQLite: the one-row upsert without `RETURNING` (its change count says whether it applied). */
+  readonly upsertOne?: string
   readonly selectMany: (ids: ReadonlyArray<string>) => readonly [string, ReadonlyArray<unknown>]
   readonly selectOne: string
   readonly deleteOne: string
   readonly putGroup: string
   readonly getGroup: string
   readonly deleteGroup: string
-  readonly cleanupTasks: (rule: CleanupRule, limit: number) => readonly [string, ReadonlyArray<unknown>]
+  readonly cleanupTasks: (rule: BackendDriver.CleanupRule, limit: number) => readonly [string, ReadonlyArray<unknown>]
   readonly cleanupGroups: string
   readonly isTransient: (error: DriverError) => boolean
   readonly minPollInterval: number
@@ -415,7 +484,7 @@ const pgDialect = (names: TableNames.TableNames): Dialect => {
     `$8::bytea[], $9::varchar[], $10::integer[], $11::varchar[]) ` +
     `ON CONFLICT (task_id) DO UPDATE SET ${UPDATE_SET} ` +
     `${SUCCESS_IS_FINAL("t", "IS DISTINCT FROM", "IS NOT DISTINCT FROM")} RETURNING t.task_id`
-  const stateFilter = (rule: CleanupRule, params: Array<unknown>) => {
+  const stateFilter = (rule: BackendDriver.CleanupRule, params: Array<unknown>) => {
     if (rule.only !== undefined) {
       params.push(rule.only)
       return ` AND status = ANY($${params.length}::text[])`
@@ -426,6 +495,8 @@ const pgDialect = (names: TableNames.TableNames): Dialect => {
     }
     return ""
   }
+  const selectOne = `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = $1`
+  const selectAny = `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = ANY($1::varchar[])`
   return {
     kind: "postgres",
     upsert: (rows) => {
@@ -437,11 +508,8 @@ const pgDialect = (names: TableNames.TableNames): Dialect => {
       }
       return [upsert, columns]
     },
-    selectMany: (ids) =>
-      ids.length === 1
-        ? [`SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = $1`, ids]
-        : [`SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = ANY($1::varchar[])`, [ids]],
-    selectOne: `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = $1`,
+    selectMany: (ids) => ids.length === 1 ? [selectOne, ids] : [selectAny, [ids]],
+    selectOne,
     deleteOne: `DELETE FROM ${tasks} WHERE task_id = $1`,
     putGroup: `INSERT INTO ${groups} AS g (id, taskset_id, result, date_done) VALUES (${
       seq("taskset_id_sequence")
@@ -469,6 +537,8 @@ const sqliteDialect = (names: TableNames.TableNames): Dialect => {
   const groups = TableNames.quote(names.groups)
   const row = `(${new Array(WRITE_COLUMNS).fill("?").join(", ")})`
   const upserts = new Map<number, string>()
+  const selectOne = `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = ?`
+  const selectAny = `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id IN (SELECT value FROM json_each(?))`
   return {
     kind: "sqlite",
     upsert: (rows) => {
@@ -480,13 +550,10 @@ const sqliteDialect = (names: TableNames.TableNames): Dialect => {
       }
       return [text, rows.length === 1 ? rows[0] : rows.flat()]
     },
-    selectMany: (ids) =>
-      ids.length === 1
-        ? [`SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = ?`, ids]
-        : [`SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id IN (SELECT value FROM json_each(?))`, [
-          JSON.stringify(ids)
-        ]],
-    selectOne: `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = ?`,
+    upsertOne: `INSERT INTO ${tasks} AS t (${TASK_COLUMNS}) VALUES ${row} ` +
+      `ON CONFLICT (task_id) DO UPDATE SET ${UPDATE_SET} ${SUCCESS_IS_FINAL("t", "IS NOT", "IS")}`,
+    selectMany: (ids) => ids.length === 1 ? [selectOne, ids] : [selectAny, [JSON.stringify(ids)]],
+    selectOne,
     deleteOne: `DELETE FROM ${tasks} WHERE task_id = ?`,
     putGroup: `INSERT INTO ${groups} (taskset_id, result, date_done) VALUES (?, ?, ?) ` +
       `ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`,
@@ -532,7 +599,7 @@ export const makeDriver = (
   options: DriverOptions = {},
   /** @internal the hot statements' direct way to the database (see `internal/executor`) */
   executor?: Executor
-): Effect.Effect<BackendDriver, SetupError, SqlClient.SqlClient | Scope.Scope> =>
+): Effect.Effect<BackendDriver.BackendDriver, SetupError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const names = yield* Either.mapLeft(
@@ -564,6 +631,18 @@ export const makeDriver = (
       )
 
     const stamp = memoFormatTimestamp()
+    const runNow = executor?.runNow
+    const changeNow = executor?.changeNow
+    /** The keys a write statement's `RETURNING task_id` rows name; a row of another shape fails. */
+    const appliedKeys = (returned: ReadonlyArray<unknown>, at: (row: any) => unknown): Set<string> | RowError => {
+      const applied = new Set<string>()
+      for (const row of returned) {
+        const key = at(row)
+        if (typeof key !== "string") return new RowError({ reason: "column task_id: expected text" })
+        applied.add(key)
+      }
+      return applied
+    }
     const batcher = yield* Batcher.make<ReadonlyArray<unknown>, DriverError>({
       key: (params) => params[0] as string,
       maxRows: Math.min(options.batch?.maxRows ?? 500, dialect.kind === "sqlite" ? 2900 : 5900),
@@ -578,17 +657,36 @@ export const makeDriver = (
           : [...batch].sort((a, b) => (a[0] as string) < (b[0] as string) ? -1 : 1)
         const [text, params] = dialect.upsert(rows)
         return Effect.flatMap(hot("put", text, params), (returned) => {
-          const applied = new Set<string>()
-          for (const row of returned) {
-            if (typeof row.task_id !== "string") {
-              return Effect.fail(fail("put")(new RowError({ reason: "column task_id: expected text" })))
-            }
-            applied.add(row.task_id)
-          }
-          return Effect.succeed(applied)
+          const applied = appliedKeys(returned, (row) => row.task_id)
+          return applied instanceof RowError ? Effect.fail(fail("put")(applied)) : Effect.succeed(applied)
         })
+      },
+      // One row: its change count (0 when SUCCESS is final) is the answer.
+      runNow: changeNow === undefined || dialect.upsertOne === undefined ? undefined : (params) => {
+        const changed = changeNow(dialect.upsertOne!, params)
+        return changed === undefined ? undefined : changed > 0
       }
     })
+
+    // A synchronous database answers a read by id and a lone write at once
+    // (see `BackendDriver.Immediate`); anything unusual takes the effectful
+    // path: a failure, a row that needs a warning, a concurrent writer.
+    const immediate: BackendDriver.Immediate | undefined = runNow === undefined ? undefined : {
+      get: (taskId) => {
+        const rows = runNow(dialect.selectOne, [taskId])
+        if (rows === undefined || rows.length > 1) return BackendDriver.NotNow
+        if (rows.length === 0) return undefined
+        const decoded = toRecord(decodeTaskValues(rows[0]))
+        if (Either.isLeft(decoded) || decoded.right[1].length > 0 || decoded.right[0].taskId !== taskId) {
+          return BackendDriver.NotNow
+        }
+        return decoded.right[0]
+      },
+      put: (record) => {
+        if (!batcher.idle()) return BackendDriver.NotNow
+        return batcher.tryNow(toParams(record, writer, stamp)) ?? BackendDriver.NotNow
+      }
+    }
 
     const getMany = (ids: ReadonlyArray<string>) => {
       const [text, params] = dialect.selectMany(ids)
@@ -596,14 +694,14 @@ export const makeDriver = (
         // One id, one row, nothing to warn about: the common read by id.
         if (ids.length === 1 && rows.length <= 1) {
           if (rows.length === 0) return Effect.succeed([undefined])
-          const decoded = toRecord(rows[0])
+          const decoded = toRecord(decodeTaskRow(rows[0]))
           if (Either.isLeft(decoded)) return Effect.fail(fail("getMany")(decoded.left))
           if (decoded.right[1].length === 0 && decoded.right[0].taskId === ids[0]) return Effect.succeed([decoded.right[0]])
         }
         const byId = new Map<string, TaskRecord.TaskRecord>()
         const warnings: Array<Effect.Effect<void>> = []
         for (const raw of rows) {
-          const decoded = toRecord(raw)
+          const decoded = toRecord(decodeTaskRow(raw))
           if (Either.isLeft(decoded)) return Effect.fail(fail("getMany")(decoded.left))
           const [record, problems] = decoded.right
           byId.set(record.taskId, record)
@@ -662,8 +760,9 @@ export const makeDriver = (
       subscribe: options.notifications,
       minPollInterval: options.minPollInterval ?? dialect.minPollInterval,
       isTransient: dialect.isTransient,
-      onRetryableError: options.onRetryableError
-    } satisfies BackendDriver
+      onRetryableError: options.onRetryableError,
+      immediate
+    } satisfies BackendDriver.BackendDriver
   })
 
 const setupFailed = (reason: string) => (cause: SqlError) => new SetupError({ reason, cause })

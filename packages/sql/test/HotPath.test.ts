@@ -49,6 +49,48 @@ describe("the hot statements' direct path", () => {
       expect((yield* backend.get("inside")).status).toBe("PENDING")
     }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)), 20_000)
 
+  it.live("SQLite: lone writes and reads run at once; concurrent writers still share statements; SUCCESS stays final", () =>
+    Effect.gen(function*() {
+      const opened = yield* SqliteConnection.make({ filename: path.join(dir, "immediate.sqlite") })
+      const counts = { run: 0, runNow: 0, changeNow: 0 }
+      const executor = {
+        run: (text: string, params: ReadonlyArray<unknown>) => {
+          counts.run++
+          return opened.executor.run(text, params)
+        },
+        runNow: (text: string, params: ReadonlyArray<unknown>) => {
+          counts.runNow++
+          return opened.executor.runNow!(text, params)
+        },
+        changeNow: (text: string, params: ReadonlyArray<unknown>) => {
+          counts.changeNow++
+          return opened.executor.changeNow!(text, params)
+        }
+      }
+      const backend = yield* SqlBackend.make({}, executor).pipe(
+        Effect.provideService(SqlClient.SqlClient, opened.client)
+      )
+      // One writer at a time: after a few single-write statements, writes run at once.
+      for (let i = 0; i < 100; i++) yield* backend.store(`one-${i}`, { i }, "SUCCESS")
+      expect(counts.changeNow).toBeGreaterThan(80)
+      for (let i = 0; i < 100; i++) expect((yield* backend.get(`one-${i}`)).result).toEqual({ i })
+      expect(counts.runNow).toBe(100)
+      // SUCCESS is final on the immediate path too.
+      const again = yield* backend.store("one-1", "late", "FAILURE")
+      expect(again._tag).toBe("Ignored")
+      expect((yield* backend.get("one-1")).status).toBe("SUCCESS")
+      // 64 writers at once: the probing write lets them queue, and they share statements again.
+      const before = { ...counts }
+      yield* Effect.forEach(Array.from({ length: 640 }, (_, i) => i), (i) => backend.store(`many-${i}`, { i }, "SUCCESS"), {
+        concurrency: 64,
+        discard: true
+      })
+      const statements = counts.run - before.run + counts.changeNow - before.changeNow
+      expect(statements).toBeLessThan(100)
+      const read = yield* backend.getMany(Array.from({ length: 640 }, (_, i) => `many-${i}`))
+      expect(read.every((r, i) => r.status === "SUCCESS" && (r.result as { i: number }).i === i)).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer)), 20_000)
+
   it.live("SQLite: a statement whose table is missing fails, and works again once the table is back", () =>
     Effect.gen(function*() {
       const filename = path.join(dir, "renamed.sqlite")

@@ -64,13 +64,14 @@ export const make = (options: Options): Effect.Effect<SqliteClient, SqlError, Sc
 
     const capacity = Math.max(1, options.statementCacheSize ?? 200)
     /** A bounded cache of prepared statements; a prepare that throws is not cached. */
-    const statementCache = () => {
+    const statementCache = (raw = false) => {
       const statements = new Map<string, Sqlite.Statement>()
       return {
         prepare: (text: string): Sqlite.Statement => {
           let statement = statements.get(text)
           if (statement === undefined) {
             statement = db.prepare(text)
+            if (raw && statement.reader) statement.raw(true)
             if (statements.size >= capacity) statements.delete(statements.keys().next().value!)
             statements.set(text, statement)
           }
@@ -172,11 +173,34 @@ export const make = (options: Options): Effect.Effect<SqliteClient, SqlError, Sc
         return Effect.fail(new SqlError({ cause, message: "Failed to execute statement" }))
       }
     }
+    // Rows as arrays (better-sqlite3's raw mode): cheaper to build than objects.
+    const rawStatements = statementCache(true)
     const executor: Executor = {
       run: (text, params) =>
         Effect.suspend(() =>
           db.inTransaction ? semaphore.withPermits(1)(Effect.suspend(() => direct(text, params))) : direct(text, params)
-        )
+        ),
+      runNow: (text, params) => {
+        if (db.inTransaction) return undefined
+        try {
+          const statement = rawStatements.prepare(text)
+          return (statement.reader ? statement.all(...params) : (statement.run(...params), [])) as ReadonlyArray<
+            ReadonlyArray<unknown>
+          >
+        } catch {
+          rawStatements.forget(text)
+          return undefined
+        }
+      },
+      changeNow: (text, params) => {
+        if (db.inTransaction) return undefined
+        try {
+          return rawStatements.prepare(text).run(...params).changes
+        } catch {
+          rawStatements.forget(text)
+          return undefined
+        }
+      }
     }
     return { client, executor, db }
   })
