@@ -118,7 +118,8 @@ export const make = (
     if (options.listen !== false) {
       const listener = yield* Listener.make(
         () => new Pg.Client({ ...config, application_name: `${config.application_name}-listen` }),
-        SqlMigrations.channel(names)
+        SqlMigrations.channel(names),
+        { registry: SqlMigrations.listenersTable(names) }
       )
       yield* listener.ready.pipe(
         Effect.timeoutOption(Duration.millis(connectTimeout)),

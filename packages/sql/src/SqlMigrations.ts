@@ -194,9 +194,54 @@ export const pg = (names: TableNames.TableNames): ReadonlyArray<Migration> => {
             `WHERE status IN ('SUCCESS', 'FAILURE', 'REVOKED')) numbered) sized GROUP BY (bytes - 1) / 7000 LOOP ` +
             `PERFORM pg_notify(TG_ARGV[0], ids); END LOOP; RETURN NULL; END$$`
         ).pipe(Effect.asVoid)
+    },
+    {
+      // A NOTIFY costs every committing writer a global lock, and the
+      // statement trigger's work, whether or not anyone listens. Listeners
+      // now register in `taskmeta_listeners` (see `internal/listener`), and
+      // the trigger does nothing while no session is registered for its
+      // channel. The function names the table by its schema (the writer's
+      // search_path may differ); if the table is missing, it notifies as before.
+      version: 6,
+      name: "ready_notify_when_listening",
+      run: (exec) =>
+        Effect.gen(function*() {
+          const schemaName = names.schema ??
+            String((yield* exec(`SELECT current_schema() AS name`))[0]?.name ?? "public")
+          const registry = `${TableNames.quote(schemaName)}.taskmeta_listeners`
+          yield* exec(
+            `CREATE TABLE IF NOT EXISTS ${registry} (channel VARCHAR(63) NOT NULL, pid INTEGER NOT NULL, ` +
+              `PRIMARY KEY (channel, pid))`
+          )
+          // Every writer's trigger reads it (Celery's role too).
+          yield* exec(
+            `DO $$BEGIN GRANT SELECT ON ${registry} TO PUBLIC; EXCEPTION WHEN insufficient_privilege THEN NULL; END$$`
+          )
+          yield* exec(
+            `CREATE OR REPLACE FUNCTION ${p}taskmeta_notify_ready_rows() RETURNS trigger LANGUAGE plpgsql AS ` +
+              `$$DECLARE ids text; BEGIN ` +
+              `IF to_regclass(${literal(registry)}) IS NOT NULL THEN ` +
+              `IF NOT EXISTS (SELECT 1 FROM ${registry} WHERE channel = TG_ARGV[0]) THEN RETURN NULL; END IF; END IF; ` +
+              `FOR ids IN SELECT json_agg(task_id ORDER BY n)::text FROM (` +
+              `SELECT task_id, n, sum(octet_length(to_json(task_id)::text) + 2) OVER (ORDER BY n) AS bytes FROM (` +
+              `SELECT task_id, row_number() OVER () AS n FROM ready_rows ` +
+              `WHERE status IN ('SUCCESS', 'FAILURE', 'REVOKED')) numbered) sized GROUP BY (bytes - 1) / 7000 LOOP ` +
+              `PERFORM pg_notify(TG_ARGV[0], ids); END LOOP; RETURN NULL; END$$`
+          )
+        })
     }
   ]
 }
+
+/**
+ * The table a listening session registers in (per schema, keyed by channel
+ * and backend pid); the NOTIFY trigger skips its work while no session is
+ * registered for its channel.
+ *
+ * @since 0.1.0
+ * @category names
+ */
+export const listenersTable = (names: TableNames.TableNames): string => `${prefix(names)}taskmeta_listeners`
 
 /**
  * The SQLite steps: Celery's tables (as SQLAlchemy creates them with

@@ -7,6 +7,13 @@
  * for a second after the last waiter leaves): a listening session costs
  * every committing writer a signal and a wake-up of this connection, which
  * at one write at a time was a third of the write's time.
+ *
+ * While listening, the session is registered in the `registry` table (its
+ * channel and backend pid, in the same transaction as LISTEN); the NOTIFY
+ * trigger does nothing while no session is registered for its channel
+ * (migration 6). Registering also removes the rows of sessions that no longer
+ * exist (a process that died while listening). Without the table (migrations
+ * not run), the session just LISTENs.
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -51,7 +58,11 @@ export interface Options {
   readonly lingerMillis?: number | undefined
   /** How long a new waiter waits for LISTEN to be acknowledged. Default 500 ms. */
   readonly listenTimeoutMillis?: number | undefined
+  /** The table listening sessions register in (`SqlMigrations.listenersTable`). */
+  readonly registry?: string | undefined
 }
+
+const literal = (text: string) => `'${text.replace(/'/g, "''")}'`
 
 export const make = (
   connect: () => Pg.Client,
@@ -75,14 +86,31 @@ export const make = (
     let waiters = 0
     let lingerTimer: ReturnType<typeof setTimeout> | undefined
 
+    // One simple-protocol query each, so LISTEN and the registration commit together.
+    let registry = options.registry
+    const listenText = () =>
+      registry === undefined ? `LISTEN "${channel}"` : `LISTEN "${channel}"; ` +
+        `DELETE FROM ${registry} WHERE channel = ${literal(channel)} AND pid NOT IN (SELECT pid FROM pg_stat_activity); ` +
+        `INSERT INTO ${registry} (channel, pid) VALUES (${literal(channel)}, pg_backend_pid()) ON CONFLICT DO NOTHING`
+    const unlistenText = () =>
+      registry === undefined ? `UNLISTEN "${channel}"` : `UNLISTEN "${channel}"; ` +
+        `DELETE FROM ${registry} WHERE channel = ${literal(channel)} AND pid = pg_backend_pid()`
+
     /** LISTEN on the current connection unless already; the acknowledgement. */
     const listen = (): Promise<void> | undefined => {
       const client = current
       if (client === undefined) return undefined
       if (listening === undefined) {
-        const pending: Promise<void> = client.query(`LISTEN "${channel}"`).then(
+        const pending: Promise<void> = client.query(listenText()).then(
           () => undefined,
-          () => {
+          (error: { code?: string }) => {
+            if (error?.code === "42P01" && registry !== undefined && current === client) {
+              // No registry table (the migrations were not run): plain LISTEN.
+              registry = undefined
+              return client.query(listenText()).then(() => undefined, () => {
+                if (listening === pending) listening = undefined
+              })
+            }
             // The connection is failing; the session reconnects and listens again.
             if (listening === pending) listening = undefined
           }
@@ -95,7 +123,7 @@ export const make = (
       lingerTimer = undefined
       if (waiters > 0 || current === undefined || listening === undefined) return
       listening = undefined
-      current.query(`UNLISTEN "${channel}"`).catch(noop)
+      current.query(unlistenText()).catch(noop)
     }
     yield* Effect.addFinalizer(() => Effect.sync(() => lingerTimer !== undefined && clearTimeout(lingerTimer)))
 
