@@ -42,33 +42,10 @@ const pct = (xs: Array<number>, p: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.floor(p * s.length))]
 }
-const record = (
-  backend: Row["backend"],
-  operation: Row["operation"],
-  concurrency: number,
-  count: number,
-  seconds: number,
-  latencies: Array<number>
-) => {
-  const row: Row = {
-    backend,
-    operation,
-    concurrency,
-    ops_s: Math.round(count / seconds),
-    p50_ms: Number(pct(latencies, 0.5).toFixed(3)),
-    p99_ms: Number(pct(latencies, 0.99).toFixed(3))
-  }
-  samples.push(row)
-  console.log(
-    `${backend.padEnd(13)} ${operation.padEnd(8)} c=${String(concurrency).padEnd(3)} ${
-      String(row.ops_s).padStart(8)
-    } ops/s  p50 ${row.p50_ms.toFixed(3)} ms  p99 ${row.p99_ms.toFixed(3)} ms`
-  )
-}
-
 // Printed for comparison, kept out of bench-results.json (see `encode`).
 const bytesOnlySamples: Array<Row> = []
-const bytesOnly = (
+const recordInto = (into: Array<Row>, note: string) =>
+(
   backend: Row["backend"],
   operation: Row["operation"],
   concurrency: number,
@@ -84,13 +61,15 @@ const bytesOnly = (
     p50_ms: Number(pct(latencies, 0.5).toFixed(3)),
     p99_ms: Number(pct(latencies, 0.99).toFixed(3))
   }
-  bytesOnlySamples.push(row)
+  into.push(row)
   console.log(
     `${backend.padEnd(13)} ${operation.padEnd(8)} c=${String(concurrency).padEnd(3)} ${
       String(row.ops_s).padStart(8)
-    } ops/s  p50 ${row.p50_ms.toFixed(3)} ms  (bytes only)`
+    } ops/s  p50 ${row.p50_ms.toFixed(3)} ms  p99 ${row.p99_ms.toFixed(3)} ms${note}`
   )
 }
+const record = recordInto(samples, "")
+const bytesOnly = recordInto(bytesOnlySamples, "  (bytes only)")
 
 const result = { value: 12345, items: ["a", "b", "c"], ok: true }
 // The raw drivers do the same work as the layers: each store serialises its

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import * as Pg from "pg"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as PgBackend from "../src/PgBackend.js"
@@ -26,6 +27,13 @@ const eavesdrop = Effect.acquireRelease(
   }),
   ({ client }) => Effect.promise(() => client.end())
 ).pipe(Effect.map(({ heard }) => heard))
+
+// A poll interval of a minute: only a NOTIFY wakes a waiter within the tests' bounds.
+const withBackend = <A, E>(effect: Effect.Effect<A, E, ResultBackend.ResultBackend | Scope.Scope>) =>
+  effect.pipe(
+    Effect.scoped,
+    Effect.provide(PgBackend.layer({ url: pgUrl, tables: { schema }, pollInterval: "60 seconds" }))
+  )
 
 const registered = Effect.promise(() => pgQuery(`SELECT pid FROM ${registry} WHERE channel = $1`, [channel])).pipe(
   Effect.map((r) => r.rows.map((row) => Number(row.pid)))
@@ -57,10 +65,7 @@ describe("PostgreSQL: the NOTIFY trigger works only while someone listens", () =
       yield* backend.store("unheard-again", 3, "SUCCESS")
       yield* Effect.sleep("300 millis")
       expect(heard).toEqual([JSON.stringify(["heard"])])
-    }).pipe(
-      Effect.scoped,
-      Effect.provide(PgBackend.layer({ url: pgUrl, tables: { schema }, pollInterval: "60 seconds" }))
-    ), 30_000)
+    }).pipe(withBackend), 30_000)
 
   it.live("a registration left by a dead session keeps NOTIFY on until the next listener clears it", () =>
     Effect.gen(function*() {
@@ -76,10 +81,7 @@ describe("PostgreSQL: the NOTIFY trigger works only while someone listens", () =
       expect(yield* registered).not.toContain(2147483000)
       yield* backend.store("cleared", 2, "SUCCESS")
       expect((yield* Fiber.join(waiter)).result).toBe(2)
-    }).pipe(
-      Effect.scoped,
-      Effect.provide(PgBackend.layer({ url: pgUrl, tables: { schema }, pollInterval: "60 seconds" }))
-    ), 30_000)
+    }).pipe(withBackend), 30_000)
 
   it.live("without the registry table, writes still work, the trigger notifies as before and waiters still wake", () =>
     Effect.gen(function*() {
@@ -95,8 +97,5 @@ describe("PostgreSQL: the NOTIFY trigger works only while someone listens", () =
       yield* backend.store("woken", 2, "SUCCESS")
       expect((yield* Fiber.join(waiter)).result).toBe(2)
       expect(Date.now() - started).toBeLessThan(1000)
-    }).pipe(
-      Effect.scoped,
-      Effect.provide(PgBackend.layer({ url: pgUrl, tables: { schema }, pollInterval: "60 seconds" }))
-    ), 30_000)
+    }).pipe(withBackend), 30_000)
 })
