@@ -62,7 +62,9 @@ export const track = (
       }),
     remove: (id) => Effect.tap(inner.remove(id), () => void taskIds.delete(id)),
     putGroup: (group) => Effect.tap(inner.putGroup(group), () => void groupIds.add(group.groupId)),
-    removeGroup: (id) => Effect.tap(inner.removeGroup(id), () => void groupIds.delete(id))
+    removeGroup: (id) => Effect.tap(inner.removeGroup(id), () => void groupIds.delete(id)),
+    // Its shortcuts would bypass the tracking `put` above.
+    immediate: undefined
   }
 
   const browseError = (operation: string) => (e: DriverError) =>

@@ -55,7 +55,8 @@ export type NotNow = typeof NotNow
  * answers `NotNow`: on any failure, inside a transaction, when a value would
  * need a warning logged, or when writes are being coalesced.
  * `ResultBackend.make` uses them only when no tracer is installed (a traced
- * call takes the effectful path, which opens the spans).
+ * call takes the effectful path, which opens the spans). A wrapper that
+ * changes `put` or `getMany` must wrap these too, or drop them.
  *
  * @since 0.1.0
  * @category models
