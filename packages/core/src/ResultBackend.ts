@@ -315,18 +315,17 @@ export const make = (
     const readMany = (ids: ReadonlyArray<string>) =>
       retry(driver.getMany(ids)).pipe(Effect.mapError((e) => new GetError({ taskIds: ids, cause: e.cause })))
 
-    const write = (prepared: Prepared, dateDone: DateTime.Utc | null) => {
-      const record: TaskRecord.TaskRecord = { ...prepared, dateDone }
-      return retry(driver.put(record)).pipe(
+    const writeRecord = (record: TaskRecord.TaskRecord) =>
+      retry(driver.put(record)).pipe(
         Effect.mapBoth({
-          onFailure: (e) => new StoreError({ taskId: prepared.taskId, status: prepared.status, cause: e.cause }),
+          onFailure: (e) => new StoreError({ taskId: record.taskId, status: record.status, cause: e.cause }),
           onSuccess: (written) =>
             written
               ? StoreOutcome.Stored({ record })
-              : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId: prepared.taskId })
+              : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId: record.taskId })
         })
       )
-    }
+    const write = (prepared: Prepared, dateDone: DateTime.Utc | null) => writeRecord({ ...prepared, dateDone })
     // A clock pinned outside years 1–9999 (an import of odd data) has no SQL timestamp.
     const outOfRange = (prepared: Prepared, now: number) =>
       new InvalidInput({
@@ -361,7 +360,7 @@ export const make = (
         }
         const record: TaskRecord.TaskRecord = { ...prepared, dateDone }
         const written = immediate!.put(record)
-        if (written === NotNow) return write(prepared, dateDone)
+        if (written === NotNow) return writeRecord(record)
         return Effect.succeed(
           written
             ? StoreOutcome.Stored({ record })

@@ -444,7 +444,11 @@ const toParams = (
 interface Dialect {
   readonly kind: "postgres" | "sqlite"
   /** The statement writing these rows (each in `toParams` order), and its parameters. */
-  readonly upsert: (rows: ReadonlyArray<ReadonlyArray<unknown>>) => readonly [string, ReadonlyArray<unknown>]
+  readonly upsert: (
+    rows: ReadonlyArray<ReadonlyArray<unknown>>,
+    /** SQLite on taskmeta's own client: the rows as they are, which better-sqlite3 expands itself. */
+    nested?: boolean
+  ) => readonly [string, ReadonlyArray<unknown>]
   /** SQLite: the one-row upsert without `RETURNING` (its change count says whether it applied). */
   readonly upsertOne?: string
   readonly selectMany: (ids: ReadonlyArray<string>) => readonly [string, ReadonlyArray<unknown>]
@@ -541,14 +545,14 @@ const sqliteDialect = (names: TableNames.TableNames): Dialect => {
   const selectAny = `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id IN (SELECT value FROM json_each(?))`
   return {
     kind: "sqlite",
-    upsert: (rows) => {
+    upsert: (rows, nested) => {
       let text = upserts.get(rows.length)
       if (text === undefined) {
         text = `INSERT INTO ${tasks} AS t (${TASK_COLUMNS}) VALUES ${new Array(rows.length).fill(row).join(", ")} ` +
           `ON CONFLICT (task_id) DO UPDATE SET ${UPDATE_SET} ${SUCCESS_IS_FINAL("t", "IS NOT", "IS")} RETURNING task_id`
         upserts.set(rows.length, text)
       }
-      return [text, rows.length === 1 ? rows[0] : rows.flat()]
+      return [text, nested === true ? rows : rows.length === 1 ? rows[0] : rows.flat()]
     },
     upsertOne: `INSERT INTO ${tasks} AS t (${TASK_COLUMNS}) VALUES ${row} ` +
       `ON CONFLICT (task_id) DO UPDATE SET ${UPDATE_SET} ${SUCCESS_IS_FINAL("t", "IS NOT", "IS")}`,
@@ -655,7 +659,7 @@ export const makeDriver = (
         const rows = batch.length === 1 || dialect.kind === "sqlite"
           ? batch
           : [...batch].sort((a, b) => (a[0] as string) < (b[0] as string) ? -1 : 1)
-        const [text, params] = dialect.upsert(rows)
+        const [text, params] = dialect.upsert(rows, executor !== undefined)
         return Effect.flatMap(hot("put", text, params), (returned) => {
           const applied = appliedKeys(returned, (row) => row.task_id)
           return applied instanceof RowError ? Effect.fail(fail("put")(applied)) : Effect.succeed(applied)
