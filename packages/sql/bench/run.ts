@@ -319,9 +319,16 @@ const main = Effect.gen(function*() {
     const median = same[Math.floor((same.length - 1) / 2)]?.ops_s
     return median === undefined ? "" : `; against bytes only ${(ours / median).toFixed(2)}×`
   }
+  // Each round's own ratio: the medians above may come from different rounds.
+  const perRound = (b: Row["backend"], raw: Row["backend"], o: Row["operation"], c: number, rawC: number) => {
+    const ours = samples.filter((r) => r.backend === b && r.operation === o && r.concurrency === c)
+    const theirs = samples.filter((r) => r.backend === raw && r.operation === o && r.concurrency === rawC)
+    return ours.map((r, k) => (r.ops_s / (theirs[k]?.ops_s ?? Number.NaN)).toFixed(2)).join(", ")
+  }
   const ratio = (b: "postgres" | "sqlite", o: Row["operation"], c: number, rawC: number) => {
     const raw = b === "postgres" ? "raw-postgres" : "raw-sqlite"
-    return `${(find(b, o, c) / find(raw, o, rawC)).toFixed(2)}×${bytesOnlyRatio(find(b, o, c), raw, o, rawC)}`
+    return `${(find(b, o, c) / find(raw, o, rawC)).toFixed(2)}×${bytesOnlyRatio(find(b, o, c), raw, o, rawC)}; ` +
+      `rounds ${perRound(b, raw, o, c, rawC)}`
   }
   const goals: Array<[string, boolean, string]> = [
     ["pg store c64 ≥ 3× raw c8", find("postgres", "store", 64) >= 3 * find("raw-postgres", "store", 8),
