@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import * as Pg from "pg"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as PgBackend from "../src/PgBackend.js"
@@ -109,26 +110,72 @@ const parallel = (
     return (performance.now() - t0) / 1000
   })
 
-const benchBackend = (name: "postgres" | "sqlite", sizes: { store1: number; store64: number }) =>
+/**
+ * The raw driver's one-at-a-time store and read by id, run for ids
+ * [from, to) in a plain loop, each call timed.
+ */
+interface RawOne {
+  readonly store: (from: number, to: number, latencies: Array<number>) => Effect.Effect<void>
+  readonly get: (from: number, to: number, latencies: Array<number>) => Effect.Effect<void>
+}
+
+// The c=1 measurements alternate between our layer and the raw driver in
+// slices of this many calls (which one goes first alternates too), so that
+// the VM's speed drifting over seconds weighs on both sides alike.
+const SLICE = 250
+
+const alternate = (
+  total: number,
+  ours: (i: number) => Effect.Effect<unknown, unknown>,
+  raw: (from: number, to: number, latencies: Array<number>) => Effect.Effect<void>
+) =>
+  Effect.gen(function*() {
+    const oursLat: Array<number> = []
+    const rawLat: Array<number> = []
+    let oursSecs = 0
+    let rawSecs = 0
+    for (let from = 0, n = 0; from < total; from += SLICE, n++) {
+      const to = Math.min(total, from + SLICE)
+      const runOurs = Effect.map(parallel(1, to - from, (k) => ours(from + k), oursLat), (secs) => {
+        oursSecs += secs
+      })
+      const runRaw = Effect.suspend(() => {
+        const t0 = performance.now()
+        return Effect.map(raw(from, to, rawLat), () => {
+          rawSecs += (performance.now() - t0) / 1000
+        })
+      })
+      yield* n % 2 === 0 ? Effect.zipRight(runOurs, runRaw) : Effect.zipRight(runRaw, runOurs)
+    }
+    return { oursSecs, oursLat, rawSecs, rawLat }
+  })
+
+const benchBackend = (
+  name: "postgres" | "sqlite",
+  sizes: { store1: number; store64: number },
+  makeRaw: Effect.Effect<RawOne, never, Scope.Scope>
+) =>
   Effect.gen(function*() {
     const backend = yield* ResultBackend.ResultBackend
+    const raw = yield* makeRaw
+    const rawName = name === "postgres" ? "raw-postgres" : "raw-sqlite"
     const id = (label: string, i: number) => `${run}-${label}-${i}`
     // warm up (the same amount as the raw drivers get): stores and reads at both concurrencies
     yield* parallel(1, 1000, (i) => backend.store(id("warm1", i), result, "SUCCESS"))
     yield* parallel(8, 2000, (i) => backend.store(id("warm8", i), result, "SUCCESS"))
     yield* parallel(1, 1000, (i) => backend.get(id("warm1", i)))
 
-    let lat: Array<number> = []
-    let secs = yield* parallel(1, sizes.store1, (i) => backend.store(id("s1", i), result, "SUCCESS"), lat)
-    record(name, "store", 1, sizes.store1, secs, lat)
+    const stores = yield* alternate(sizes.store1, (i) => backend.store(id("s1", i), result, "SUCCESS"), raw.store)
+    record(name, "store", 1, sizes.store1, stores.oursSecs, stores.oursLat)
+    record(rawName, "store", 1, sizes.store1, stores.rawSecs, stores.rawLat)
 
-    lat = []
-    secs = yield* parallel(64, sizes.store64, (i) => backend.store(id("s64", i), result, "SUCCESS"), lat)
+    let lat: Array<number> = []
+    let secs = yield* parallel(64, sizes.store64, (i) => backend.store(id("s64", i), result, "SUCCESS"), lat)
     record(name, "store", 64, sizes.store64, secs, lat)
 
-    lat = []
-    secs = yield* parallel(1, sizes.store1, (i) => backend.get(id("s1", i)), lat)
-    record(name, "get", 1, sizes.store1, secs, lat)
+    const gets = yield* alternate(sizes.store1, (i) => backend.get(id("s1", i)), raw.get)
+    record(name, "get", 1, sizes.store1, gets.oursSecs, gets.oursLat)
+    record(rawName, "get", 1, sizes.store1, gets.rawSecs, gets.rawLat)
 
     lat = []
     const rounds = 30
@@ -179,13 +226,49 @@ const SET = "status = excluded.status, result = excluded.result, date_done = exc
   "worker = excluded.worker, retries = excluded.retries, queue = excluded.queue"
 const stamp = () => new Date().toISOString().replace("T", " ").replace("Z", "000")
 
+const pgStatements = (schema: string) => {
+  const t = `"${schema}"."celery_taskmeta"`
+  return {
+    table: t,
+    upsert: `INSERT INTO ${t} AS t (id, ${COLS}) VALUES (nextval('"${schema}".task_id_sequence'), ` +
+      `$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (task_id) DO UPDATE SET ${SET} ` +
+      `WHERE t.status IS DISTINCT FROM 'SUCCESS' RETURNING t.task_id`,
+    select: `SELECT ${COLS} FROM ${t} WHERE task_id = $1`
+  }
+}
+const pgRow = (id: string, bytes?: Buffer) =>
+  [id, "SUCCESS", bytes ?? encode(), stamp(), null, null, null, null, null, null, null]
+
+/** node-postgres one call at a time (one pooled connection), warmed up, for `alternate`. */
+const rawPostgresOne = (schema: string): Effect.Effect<RawOne, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { select, upsert } = pgStatements(schema)
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(() => new Pg.Pool({ connectionString: PG_URL, max: 1 })),
+      (pool) => Effect.promise(() => pool.end())
+    )
+    const loop = (from: number, to: number, latencies: Array<number>, op: (i: number) => Promise<unknown>) =>
+      Effect.promise(async () => {
+        for (let i = from; i < to; i++) {
+          const s = performance.now()
+          await op(i)
+          latencies.push(performance.now() - s)
+        }
+      })
+    const store = (i: number) => pool.query(upsert, pgRow(`${run}-raw1-${i}`))
+    const get = (i: number) => pool.query(select, [`${run}-raw1-${i}`]).then((r) => parseRow(r.rows[0]))
+    yield* loop(-1000, 0, [], store)
+    yield* loop(-1000, 0, [], get)
+    return {
+      store: (from, to, latencies) => loop(from, to, latencies, store),
+      get: (from, to, latencies) => loop(from, to, latencies, get)
+    }
+  })
+
+/** node-postgres at concurrency 8, getMany, and the bytes-only runs. */
 const rawPostgres = async (schema: string) => {
   const pool = new Pg.Pool({ connectionString: PG_URL, max: 8 })
-  const t = `"${schema}"."celery_taskmeta"`
-  const upsert = `INSERT INTO ${t} AS t (id, ${COLS}) VALUES (nextval('"${schema}".task_id_sequence'), ` +
-    `$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (task_id) DO UPDATE SET ${SET} ` +
-    `WHERE t.status IS DISTINCT FROM 'SUCCESS' RETURNING t.task_id`
-  const select = `SELECT ${COLS} FROM ${t} WHERE task_id = $1`
+  const { select, table: t, upsert } = pgStatements(schema)
   const go = async (label: string, concurrency: number, total: number, op: (i: number) => Promise<unknown>) => {
     const lat: Array<number> = []
     let next = 0
@@ -199,19 +282,10 @@ const rawPostgres = async (schema: string) => {
     }))
     return { secs: (performance.now() - t0) / 1000, lat, label }
   }
-  const store = (label: string, bytes?: Buffer) => (i: number) =>
-    pool.query(upsert, [`${run}-raw${label}-${i}`, "SUCCESS", bytes ?? encode(), stamp(), null, null, null, null, null, null, null])
-  const get = (label: string) => (i: number) =>
-    pool.query(select, [`${run}-raw${label}-${i}`]).then((r) => parseRow(r.rows[0]))
-  await go("warm1", 1, 1000, store("warm1"))
+  const store = (label: string, bytes?: Buffer) => (i: number) => pool.query(upsert, pgRow(`${run}-raw${label}-${i}`, bytes))
   await go("warm8", 8, 2000, store("warm8"))
-  await go("warmg", 1, 1000, get("warm1"))
-  let r = await go("s1", 1, 2000, store("1"))
-  record("raw-postgres", "store", 1, 2000, r.secs, r.lat)
-  r = await go("s8", 8, 8000, store("8"))
+  let r = await go("s8", 8, 8000, store("8"))
   record("raw-postgres", "store", 8, 8000, r.secs, r.lat)
-  r = await go("g1", 1, 2000, get("1"))
-  record("raw-postgres", "get", 1, 2000, r.secs, r.lat)
   r = await go("gm", 1, 30, (k) =>
     pool.query(`SELECT ${COLS} FROM ${t} WHERE task_id = ANY($1::varchar[])`, [
       Array.from({ length: 1000 }, (_, i) => `${run}-raw8-${(k * 1000 + i) % 8000}`)
@@ -226,7 +300,7 @@ const rawPostgres = async (schema: string) => {
   await pool.end()
 }
 
-const rawSqlite = (file: string) => {
+const openSqlite = (file: string) => {
   const db = new Sqlite(file)
   db.pragma("journal_mode = WAL")
   db.pragma("synchronous = NORMAL")
@@ -235,6 +309,36 @@ const rawSqlite = (file: string) => {
       `SET ${SET} WHERE t.status IS NOT 'SUCCESS' RETURNING task_id`
   )
   const select = db.prepare(`SELECT ${COLS} FROM celery_taskmeta WHERE task_id = ?`)
+  const store = (label: string, bytes?: Buffer) => (i: number) =>
+    upsert.all(`${run}-${label}-${i}`, "SUCCESS", bytes ?? encode(), stamp(), null, null, null, null, null, null, null)
+  const get = (label: string) => (i: number) => parseRow(select.get(`${run}-${label}-${i}`) as { result: Buffer })
+  return { db, select, store, get }
+}
+
+/** better-sqlite3 on its own connection to the same file, warmed up, for `alternate`. */
+const rawSqliteOne = (file: string): Effect.Effect<RawOne, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { db, get, store } = openSqlite(file)
+    yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
+    const loop = (from: number, to: number, latencies: Array<number>, op: (i: number) => unknown) =>
+      Effect.sync(() => {
+        for (let i = from; i < to; i++) {
+          const s = performance.now()
+          op(i)
+          latencies.push(performance.now() - s)
+        }
+      })
+    yield* loop(-1000, 0, [], store("raw"))
+    yield* loop(-1000, 0, [], get("raw"))
+    return {
+      store: (from, to, latencies) => loop(from, to, latencies, store("raw")),
+      get: (from, to, latencies) => loop(from, to, latencies, get("raw"))
+    }
+  })
+
+/** The bytes-only better-sqlite3 runs. */
+const rawSqlite = (file: string) => {
+  const { db, select, store } = openSqlite(file)
   const go = (total: number, op: (i: number) => unknown) => {
     const lat: Array<number> = []
     const t0 = performance.now()
@@ -245,15 +349,8 @@ const rawSqlite = (file: string) => {
     }
     return { secs: (performance.now() - t0) / 1000, lat }
   }
-  const store = (label: string, bytes?: Buffer) => (i: number) =>
-    upsert.all(`${run}-${label}-${i}`, "SUCCESS", bytes ?? encode(), stamp(), null, null, null, null, null, null, null)
-  go(1000, store("rawwarm"))
-  go(1000, (i) => parseRow(select.get(`${run}-rawwarm-${i}`) as { result: Buffer }))
-  let r = go(5000, store("raw"))
-  record("raw-sqlite", "store", 1, 5000, r.secs, r.lat)
-  r = go(5000, (i) => parseRow(select.get(`${run}-raw-${i}`) as { result: Buffer }))
-  record("raw-sqlite", "get", 1, 5000, r.secs, r.lat)
-  r = go(5000, store("rawb", resultBytes))
+  go(1000, store("rawbwarm", resultBytes))
+  let r = go(5000, store("rawb", resultBytes))
   bytesOnly("raw-sqlite", "store", 1, 5000, r.secs, r.lat)
   r = go(5000, (i) => select.get(`${run}-rawb-${i}`))
   bytesOnly("raw-sqlite", "get", 1, 5000, r.secs, r.lat)
@@ -272,11 +369,13 @@ const main = Effect.gen(function*() {
     for (let round = 1; round <= ROUNDS; round++) {
       run = `${base}r${round}`
       console.log(`round ${round} of ${ROUNDS}`)
-      yield* benchBackend("postgres", { store1: 2000, store64: 30_000 }).pipe(
+      yield* benchBackend("postgres", { store1: 2000, store64: 30_000 }, rawPostgresOne(schema)).pipe(
+        Effect.scoped,
         Effect.provide(PgBackend.layer({ ...options, url: Redacted.make(PG_URL), tables: { schema }, poolSize: 10 }))
       )
       yield* Effect.promise(() => rawPostgres(schema))
-      yield* benchBackend("sqlite", { store1: 5000, store64: 30_000 }).pipe(
+      yield* benchBackend("sqlite", { store1: 5000, store64: 30_000 }, rawSqliteOne(file)).pipe(
+        Effect.scoped,
         Effect.provide(SqliteBackend.layer({ ...options, filename: file }))
       )
       yield* Effect.sync(() => rawSqlite(file))
