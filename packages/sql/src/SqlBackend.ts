@@ -127,15 +127,15 @@ const bytesColumn = (value: unknown, column: string): Uint8Array | null | Proble
   if (value === null || value === undefined) return null
   if (value instanceof Uint8Array) return value
   if (typeof value === "string") return Buffer.from(value, "utf8")
-  return { column, expected: "bytes, text or null" }
+  return new Problem(column, "bytes, text or null")
 }
 const textColumn = (value: unknown, column: string): string | null | Problem => {
   if (value === null || value === undefined) return null
-  return typeof value === "string" ? value : { column, expected: "text or null" }
+  return typeof value === "string" ? value : new Problem(column, "text or null")
 }
 const timestampColumn = (value: unknown, column: string): string | Date | null | Problem => {
   if (value === null || value === undefined) return null
-  return typeof value === "string" || value instanceof Date ? value : { column, expected: "a timestamp or null" }
+  return typeof value === "string" || value instanceof Date ? value : new Problem(column, "a timestamp or null")
 }
 const isProblem = (value: unknown): value is Problem => value instanceof Problem
 const problemText = (problem: Problem) => `column ${problem.column}: expected ${problem.expected}`

@@ -75,4 +75,36 @@ describe("rows another writer typed differently", () => {
       expect(records[1].status).toBe("PENDING")
     })
   })
+
+  it.live("SQLite: a column of a type no writer of Celery's tables puts there fails the read with a typed error, and the other rows still read", () => {
+    const filename = path.join(dir, "wrong-types.sqlite")
+    return Effect.gen(function*() {
+      yield* Effect.provide(Effect.void, SqliteBackend.layer({ filename }))
+      const db = new Sqlite(filename)
+      const insert = db.prepare("INSERT INTO celery_taskmeta (task_id, status, result, traceback, date_done) VALUES (?, ?, ?, ?, ?)")
+      // (TEXT affinity turns a number into text, not a blob.)
+      insert.run("blob-status", Buffer.from("SUCCESS"), null, null, null)
+      insert.run("blob-traceback", "FAILURE", null, Buffer.from([1, 2]), "2026-01-01 00:00:00.000000")
+      insert.run("number-result", "SUCCESS", 7.5, null, "2026-01-01 00:00:00.000000")
+      insert.run("number-date", "SUCCESS", null, null, 20260101)
+      insert.run("fine", "SUCCESS", Buffer.from("1"), null, "2026-01-01 00:00:00.000000")
+      db.close()
+      const backend = yield* ResultBackend.ResultBackend
+      for (
+        const [id, reason] of [
+          ["blob-status", "column status: expected text or null"],
+          ["blob-traceback", "column traceback: expected text or null"],
+          ["number-result", "column result: expected bytes, text or null"],
+          ["number-date", "column date_done: expected a timestamp or null"]
+        ] as const
+      ) {
+        const failed = yield* Effect.flip(backend.get(id))
+        expect(failed._tag).toBe("GetError")
+        expect(String((failed.cause as { reason?: string }).reason)).toBe(reason)
+        const many = yield* Effect.flip(backend.getMany([id, "fine"]))
+        expect(many._tag).toBe("GetError")
+      }
+      expect((yield* backend.get("fine")).result).toBe(1)
+    }).pipe(Effect.provide(SqliteBackend.layer({ filename })))
+  })
 })
