@@ -637,16 +637,6 @@ export const makeDriver = (
     const stamp = memoFormatTimestamp()
     const runNow = executor?.runNow
     const changeNow = executor?.changeNow
-    /** The keys a write statement's `RETURNING task_id` rows name; a row of another shape fails. */
-    const appliedKeys = (returned: ReadonlyArray<unknown>, at: (row: any) => unknown): Set<string> | RowError => {
-      const applied = new Set<string>()
-      for (const row of returned) {
-        const key = at(row)
-        if (typeof key !== "string") return new RowError({ reason: "column task_id: expected text" })
-        applied.add(key)
-      }
-      return applied
-    }
     const batcher = yield* Batcher.make<ReadonlyArray<unknown>, DriverError>({
       key: (params) => params[0] as string,
       maxRows: Math.min(options.batch?.maxRows ?? 500, dialect.kind === "sqlite" ? 2900 : 5900),
@@ -661,8 +651,14 @@ export const makeDriver = (
           : [...batch].sort((a, b) => (a[0] as string) < (b[0] as string) ? -1 : 1)
         const [text, params] = dialect.upsert(rows, executor !== undefined)
         return Effect.flatMap(hot("put", text, params), (returned) => {
-          const applied = appliedKeys(returned, (row) => row.task_id)
-          return applied instanceof RowError ? Effect.fail(fail("put")(applied)) : Effect.succeed(applied)
+          const applied = new Set<string>()
+          for (const row of returned) {
+            if (typeof row.task_id !== "string") {
+              return Effect.fail(fail("put")(new RowError({ reason: "column task_id: expected text" })))
+            }
+            applied.add(row.task_id)
+          }
+          return Effect.succeed(applied)
         })
       },
       // One row: its change count (0 when SUCCESS is final) is the answer.
