@@ -75,6 +75,28 @@ describe("the hot statements' direct path", () => {
       expect(counts.changeNow).toBeGreaterThan(80)
       for (let i = 0; i < 100; i++) expect((yield* backend.get(`one-${i}`)).result).toEqual({ i })
       expect(counts.runNow).toBe(100)
+      // The immediate path stamps dateDone from the fiber's clock, and refuses a clock outside years 1–9999.
+      const pinned = Date.UTC(2031, 4, 6, 7, 8, 9, 123)
+      const fixedClock = (millis: number): Clock.Clock => ({
+        ...Clock.make(),
+        currentTimeMillis: Effect.succeed(millis),
+        unsafeCurrentTimeMillis: () => millis,
+        currentTimeNanos: Effect.succeed(BigInt(millis) * 1_000_000n),
+        unsafeCurrentTimeNanos: () => BigInt(millis) * 1_000_000n
+      })
+      const changes = counts.changeNow
+      // Two writes: one in 16 takes the queue (the probe); at least one of these runs at once.
+      for (const id of ["clocked-a", "clocked-b"]) {
+        const stamped = yield* backend.store(id, 1, "SUCCESS").pipe(Effect.withClock(fixedClock(pinned)))
+        expect(stamped._tag === "Stored" && DateTime.toEpochMillis(stamped.record.dateDone!)).toBe(pinned)
+        expect(DateTime.toEpochMillis((yield* backend.get(id)).dateDone!)).toBe(pinned)
+      }
+      expect(counts.changeNow).toBeGreaterThan(changes)
+      const tooLate = yield* Effect.flip(
+        backend.store("too-late", 1, "SUCCESS").pipe(Effect.withClock(fixedClock(Date.UTC(10000, 0, 1))))
+      )
+      expect(tooLate._tag).toBe("InvalidInput")
+      expect((yield* backend.get("too-late")).status).toBe("PENDING")
       // SUCCESS is final on the immediate path too.
       const again = yield* backend.store("one-1", "late", "FAILURE")
       expect(again._tag).toBe("Ignored")
