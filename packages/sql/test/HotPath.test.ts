@@ -23,6 +23,21 @@ afterAll(async () => {
   await dropSchema(schema)
 })
 
+/** A clock that always reads `millis`. */
+const fixedClock = (millis: number): Clock.Clock => ({
+  ...Clock.make(),
+  currentTimeMillis: Effect.succeed(millis),
+  unsafeCurrentTimeMillis: () => millis,
+  currentTimeNanos: Effect.succeed(BigInt(millis) * 1_000_000n),
+  unsafeCurrentTimeNanos: () => BigInt(millis) * 1_000_000n
+})
+
+/** The backend for a dialect: a SQLite file in the test directory, or the test schema on PostgreSQL. */
+const layerFor = (dialect: "sqlite" | "postgres", file: string) =>
+  dialect === "sqlite"
+    ? SqliteBackend.layer({ filename: path.join(dir, file) })
+    : PgBackend.layer({ url: pgUrl, tables: { schema }, listen: false })
+
 describe("the hot statements' direct path", () => {
   it.live("SQLite: a write while another fiber's transaction holds the connection waits for it and is not rolled back with it", () =>
     Effect.gen(function*() {
@@ -77,13 +92,6 @@ describe("the hot statements' direct path", () => {
       expect(counts.runNow).toBe(100)
       // The immediate path stamps dateDone from the fiber's clock, and refuses a clock outside years 1–9999.
       const pinned = Date.UTC(2031, 4, 6, 7, 8, 9, 123)
-      const fixedClock = (millis: number): Clock.Clock => ({
-        ...Clock.make(),
-        currentTimeMillis: Effect.succeed(millis),
-        unsafeCurrentTimeMillis: () => millis,
-        currentTimeNanos: Effect.succeed(BigInt(millis) * 1_000_000n),
-        unsafeCurrentTimeNanos: () => BigInt(millis) * 1_000_000n
-      })
       const changes = counts.changeNow
       // Two writes: one in 16 takes the queue (the probe); at least one of these runs at once.
       for (const id of ["clocked-a", "clocked-b"]) {
@@ -145,11 +153,7 @@ describe("the hot statements' direct path", () => {
           backend.store(`after-${i}`, i, "SUCCESS"), { concurrency: 64 }).pipe(Effect.timeout("10 seconds"))
         expect(many.every((o) => o._tag === "Stored")).toBe(true)
       }).pipe(
-        Effect.provide(
-          dialect === "sqlite"
-            ? SqliteBackend.layer({ filename: path.join(dir, "interrupts.sqlite") })
-            : PgBackend.layer({ url: pgUrl, tables: { schema }, listen: false })
-        )
+        Effect.provide(layerFor(dialect, "interrupts.sqlite"))
       ), 60_000)
   }
 
@@ -161,22 +165,11 @@ describe("the hot statements' direct path", () => {
         date.setUTCFullYear(50, 5, 1)
         date.setUTCHours(12, 30, 15, 250)
         const at = date.getTime()
-        const pinned: Clock.Clock = {
-          ...Clock.make(),
-          currentTimeMillis: Effect.succeed(at),
-          unsafeCurrentTimeMillis: () => at,
-          currentTimeNanos: Effect.succeed(BigInt(at) * 1_000_000n),
-          unsafeCurrentTimeNanos: () => BigInt(at) * 1_000_000n
-        }
-        yield* backend.store("year-50", 1, "SUCCESS").pipe(Effect.withClock(pinned))
+        yield* backend.store("year-50", 1, "SUCCESS").pipe(Effect.withClock(fixedClock(at)))
         const record = yield* backend.get("year-50")
         expect(record.dateDone === null ? null : DateTime.toEpochMillis(record.dateDone)).toBe(at)
       }).pipe(
-        Effect.provide(
-          dialect === "sqlite"
-            ? SqliteBackend.layer({ filename: path.join(dir, "year50.sqlite") })
-            : PgBackend.layer({ url: pgUrl, tables: { schema }, listen: false })
-        )
+        Effect.provide(layerFor(dialect, "year50.sqlite"))
       ), 30_000)
   }
 
