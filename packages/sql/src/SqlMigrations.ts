@@ -100,6 +100,17 @@ export const pg = (names: TableNames.TableNames): ReadonlyArray<Migration> => {
   const tasks = TableNames.qualify(names, names.tasks)
   const groups = TableNames.qualify(names, names.groups)
   const p = prefix(names)
+  // The statement trigger's function (migrations 5 and 6): the READY ids of
+  // the statement as JSON arrays, chunked by a running byte count, one NOTIFY
+  // each; `guard` runs first and may return early.
+  const notifyReadyRows = (guard: string) =>
+    `CREATE OR REPLACE FUNCTION ${p}taskmeta_notify_ready_rows() RETURNS trigger LANGUAGE plpgsql AS ` +
+    `$$DECLARE ids text; BEGIN ${guard}` +
+    `FOR ids IN SELECT json_agg(task_id ORDER BY n)::text FROM (` +
+    `SELECT task_id, n, sum(octet_length(to_json(task_id)::text) + 2) OVER (ORDER BY n) AS bytes FROM (` +
+    `SELECT task_id, row_number() OVER () AS n FROM ready_rows ` +
+    `WHERE status IN ('SUCCESS', 'FAILURE', 'REVOKED')) numbered) sized GROUP BY (bytes - 1) / 7000 LOOP ` +
+    `PERFORM pg_notify(TG_ARGV[0], ids); END LOOP; RETURN NULL; END$$`
   return [
     {
       version: 1,
@@ -184,16 +195,7 @@ export const pg = (names: TableNames.TableNames): ReadonlyArray<Migration> => {
       // characters, ≤ 625 bytes as JSON, so a chunk stays under ~7,700).
       version: 5,
       name: "ready_notify_byte_chunks",
-      run: (exec) =>
-        exec(
-          `CREATE OR REPLACE FUNCTION ${p}taskmeta_notify_ready_rows() RETURNS trigger LANGUAGE plpgsql AS ` +
-            `$$DECLARE ids text; BEGIN ` +
-            `FOR ids IN SELECT json_agg(task_id ORDER BY n)::text FROM (` +
-            `SELECT task_id, n, sum(octet_length(to_json(task_id)::text) + 2) OVER (ORDER BY n) AS bytes FROM (` +
-            `SELECT task_id, row_number() OVER () AS n FROM ready_rows ` +
-            `WHERE status IN ('SUCCESS', 'FAILURE', 'REVOKED')) numbered) sized GROUP BY (bytes - 1) / 7000 LOOP ` +
-            `PERFORM pg_notify(TG_ARGV[0], ids); END LOOP; RETURN NULL; END$$`
-        ).pipe(Effect.asVoid)
+      run: (exec) => exec(notifyReadyRows("")).pipe(Effect.asVoid)
     },
     {
       // A NOTIFY costs every committing writer a global lock, and the
@@ -217,17 +219,10 @@ export const pg = (names: TableNames.TableNames): ReadonlyArray<Migration> => {
           yield* exec(
             `DO $$BEGIN GRANT SELECT ON ${registry} TO PUBLIC; EXCEPTION WHEN insufficient_privilege THEN NULL; END$$`
           )
-          yield* exec(
-            `CREATE OR REPLACE FUNCTION ${p}taskmeta_notify_ready_rows() RETURNS trigger LANGUAGE plpgsql AS ` +
-              `$$DECLARE ids text; BEGIN ` +
-              `IF to_regclass(${literal(registry)}) IS NOT NULL THEN ` +
-              `IF NOT EXISTS (SELECT 1 FROM ${registry} WHERE channel = TG_ARGV[0]) THEN RETURN NULL; END IF; END IF; ` +
-              `FOR ids IN SELECT json_agg(task_id ORDER BY n)::text FROM (` +
-              `SELECT task_id, n, sum(octet_length(to_json(task_id)::text) + 2) OVER (ORDER BY n) AS bytes FROM (` +
-              `SELECT task_id, row_number() OVER () AS n FROM ready_rows ` +
-              `WHERE status IN ('SUCCESS', 'FAILURE', 'REVOKED')) numbered) sized GROUP BY (bytes - 1) / 7000 LOOP ` +
-              `PERFORM pg_notify(TG_ARGV[0], ids); END LOOP; RETURN NULL; END$$`
-          )
+          yield* exec(notifyReadyRows(
+            `IF to_regclass(${TableNames.literal(registry)}) IS NOT NULL THEN ` +
+              `IF NOT EXISTS (SELECT 1 FROM ${registry} WHERE channel = TG_ARGV[0]) THEN RETURN NULL; END IF; END IF; `
+          ))
         })
     }
   ]
@@ -292,7 +287,7 @@ const applyPending = (
         `name VARCHAR(200) NOT NULL, applied_at VARCHAR(40) NOT NULL, PRIMARY KEY (scope, version))`
     )
     const scope = scopeOf(names)
-    const rows = yield* exec(`SELECT version FROM ${table} WHERE scope = ${literal(scope)}`)
+    const rows = yield* exec(`SELECT version FROM ${table} WHERE scope = ${TableNames.literal(scope)}`)
     const done = new Set(rows.map((row) => Number(row.version)))
     const applied: Array<string> = []
     const now = DateTime.formatIso(yield* DateTime.now)
@@ -300,16 +295,13 @@ const applyPending = (
       if (done.has(migration.version)) continue
       yield* migration.run(exec)
       yield* exec(
-        `INSERT INTO ${table} (scope, version, name, applied_at) VALUES (${literal(scope)}, ${migration.version}, ` +
-          `${literal(migration.name)}, ${literal(now)})`
+        `INSERT INTO ${table} (scope, version, name, applied_at) VALUES (${TableNames.literal(scope)}, ${migration.version}, ` +
+          `${TableNames.literal(migration.name)}, ${TableNames.literal(now)})`
       )
       applied.push(`${migration.version}_${migration.name}`)
     }
     return applied
   })
-
-// Only for validated identifiers and our own constant names.
-const literal = (text: string) => `'${text.replace(/'/g, "''")}'`
 
 const inTransaction = <A>(
   conn: SqlConnection.Connection,

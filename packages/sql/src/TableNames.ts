@@ -91,6 +91,15 @@ export const make = (input: Input = {}): Either.Either<TableNames, InvalidTableN
 export const quote = (name: string): string => `"${name}"`
 
 /**
+ * A SQL string literal, for names and taskmeta's own constants in DDL and
+ * utility statements that take no parameters.
+ *
+ * @since 0.1.0
+ * @category sql
+ */
+export const literal = (text: string): string => `'${text.replace(/'/g, "''")}'`
+
+/**
  * A schema-qualified, quoted name (unqualified without a schema).
  *
  * @since 0.1.0

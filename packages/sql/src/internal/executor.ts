@@ -13,7 +13,7 @@ export interface Executor {
   /** Runs one statement (its text always the same for the same shape); the rows as objects. */
   readonly run: (text: string, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
   /**
-   * A synchronous driver (SQLite) runs a statement at once: the rows as
+   * A synchronous driver (SQLite) runs a statement returning rows at once: the rows as
    * arrays of column values, in the statement's column order, or `undefined`
    * when it cannot (inside a transaction) or the statement failed (`run`
    * repeats it and reports the failure).

@@ -22,6 +22,7 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Pg from "pg"
+import * as TableNames from "../TableNames.js"
 
 const noop = () => {}
 
@@ -62,8 +63,6 @@ export interface Options {
   readonly registry?: string | undefined
 }
 
-const literal = (text: string) => `'${text.replace(/'/g, "''")}'`
-
 export const make = (
   connect: () => Pg.Client,
   channel: string,
@@ -90,11 +89,11 @@ export const make = (
     let registry = options.registry
     const listenText = () =>
       registry === undefined ? `LISTEN "${channel}"` : `LISTEN "${channel}"; ` +
-        `DELETE FROM ${registry} WHERE channel = ${literal(channel)} AND pid NOT IN (SELECT pid FROM pg_stat_activity); ` +
-        `INSERT INTO ${registry} (channel, pid) VALUES (${literal(channel)}, pg_backend_pid()) ON CONFLICT DO NOTHING`
+        `DELETE FROM ${registry} WHERE channel = ${TableNames.literal(channel)} AND pid NOT IN (SELECT pid FROM pg_stat_activity); ` +
+        `INSERT INTO ${registry} (channel, pid) VALUES (${TableNames.literal(channel)}, pg_backend_pid()) ON CONFLICT DO NOTHING`
     const unlistenText = () =>
       registry === undefined ? `UNLISTEN "${channel}"` : `UNLISTEN "${channel}"; ` +
-        `DELETE FROM ${registry} WHERE channel = ${literal(channel)} AND pid = pg_backend_pid()`
+        `DELETE FROM ${registry} WHERE channel = ${TableNames.literal(channel)} AND pid = pg_backend_pid()`
 
     /** LISTEN on the current connection unless already; the acknowledgement. */
     const listen = (): Promise<void> | undefined => {

@@ -175,32 +175,23 @@ export const make = (options: Options): Effect.Effect<SqliteClient, SqlError, Sc
     }
     // Rows as arrays (better-sqlite3's raw mode): cheaper to build than objects.
     const rawStatements = statementCache(true)
+    /** Runs a statement at once, outside any transaction; `undefined` inside one or when it throws. */
+    const now = <A>(text: string, run: (statement: Sqlite.Statement) => A): A | undefined => {
+      if (db.inTransaction) return undefined
+      try {
+        return run(rawStatements.prepare(text))
+      } catch {
+        rawStatements.forget(text)
+        return undefined
+      }
+    }
     const executor: Executor = {
       run: (text, params) =>
         Effect.suspend(() =>
           db.inTransaction ? semaphore.withPermits(1)(Effect.suspend(() => direct(text, params))) : direct(text, params)
         ),
-      runNow: (text, params) => {
-        if (db.inTransaction) return undefined
-        try {
-          const statement = rawStatements.prepare(text)
-          return (statement.reader ? statement.all(...params) : (statement.run(...params), [])) as ReadonlyArray<
-            ReadonlyArray<unknown>
-          >
-        } catch {
-          rawStatements.forget(text)
-          return undefined
-        }
-      },
-      changeNow: (text, params) => {
-        if (db.inTransaction) return undefined
-        try {
-          return rawStatements.prepare(text).run(...params).changes
-        } catch {
-          rawStatements.forget(text)
-          return undefined
-        }
-      }
+      runNow: (text, params) => now(text, (statement) => statement.all(...params) as ReadonlyArray<ReadonlyArray<unknown>>),
+      changeNow: (text, params) => now(text, (statement) => statement.run(...params).changes)
     }
     return { client, executor, db }
   })
