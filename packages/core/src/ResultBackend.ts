@@ -161,17 +161,20 @@ const badText = (value: string): string | undefined =>
     ? "must be well-formed Unicode (it has an unpaired surrogate)"
     : undefined
 
-const checkId = (field: string, id: unknown): Either.Either<string, InvalidInput> => {
-  if (typeof id !== "string") return Either.left(new InvalidInput({ field, reason: "must be a string" }))
-  if (id.length === 0) return Either.left(new InvalidInput({ field, reason: "must not be empty", id }))
+/** What is wrong with an id, if anything (no `Either` to allocate: it runs on every call). */
+const idProblem = (field: string, id: unknown): InvalidInput | undefined => {
+  if (typeof id !== "string") return new InvalidInput({ field, reason: "must be a string" })
+  if (id.length === 0) return new InvalidInput({ field, reason: "must not be empty", id })
   if (id.length > TaskRecord.MAX_ID_LENGTH) {
-    return Either.left(
-      new InvalidInput({ field, reason: `is ${id.length} characters, at most ${TaskRecord.MAX_ID_LENGTH} fit`, id })
-    )
+    return new InvalidInput({ field, reason: `is ${id.length} characters, at most ${TaskRecord.MAX_ID_LENGTH} fit`, id })
   }
   const bad = badText(id)
-  if (bad !== undefined) return Either.left(new InvalidInput({ field, reason: bad, id }))
-  return Either.right(id)
+  return bad === undefined ? undefined : new InvalidInput({ field, reason: bad, id })
+}
+
+const checkId = (field: string, id: unknown): Either.Either<string, InvalidInput> => {
+  const problem = idProblem(field, id)
+  return problem === undefined ? Either.right(id as string) : Either.left(problem)
 }
 
 const checkIds = (field: string, ids: ReadonlyArray<string>): Either.Either<ReadonlyArray<string>, InvalidInput> => {
@@ -224,9 +227,9 @@ const prepare = (
   state: unknown,
   request: StoreOptions | undefined
 ): Either.Either<Prepared, InvalidInput> => {
-  const checked = checkId("taskId", taskId)
-  if (Either.isLeft(checked)) return Either.left(checked.left)
-  const id = checked.right
+  const badId = idProblem("taskId", taskId)
+  if (badId !== undefined) return Either.left(badId)
+  const id = taskId as string
   if (typeof state !== "string" || state.length === 0) {
     return Either.left(new InvalidInput({ field: "state", reason: "must be a non-empty string", id }))
   }
@@ -236,8 +239,8 @@ const prepare = (
     )
   }
   const value = TaskState.isException(state) && result instanceof Error ? ExceptionInfo.fromError(result) : result
-  const json = checkJson("result", id, value)
-  if (Either.isLeft(json)) return Either.left(json.left)
+  const json = Json.normalize(value)
+  if (Either.isLeft(json)) return Either.left(new InvalidInput({ field: "result", reason: json.left.message, id }))
   const traceback = request?.traceback ?? null
   if (traceback !== null && typeof traceback !== "string") {
     return Either.left(new InvalidInput({ field: "traceback", reason: "must be a string or null", id }))
@@ -315,15 +318,18 @@ export const make = (
     const readMany = (ids: ReadonlyArray<string>) =>
       retry(driver.getMany(ids)).pipe(Effect.mapError((e) => new GetError({ taskIds: ids, cause: e.cause })))
 
+    // Arrows passed as arguments, not as named properties: under tsx
+    // (esbuild's keepNames) a named closure costs a `__name` call per store.
     const writeRecord = (record: TaskRecord.TaskRecord) =>
-      retry(driver.put(record)).pipe(
-        Effect.mapBoth({
-          onFailure: (e) => new StoreError({ taskId: record.taskId, status: record.status, cause: e.cause }),
-          onSuccess: (written) =>
-            written
-              ? StoreOutcome.Stored({ record })
-              : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId: record.taskId })
-        })
+      Effect.map(
+        Effect.mapError(
+          retry(driver.put(record)),
+          (e) => new StoreError({ taskId: record.taskId, status: record.status, cause: e.cause })
+        ),
+        (written) =>
+          written
+            ? StoreOutcome.Stored({ record })
+            : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId: record.taskId })
       )
     const write = (prepared: Prepared, dateDone: DateTime.Utc | null) => writeRecord({ ...prepared, dateDone })
     // A clock pinned outside years 1–9999 (an import of odd data) has no SQL timestamp.
@@ -349,6 +355,8 @@ export const make = (
         "ResultBackend.store",
         () => ({ taskId: prepared.taskId, state: prepared.status })
       )
+    let lastMillis = Number.NaN
+    let lastDateTime: DateTime.Utc | null = null
     const storeNow = (prepared: Prepared, ready: boolean) =>
       Effect.withFiberRuntime<StoreOutcome, InvalidInput | StoreError>((fiber) => {
         if (Tracing.isObserved(fiber.currentTracer)) return storeSpanned(prepared, ready)
@@ -356,7 +364,12 @@ export const make = (
         if (ready) {
           const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
           if (now < FIRST_SQL_MILLIS || now > LAST_SQL_MILLIS) return Effect.fail(outOfRange(prepared, now))
-          dateDone = DateTime.unsafeMake(now)
+          // Stores in one millisecond share its (immutable) DateTime.
+          if (now !== lastMillis) {
+            lastDateTime = DateTime.unsafeMake(now)
+            lastMillis = now
+          }
+          dateDone = lastDateTime
         }
         const record: TaskRecord.TaskRecord = { ...prepared, dateDone }
         const written = immediate!.put(record)
@@ -411,16 +424,23 @@ export const make = (
       span: string,
       f: (found: TaskRecord.TaskRecord | undefined) => A
     ): Effect.Effect<A, InvalidInput | GetError> => {
-      const checked = checkId("taskId", taskId)
-      if (Either.isLeft(checked)) return Effect.fail(checked.left)
-      const spanned = () =>
-        Tracing.withSpan(Effect.map(readMany([taskId]), ([found]) => f(found)), span, () => ({ taskId }))
-      if (immediate === undefined) return spanned()
+      const badId = idProblem("taskId", taskId)
+      if (badId !== undefined) return Effect.fail(badId)
+      if (immediate === undefined) return readSpanned(taskId, span, f)
       return Effect.withFiberRuntime((fiber) => {
-        if (Tracing.isObserved(fiber.currentTracer)) return spanned()
+        if (Tracing.isObserved(fiber.currentTracer)) return readSpanned(taskId, span, f)
         const found = immediate.get(taskId)
-        return found === NotNow ? spanned() : Effect.succeed(f(found))
+        return found === NotNow ? readSpanned(taskId, span, f) : Effect.succeed(f(found))
       })
+    }
+    // Not a closure made per read: under tsx (esbuild's keepNames) every
+    // named closure costs a `__name` call each time it is made.
+    function readSpanned<A>(
+      taskId: string,
+      span: string,
+      f: (found: TaskRecord.TaskRecord | undefined) => A
+    ): Effect.Effect<A, GetError> {
+      return Tracing.withSpan(Effect.map(readMany([taskId]), ([found]) => f(found)), span, () => ({ taskId }))
     }
 
     const get = (taskId: string): Effect.Effect<TaskRecord.TaskRecord, InvalidInput | GetError> =>

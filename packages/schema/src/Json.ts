@@ -78,7 +78,7 @@ const isPlainObject = (value: object): boolean => {
  */
 export const normalize = (value: unknown): Either.Either<Json, JsonError> => {
   // Runs on every store: module-level recursion, no closures per call.
-  const state: NormalizeState = { seen: new Set<object>(), path: [], failure: undefined }
+  const state: NormalizeState = { ancestors: [], path: [], failure: undefined }
   const result = normalizeValue(state, value, 0)
   if (result === undefined) {
     return Either.left(state.failure ?? new JsonError({ path: "$", reason: "undefined is not a JSON value" }))
@@ -87,7 +87,8 @@ export const normalize = (value: unknown): Either.Either<Json, JsonError> => {
 }
 
 interface NormalizeState {
-  readonly seen: Set<object>
+  /** The arrays and objects being walked, outermost first (a circular reference is one of them). */
+  readonly ancestors: Array<object>
   /** The keys and indices down to the value being checked; rendered only on failure. */
   readonly path: Array<string | number>
   failure: JsonError | undefined
@@ -115,9 +116,9 @@ const normalizeValue = (state: NormalizeState, v: unknown, depth: number): Json 
     case "object": {
       if (v === null) return null
       if (depth >= MAX_DEPTH) return normalizeFail(state, `nesting deeper than ${MAX_DEPTH}`)
-      if (state.seen.has(v)) return normalizeFail(state, "circular reference")
+      if (state.ancestors.includes(v)) return normalizeFail(state, "circular reference")
       if (Array.isArray(v)) {
-        state.seen.add(v)
+        state.ancestors.push(v)
         const out: Array<Json> = new Array(v.length)
         for (let i = 0; i < v.length; i++) {
           state.path.push(i)
@@ -128,11 +129,11 @@ const normalizeValue = (state: NormalizeState, v: unknown, depth: number): Json 
           state.path.pop()
           out[i] = item
         }
-        state.seen.delete(v)
+        state.ancestors.pop()
         return out
       }
       if (!isPlainObject(v)) return normalizeFail(state, `${describe(v)} is not a JSON value`)
-      state.seen.add(v)
+      state.ancestors.push(v)
       const out: Record<string, Json> = {}
       for (const key of Object.keys(v)) {
         const raw = (v as Record<string, unknown>)[key]
@@ -143,7 +144,7 @@ const normalizeValue = (state: NormalizeState, v: unknown, depth: number): Json 
         state.path.pop()
         setOwn(out, key, item)
       }
-      state.seen.delete(v)
+      state.ancestors.pop()
       return out
     }
     default:

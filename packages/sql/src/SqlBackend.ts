@@ -223,7 +223,7 @@ const decodeTaskRow = (raw: unknown): TaskRow | Problem => {
   )
 }
 
-/** A row as an array of the `TASK_COLUMNS` values (`Executor.runNow`). */
+/** A row as an array of the `TASK_COLUMNS` values (`Executor.firstNow`). */
 const decodeTaskValues = (values: ReadonlyArray<unknown>): TaskRow | Problem =>
   values.length !== 11
     ? new Problem("(row)", "11 columns")
@@ -393,25 +393,32 @@ const toRecord = (
   if (isProblem(row)) return Either.left(new RowError({ reason: problemText(row) }))
   const status = row.status ?? TaskState.PENDING
   let problems: Array<ResultCodec.UndecodableValue> = NO_PROBLEMS
-  const note = (problem: ResultCodec.UndecodableValue) => {
-    if (problems === NO_PROBLEMS) problems = []
-    problems.push(problem)
-    return ResultCodec.describeUndecodable(problem)
+  let result = decodeColumn("result", row.result, undefined)
+  let args = decodeColumn("args", row.args, "array")
+  let kwargs = decodeColumn("kwargs", row.kwargs, "object")
+  if (result instanceof ResultCodec.UndecodableValue) {
+    problems = [result]
+    result = ResultCodec.describeUndecodable(result)
   }
-  const result = decodeColumn("result", row.result, undefined)
-  const args = decodeColumn("args", row.args, "array")
-  const kwargs = decodeColumn("kwargs", row.kwargs, "object")
+  if (args instanceof ResultCodec.UndecodableValue) {
+    problems = problems === NO_PROBLEMS ? [args] : [...problems, args]
+    args = [ResultCodec.describeUndecodable(args)]
+  }
+  if (kwargs instanceof ResultCodec.UndecodableValue) {
+    problems = problems === NO_PROBLEMS ? [kwargs] : [...problems, kwargs]
+    kwargs = ResultCodec.describeUndecodable(kwargs)
+  }
   // taskmeta reports date_done for READY states only, whatever the row holds.
   const dateDone = row.date_done === null || !TaskState.isReady(status) ? null : readTimestamp(row.date_done)
   const record = {
     taskId: row.task_id,
     status,
-    result: result instanceof ResultCodec.UndecodableValue ? note(result) : result,
+    result,
     traceback: row.traceback,
     dateDone,
     name: row.name,
-    args: args === null ? null : args instanceof ResultCodec.UndecodableValue ? [note(args)] : args as ReadonlyArray<Json.Json>,
-    kwargs: kwargs instanceof ResultCodec.UndecodableValue ? note(kwargs) : kwargs as Json.JsonObject | null,
+    args: args as ReadonlyArray<Json.Json> | null,
+    kwargs: kwargs as Json.JsonObject | null,
     worker: row.worker,
     retries: row.retries,
     queue: row.queue
@@ -635,7 +642,7 @@ export const makeDriver = (
       )
 
     const stamp = memoFormatTimestamp()
-    const runNow = executor?.runNow
+    const firstNow = executor?.firstNow
     const changeNow = executor?.changeNow
     const batcher = yield* Batcher.make<ReadonlyArray<unknown>, DriverError>({
       key: (params) => params[0] as string,
@@ -671,12 +678,13 @@ export const makeDriver = (
     // A synchronous database answers a read by id and a lone write at once
     // (see `BackendDriver.Immediate`); anything unusual takes the effectful
     // path: a failure, a row that needs a warning, a concurrent writer.
-    const immediate: BackendDriver.Immediate | undefined = runNow === undefined ? undefined : {
+    // (`task_id` is unique: Celery's DDL says so, and the upsert's ON CONFLICT needs it.)
+    const immediate: BackendDriver.Immediate | undefined = firstNow === undefined ? undefined : {
       get: (taskId) => {
-        const rows = runNow(dialect.selectOne, [taskId])
-        if (rows === undefined || rows.length > 1) return BackendDriver.NotNow
-        if (rows.length === 0) return undefined
-        const decoded = toRecord(decodeTaskValues(rows[0]))
+        const row = firstNow(dialect.selectOne, taskId)
+        if (row === undefined) return BackendDriver.NotNow
+        if (row === null) return undefined
+        const decoded = toRecord(decodeTaskValues(row))
         if (Either.isLeft(decoded) || decoded.right[1].length > 0 || decoded.right[0].taskId !== taskId) {
           return BackendDriver.NotNow
         }

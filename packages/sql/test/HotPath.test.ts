@@ -67,15 +67,15 @@ describe("the hot statements' direct path", () => {
   it.live("SQLite: lone writes and reads run at once; concurrent writers still share statements; SUCCESS stays final", () =>
     Effect.gen(function*() {
       const opened = yield* SqliteConnection.make({ filename: path.join(dir, "immediate.sqlite") })
-      const counts = { run: 0, runNow: 0, changeNow: 0 }
+      const counts = { run: 0, firstNow: 0, changeNow: 0 }
       const executor = {
         run: (text: string, params: ReadonlyArray<unknown>) => {
           counts.run++
           return opened.executor.run(text, params)
         },
-        runNow: (text: string, params: ReadonlyArray<unknown>) => {
-          counts.runNow++
-          return opened.executor.runNow!(text, params)
+        firstNow: (text: string, param: unknown) => {
+          counts.firstNow++
+          return opened.executor.firstNow!(text, param)
         },
         changeNow: (text: string, params: ReadonlyArray<unknown>) => {
           counts.changeNow++
@@ -89,7 +89,7 @@ describe("the hot statements' direct path", () => {
       for (let i = 0; i < 100; i++) yield* backend.store(`one-${i}`, { i }, "SUCCESS")
       expect(counts.changeNow).toBeGreaterThan(80)
       for (let i = 0; i < 100; i++) expect((yield* backend.get(`one-${i}`)).result).toEqual({ i })
-      expect(counts.runNow).toBe(100)
+      expect(counts.firstNow).toBe(100)
       // The immediate path stamps dateDone from the fiber's clock, and refuses a clock outside years 1–9999.
       const pinned = Date.UTC(2031, 4, 6, 7, 8, 9, 123)
       const changes = counts.changeNow

@@ -13,12 +13,13 @@ export interface Executor {
   /** Runs one statement (its text always the same for the same shape); the rows as objects. */
   readonly run: (text: string, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, SqlError>
   /**
-   * A synchronous driver (SQLite) runs a statement returning rows at once: the rows as
-   * arrays of column values, in the statement's column order, or `undefined`
-   * when it cannot (inside a transaction) or the statement failed (`run`
-   * repeats it and reports the failure).
+   * A synchronous driver (SQLite) runs a read of one row by one parameter
+   * (a read by a unique key) at once: the row as an array of column values,
+   * in the statement's column order, `null` when there is none, or
+   * `undefined` when it cannot (inside a transaction) or the statement failed
+   * (`run` repeats it and reports the failure).
    */
-  readonly runNow?: ((text: string, params: ReadonlyArray<unknown>) => ReadonlyArray<ReadonlyArray<unknown>> | undefined) | undefined
-  /** Like `runNow` for a statement returning no rows: how many rows it changed. */
+  readonly firstNow?: ((text: string, param: unknown) => ReadonlyArray<unknown> | null | undefined) | undefined
+  /** Like `firstNow` for a statement returning no rows: how many rows it changed. */
   readonly changeNow?: ((text: string, params: ReadonlyArray<unknown>) => number | undefined) | undefined
 }

@@ -190,7 +190,7 @@ export const make = (options: Options): Effect.Effect<SqliteClient, SqlError, Sc
         Effect.suspend(() =>
           db.inTransaction ? semaphore.withPermits(1)(Effect.suspend(() => direct(text, params))) : direct(text, params)
         ),
-      runNow: (text, params) => now(text, (statement) => statement.all(...params) as ReadonlyArray<ReadonlyArray<unknown>>),
+      firstNow: (text, param) => now(text, (statement) => (statement.get(param) as ReadonlyArray<unknown> | undefined) ?? null),
       changeNow: (text, params) => now(text, (statement) => statement.run(...params).changes)
     }
     return { client, executor, db }
