@@ -213,7 +213,27 @@ const MAX_RETRIES = 2_147_483_647
 const checkJson = (field: string, id: string, value: unknown): Either.Either<Json.Json, InvalidInput> =>
   Either.mapLeft(Json.normalize(value), (e) => new InvalidInput({ field, reason: e.message, id }))
 
-type Prepared = Omit<TaskRecord.TaskRecord, "dateDone">
+/** A validated store request: the record to write, `dateDone` not yet stamped (null). */
+type Prepared = TaskRecord.TaskRecord
+
+/**
+ * The record with its `dateDone`. Records are built as literals with every
+ * field in one order (no spreads): they then share one shape, which keeps
+ * the code reading them fast.
+ */
+const withDateDone = (r: Prepared, dateDone: DateTime.Utc | null): TaskRecord.TaskRecord => ({
+  taskId: r.taskId,
+  status: r.status,
+  result: r.result,
+  traceback: r.traceback,
+  dateDone,
+  name: r.name,
+  args: r.args,
+  kwargs: r.kwargs,
+  worker: r.worker,
+  retries: r.retries,
+  queue: r.queue
+})
 
 /**
  * Validates and normalises a store request into the record to write
@@ -248,7 +268,19 @@ const prepare = (
   const badTraceback = traceback === null ? undefined : badText(traceback)
   if (badTraceback !== undefined) return Either.left(new InvalidInput({ field: "traceback", reason: badTraceback, id }))
   if (!options.resultExtended) {
-    return Either.right({ taskId: id, status: state, result: json.right, traceback, ...TaskRecord.emptyExtended })
+    return Either.right({
+      taskId: id,
+      status: state,
+      result: json.right,
+      traceback,
+      dateDone: null,
+      name: null,
+      args: null,
+      kwargs: null,
+      worker: null,
+      retries: null,
+      queue: null
+    })
   }
   const name = checkText("name", id, request?.name, TaskRecord.MAX_ID_LENGTH)
   if (Either.isLeft(name)) return Either.left(name.left)
@@ -285,6 +317,7 @@ const prepare = (
     status: state,
     result: json.right,
     traceback,
+    dateDone: null,
     name: name.right,
     args,
     kwargs,
@@ -331,7 +364,6 @@ export const make = (
             ? StoreOutcome.Stored({ record })
             : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId: record.taskId })
       )
-    const write = (prepared: Prepared, dateDone: DateTime.Utc | null) => writeRecord({ ...prepared, dateDone })
     // A clock pinned outside years 1–9999 (an import of odd data) has no SQL timestamp.
     const outOfRange = (prepared: Prepared, now: number) =>
       new InvalidInput({
@@ -339,40 +371,45 @@ export const make = (
         reason: `year ${DateTime.getPartUtc(DateTime.unsafeMake(now), "year")} is outside 1–9999`,
         id: prepared.taskId
       })
+    // Stores in one millisecond share its (immutable) DateTime.
+    let lastMillis = Number.NaN
+    let lastDateTime = DateTime.unsafeMake(0)
+    const dateTimeAt = (millis: number): DateTime.Utc => {
+      if (millis !== lastMillis) {
+        lastDateTime = DateTime.unsafeMake(millis)
+        lastMillis = millis
+      }
+      return lastDateTime
+    }
     const stampAndWrite = (prepared: Prepared) =>
       Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<StoreOutcome, InvalidInput | StoreError> =>
         now < FIRST_SQL_MILLIS || now > LAST_SQL_MILLIS
           ? Effect.fail(outOfRange(prepared, now))
-          : write(prepared, DateTime.unsafeMake(now)))
-
-    // The driver's synchronous shortcuts (an embedded database): one Effect
-    // operation instead of the retrying, error-mapping, spanned chain, taken
-    // only when no tracer is installed; `NotNow` falls back to that chain.
-    const immediate = driver.immediate
+          : writeRecord(withDateDone(prepared, dateTimeAt(now))))
     const storeSpanned = (prepared: Prepared, ready: boolean) =>
       Tracing.withSpan(
-        ready ? stampAndWrite(prepared) : write(prepared, null),
+        ready ? stampAndWrite(prepared) : writeRecord(prepared),
         "ResultBackend.store",
         () => ({ taskId: prepared.taskId, state: prepared.status })
       )
-    let lastMillis = Number.NaN
-    let lastDateTime: DateTime.Utc | null = null
-    const storeNow = (prepared: Prepared, ready: boolean) =>
+
+    // Without a tracer, a store is one Effect operation up to the driver's
+    // write: the clock is read from the fiber, no span is opened. A driver
+    // with synchronous shortcuts (an embedded database) answers at once,
+    // instead of through the retrying, error-mapping chain; `NotNow` falls
+    // back to that chain.
+    const immediate = driver.immediate
+    const storeDirect = (prepared: Prepared, ready: boolean) =>
       Effect.withFiberRuntime<StoreOutcome, InvalidInput | StoreError>((fiber) => {
         if (Tracing.isObserved(fiber.currentTracer)) return storeSpanned(prepared, ready)
-        let dateDone: DateTime.Utc | null = null
+        let record = prepared
         if (ready) {
           const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
           if (now < FIRST_SQL_MILLIS || now > LAST_SQL_MILLIS) return Effect.fail(outOfRange(prepared, now))
-          // Stores in one millisecond share its (immutable) DateTime.
-          if (now !== lastMillis) {
-            lastDateTime = DateTime.unsafeMake(now)
-            lastMillis = now
-          }
-          dateDone = lastDateTime
+          record = withDateDone(prepared, dateTimeAt(now))
         }
-        const record: TaskRecord.TaskRecord = { ...prepared, dateDone }
-        const written = immediate!.put(record)
+        if (immediate === undefined) return writeRecord(record)
+        const written = immediate.put(record)
         if (written === NotNow) return writeRecord(record)
         return Effect.succeed(
           written
@@ -394,7 +431,7 @@ export const make = (
       if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
       if (state === TaskState.IGNORED) return Effect.succeed(StoreOutcome.Ignored({ reason: "IgnoredState", taskId }))
       const ready = TaskState.isReady(state)
-      return immediate !== undefined ? storeNow(prepared.right, ready) : storeSpanned(prepared.right, ready)
+      return storeDirect(prepared.right, ready)
     }
 
     const getMany = (
