@@ -115,11 +115,14 @@ export const encode = (value: Json.Json | null): Uint8Array | null =>
 export const decode = (column: string, bytes: Uint8Array | null): Either.Either<Json.Json, UndecodableValue> => {
   if (bytes === null) return Either.right(null)
   if (isPickle(bytes)) return decodePickle(column, bytes)
-  // isUtf8 plus toString is several times cheaper than a fatal TextDecoder on short values.
-  if (!isUtf8(bytes)) return Either.left(new UndecodableValue({ column, format: "json", reason: "invalid UTF-8" }))
+  // toString replaces each invalid sequence with U+FFFD: only text holding
+  // one needs the check (several times cheaper than a fatal TextDecoder).
   const decoded = Buffer.isBuffer(bytes)
     ? bytes.toString("utf8")
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")
+  if (decoded.includes("\uFFFD") && !isUtf8(bytes)) {
+    return Either.left(new UndecodableValue({ column, format: "json", reason: "invalid UTF-8" }))
+  }
   // A leading byte-order mark is skipped, as TextDecoder does.
   const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded
   return Either.mapLeft(Json.parse(text), (e) => new UndecodableValue({ column, format: "json", reason: jsonReason(e) }))

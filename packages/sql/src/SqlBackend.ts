@@ -140,22 +140,21 @@ const timestampColumn = (value: unknown, column: string): string | Date | null |
 const isProblem = (value: unknown): value is Problem => value instanceof Problem
 const problemText = (problem: Problem) => `column ${problem.column}: expected ${problem.expected}`
 
-interface TaskRow {
-  readonly task_id: string
-  readonly status: string | null
-  readonly result: Uint8Array | null
-  readonly date_done: string | Date | null
-  readonly traceback: string | null
-  readonly name: string | null
-  readonly args: Uint8Array | null
-  readonly kwargs: Uint8Array | null
-  readonly worker: string | null
-  readonly retries: number | null
-  readonly queue: string | null
-}
+/**
+ * Where a row's undecodable values go: an array collects them (each then
+ * reads as `ResultCodec.describeUndecodable`, and is logged); `undefined`
+ * means the caller cannot log (the immediate path), so such a row reads as
+ * `undefined` and is read again on the effectful path.
+ */
+type Problems = Array<ResultCodec.UndecodableValue> | undefined
 
-/** The columns of `TASK_COLUMNS`, in that order, checked. */
-const checkTaskColumns = (
+/**
+ * The columns of `TASK_COLUMNS`, in that order, checked and decoded into a
+ * record. Runs for every row read: no generator, no Schema, no closures, no
+ * intermediate row object.
+ */
+const recordOf = (
+  problems: Problems,
   taskId: unknown,
   rawStatus: unknown,
   rawResult: unknown,
@@ -167,37 +166,61 @@ const checkTaskColumns = (
   rawWorker: unknown,
   rawRetries: unknown,
   rawQueue: unknown
-): TaskRow | Problem => {
+): TaskRecord.TaskRecord | Problem | undefined => {
   if (typeof taskId !== "string") return new Problem("task_id", "text")
   const status = textColumn(rawStatus, "status")
   if (isProblem(status)) return status
-  const result = bytesColumn(rawResult, "result")
-  if (isProblem(result)) return result
+  const resultBytes = bytesColumn(rawResult, "result")
+  if (isProblem(resultBytes)) return resultBytes
   const dateDone = timestampColumn(rawDateDone, "date_done")
   if (isProblem(dateDone)) return dateDone
   const traceback = textColumn(rawTraceback, "traceback")
   if (isProblem(traceback)) return traceback
   const name = textColumn(rawName, "name")
   if (isProblem(name)) return name
-  const args = bytesColumn(rawArgs, "args")
-  if (isProblem(args)) return args
-  const kwargs = bytesColumn(rawKwargs, "kwargs")
-  if (isProblem(kwargs)) return kwargs
+  const argsBytes = bytesColumn(rawArgs, "args")
+  if (isProblem(argsBytes)) return argsBytes
+  const kwargsBytes = bytesColumn(rawKwargs, "kwargs")
+  if (isProblem(kwargsBytes)) return kwargsBytes
   const worker = textColumn(rawWorker, "worker")
   if (isProblem(worker)) return worker
   const queue = textColumn(rawQueue, "queue")
   if (isProblem(queue)) return queue
   const retries = rawRetries === undefined || rawRetries === null ? null : rawRetries
   if (retries !== null && typeof retries !== "number") return new Problem("retries", "an integer or null")
+
+  // A column that cannot be decoded (a hostile or corrupt pickle, invalid
+  // JSON) does not fail the read: it reads as `describeUndecodable` (`args`
+  // as a one-element array holding it). Only a row of the wrong shape fails.
+  let result = decodeColumn("result", resultBytes, undefined)
+  if (result instanceof ResultCodec.UndecodableValue) {
+    if (problems === undefined) return undefined
+    problems.push(result)
+    result = ResultCodec.describeUndecodable(result)
+  }
+  let args = decodeColumn("args", argsBytes, "array")
+  if (args instanceof ResultCodec.UndecodableValue) {
+    if (problems === undefined) return undefined
+    problems.push(args)
+    args = [ResultCodec.describeUndecodable(args)]
+  }
+  let kwargs = decodeColumn("kwargs", kwargsBytes, "object")
+  if (kwargs instanceof ResultCodec.UndecodableValue) {
+    if (problems === undefined) return undefined
+    problems.push(kwargs)
+    kwargs = ResultCodec.describeUndecodable(kwargs)
+  }
+  const state = status ?? TaskState.PENDING
   return {
-    task_id: taskId,
-    status,
+    taskId,
+    status: state,
     result,
-    date_done: dateDone,
     traceback,
+    // taskmeta reports date_done for READY states only, whatever the row holds.
+    dateDone: dateDone === null || !TaskState.isReady(state) ? null : readTimestamp(dateDone),
     name,
-    args,
-    kwargs,
+    args: args as ReadonlyArray<Json.Json> | null,
+    kwargs: kwargs as Json.JsonObject | null,
     worker,
     retries,
     queue
@@ -205,10 +228,11 @@ const checkTaskColumns = (
 }
 
 /** A row as the driver gives it: an object keyed by column name. */
-const decodeTaskRow = (raw: unknown): TaskRow | Problem => {
+const decodeTaskRow = (raw: unknown, problems: Problems): TaskRecord.TaskRecord | Problem | undefined => {
   if (typeof raw !== "object" || raw === null) return new Problem("(row)", "an object")
   const row = raw as Record<string, unknown>
-  return checkTaskColumns(
+  return recordOf(
+    problems,
     row.task_id,
     row.status,
     row.result,
@@ -224,10 +248,11 @@ const decodeTaskRow = (raw: unknown): TaskRow | Problem => {
 }
 
 /** A row as an array of the `TASK_COLUMNS` values (`Executor.firstNow`). */
-const decodeTaskValues = (values: ReadonlyArray<unknown>): TaskRow | Problem =>
+const decodeTaskValues = (values: ReadonlyArray<unknown>, problems: Problems): TaskRecord.TaskRecord | Problem | undefined =>
   values.length !== 11
     ? new Problem("(row)", "11 columns")
-    : checkTaskColumns(
+    : recordOf(
+      problems,
       values[0],
       values[1],
       values[2],
@@ -341,14 +366,13 @@ class RowError extends Schema.TaggedError<RowError>("@taskmeta/sql/RowError")("R
   reason: Schema.String
 }) {}
 
-const NO_PROBLEMS: Array<ResultCodec.UndecodableValue> = []
-
 /** A column's JSON (or pickle), or why it cannot be read: undecodable, or not the shape the column holds. */
 const decodeColumn = (
   name: string,
   bytes: Uint8Array | null,
   shape: "array" | "object" | undefined
 ): Json.Json | ResultCodec.UndecodableValue => {
+  if (bytes === null) return null
   const decoded = ResultCodec.decode(name, bytes)
   if (Either.isLeft(decoded)) return decoded.left
   const value = decoded.right
@@ -374,56 +398,6 @@ const readTimestamp = (value: string | Date): DateTime.Utc | null => {
     lastTimestampText = value
   }
   return lastTimestamp
-}
-
-/**
- * A row as a record. A column that cannot be decoded (a hostile or corrupt
- * pickle, invalid JSON) does not fail the read: it reads as
- * `ResultCodec.describeUndecodable` (`args` as a one-element array holding
- * it), and the problem is returned for logging. Only a row of the wrong shape
- * fails.
- */
-const toRecord = (
-  row: TaskRow | Problem
-): Either.Either<
-  readonly [TaskRecord.TaskRecord, ReadonlyArray<ResultCodec.UndecodableValue>],
-  RowError
-> => {
-  // Runs for every row read: no generator, no Schema, no closures.
-  if (isProblem(row)) return Either.left(new RowError({ reason: problemText(row) }))
-  const status = row.status ?? TaskState.PENDING
-  let problems: Array<ResultCodec.UndecodableValue> = NO_PROBLEMS
-  let result = decodeColumn("result", row.result, undefined)
-  let args = decodeColumn("args", row.args, "array")
-  let kwargs = decodeColumn("kwargs", row.kwargs, "object")
-  if (result instanceof ResultCodec.UndecodableValue) {
-    problems = [result]
-    result = ResultCodec.describeUndecodable(result)
-  }
-  if (args instanceof ResultCodec.UndecodableValue) {
-    problems = problems === NO_PROBLEMS ? [args] : [...problems, args]
-    args = [ResultCodec.describeUndecodable(args)]
-  }
-  if (kwargs instanceof ResultCodec.UndecodableValue) {
-    problems = problems === NO_PROBLEMS ? [kwargs] : [...problems, kwargs]
-    kwargs = ResultCodec.describeUndecodable(kwargs)
-  }
-  // taskmeta reports date_done for READY states only, whatever the row holds.
-  const dateDone = row.date_done === null || !TaskState.isReady(status) ? null : readTimestamp(row.date_done)
-  const record = {
-    taskId: row.task_id,
-    status,
-    result,
-    traceback: row.traceback,
-    dateDone,
-    name: row.name,
-    args: args as ReadonlyArray<Json.Json> | null,
-    kwargs: kwargs as Json.JsonObject | null,
-    worker: row.worker,
-    retries: row.retries,
-    queue: row.queue
-  } satisfies TaskRecord.TaskRecord
-  return Either.right([record, problems] as const)
 }
 
 const toParams = (
@@ -684,11 +658,8 @@ export const makeDriver = (
         const row = firstNow(dialect.selectOne, taskId)
         if (row === undefined) return BackendDriver.NotNow
         if (row === null) return undefined
-        const decoded = toRecord(decodeTaskValues(row))
-        if (Either.isLeft(decoded) || decoded.right[1].length > 0 || decoded.right[0].taskId !== taskId) {
-          return BackendDriver.NotNow
-        }
-        return decoded.right[0]
+        const record = decodeTaskValues(row, undefined)
+        return record === undefined || isProblem(record) || record.taskId !== taskId ? BackendDriver.NotNow : record
       },
       put: (record) => {
         if (!batcher.idle()) return BackendDriver.NotNow
@@ -702,18 +673,20 @@ export const makeDriver = (
         // One id, one row, nothing to warn about: the common read by id.
         if (ids.length === 1 && rows.length <= 1) {
           if (rows.length === 0) return Effect.succeed([undefined])
-          const decoded = toRecord(decodeTaskRow(rows[0]))
-          if (Either.isLeft(decoded)) return Effect.fail(fail("getMany")(decoded.left))
-          if (decoded.right[1].length === 0 && decoded.right[0].taskId === ids[0]) return Effect.succeed([decoded.right[0]])
+          const record = decodeTaskRow(rows[0], undefined)
+          if (isProblem(record)) return Effect.fail(fail("getMany")(new RowError({ reason: problemText(record) })))
+          if (record !== undefined && record.taskId === ids[0]) return Effect.succeed([record])
         }
         const byId = new Map<string, TaskRecord.TaskRecord>()
         const warnings: Array<Effect.Effect<void>> = []
+        const problems: Array<ResultCodec.UndecodableValue> = []
         for (const raw of rows) {
-          const decoded = toRecord(decodeTaskRow(raw))
-          if (Either.isLeft(decoded)) return Effect.fail(fail("getMany")(decoded.left))
-          const [record, problems] = decoded.right
+          const before = problems.length
+          const record = decodeTaskRow(raw, problems)!
+          if (isProblem(record)) return Effect.fail(fail("getMany")(new RowError({ reason: problemText(record) })))
           byId.set(record.taskId, record)
-          for (const problem of problems) {
+          for (let k = before; k < problems.length; k++) {
+            const problem = problems[k]
             warnings.push(
               Effect.logWarning("a stored value cannot be decoded; it reads as an inert description").pipe(
                 Effect.annotateLogs({

@@ -71,6 +71,13 @@ describe("ResultCodec", () => {
   it("fails on invalid UTF-8 or JSON", () => {
     expect(Either.isLeft(ResultCodec.decode("result", Buffer.from([0xff, 0xfe])))).toBe(true)
     expect(Either.isLeft(ResultCodec.decode("result", Buffer.from("{nope")))).toBe(true)
+    // an invalid byte inside an otherwise valid JSON string
+    const invalid = Buffer.concat([Buffer.from("\"a"), Buffer.from([0xc3]), Buffer.from("b\"")])
+    expect(Either.getLeft(ResultCodec.decode("result", invalid)).pipe(Option.map((e) => e.reason))).toEqual(
+      Option.some("invalid UTF-8")
+    )
+    // a real U+FFFD (valid UTF-8) is kept
+    expect(ResultCodec.decode("result", Buffer.from(JSON.stringify("x\uFFFDy")))).toEqual(Either.right("x\uFFFDy"))
   })
 })
 

@@ -175,11 +175,23 @@ export const make = (options: Options): Effect.Effect<SqliteClient, SqlError, Sc
     }
     // Rows as arrays (better-sqlite3's raw mode): cheaper to build than objects.
     const rawStatements = statementCache(true)
-    /** Runs a statement at once, outside any transaction; `undefined` inside one or when it throws. */
-    const now = <A>(text: string, run: (statement: Sqlite.Statement) => A): A | undefined => {
+    // The immediate statements run at once, outside any transaction: they
+    // answer `undefined` inside one or when the statement throws (written
+    // out twice rather than sharing a helper taking a closure: they run on
+    // every read by id and every lone write).
+    const firstNow = (text: string, param: unknown): ReadonlyArray<unknown> | null | undefined => {
       if (db.inTransaction) return undefined
       try {
-        return run(rawStatements.prepare(text))
+        return (rawStatements.prepare(text).get(param) as ReadonlyArray<unknown> | undefined) ?? null
+      } catch {
+        rawStatements.forget(text)
+        return undefined
+      }
+    }
+    const changeNow = (text: string, params: ReadonlyArray<unknown>): number | undefined => {
+      if (db.inTransaction) return undefined
+      try {
+        return rawStatements.prepare(text).run(...params).changes
       } catch {
         rawStatements.forget(text)
         return undefined
@@ -190,8 +202,8 @@ export const make = (options: Options): Effect.Effect<SqliteClient, SqlError, Sc
         Effect.suspend(() =>
           db.inTransaction ? semaphore.withPermits(1)(Effect.suspend(() => direct(text, params))) : direct(text, params)
         ),
-      firstNow: (text, param) => now(text, (statement) => (statement.get(param) as ReadonlyArray<unknown> | undefined) ?? null),
-      changeNow: (text, params) => now(text, (statement) => statement.run(...params).changes)
+      firstNow,
+      changeNow
     }
     return { client, executor, db }
   })
