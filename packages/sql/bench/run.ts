@@ -71,6 +71,8 @@ const recordInto = (into: Array<Row>, note: string) =>
 }
 const record = recordInto(samples, "")
 const bytesOnly = recordInto(bytesOnlySamples, "  (bytes only)")
+// The warm-up runs are printed too (a cold process's figure), not written.
+const warmUp = recordInto([], "  (warm-up, cold JIT)")
 
 const result = { value: 12345, items: ["a", "b", "c"], ok: true }
 // The raw drivers do the same work as the layers: each store serialises its
@@ -116,6 +118,7 @@ const parallel = (
  */
 interface RawOne {
   readonly store: (from: number, to: number, latencies: Array<number>) => Effect.Effect<void>
+  /** Reads cycle through the ids stored by `store` (`stored` of them). */
   readonly get: (from: number, to: number, latencies: Array<number>) => Effect.Effect<void>
 }
 
@@ -152,7 +155,8 @@ const alternate = (
 
 const benchBackend = (
   name: "postgres" | "sqlite",
-  sizes: { store1: number; store64: number },
+  /** get1: reads at concurrency 1, cycling through the store1 records (a short run is noisy). */
+  sizes: { store1: number; store64: number; get1: number },
   makeRaw: Effect.Effect<RawOne, never, Scope.Scope>
 ) =>
   Effect.gen(function*() {
@@ -160,10 +164,19 @@ const benchBackend = (
     const raw = yield* makeRaw
     const rawName = name === "postgres" ? "raw-postgres" : "raw-sqlite"
     const id = (label: string, i: number) => `${run}-${label}-${i}`
-    // Warm up (the JIT compiles what runs hot): stores and reads at both
-    // concurrencies measured, as the raw drivers are warmed up at theirs.
+    // Warm up (the JIT compiles what runs hot; V8 takes tens of thousands of
+    // stores to settle): stores and reads at both concurrencies measured, as
+    // the raw drivers are warmed up at theirs. The steady state is what a
+    // long-running worker sees; the warm-up's own figure is printed as well.
     yield* parallel(1, 1000, (i) => backend.store(id("warm1", i), result, "SUCCESS"))
-    yield* parallel(64, 5000, (i) => backend.store(id("warm64", i), result, "SUCCESS"))
+    const warmLat: Array<number> = []
+    const warmSecs = yield* parallel(
+      64,
+      sizes.store64,
+      (i) => backend.store(id("warm64", i), result, "SUCCESS"),
+      warmLat
+    )
+    warmUp(name, "store", 64, sizes.store64, warmSecs, warmLat)
     yield* parallel(1, 1000, (i) => backend.get(id("warm1", i)))
 
     const stores = yield* alternate(sizes.store1, (i) => backend.store(id("s1", i), result, "SUCCESS"), raw.store)
@@ -174,9 +187,9 @@ const benchBackend = (
     let secs = yield* parallel(64, sizes.store64, (i) => backend.store(id("s64", i), result, "SUCCESS"), lat)
     record(name, "store", 64, sizes.store64, secs, lat)
 
-    const gets = yield* alternate(sizes.store1, (i) => backend.get(id("s1", i)), raw.get)
-    record(name, "get", 1, sizes.store1, gets.oursSecs, gets.oursLat)
-    record(rawName, "get", 1, sizes.store1, gets.rawSecs, gets.rawLat)
+    const gets = yield* alternate(sizes.get1, (i) => backend.get(id("s1", i % sizes.store1)), raw.get)
+    record(name, "get", 1, sizes.get1, gets.oursSecs, gets.oursLat)
+    record(rawName, "get", 1, sizes.get1, gets.rawSecs, gets.rawLat)
 
     lat = []
     const rounds = 30
@@ -241,7 +254,7 @@ const pgRow = (id: string, bytes?: Buffer) =>
   [id, "SUCCESS", bytes ?? encode(), stamp(), null, null, null, null, null, null, null]
 
 /** node-postgres one call at a time (one pooled connection), warmed up, for `alternate`. */
-const rawPostgresOne = (schema: string): Effect.Effect<RawOne, never, Scope.Scope> =>
+const rawPostgresOne = (schema: string, stored: number): Effect.Effect<RawOne, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { select, upsert } = pgStatements(schema)
     const pool = yield* Effect.acquireRelease(
@@ -262,7 +275,7 @@ const rawPostgresOne = (schema: string): Effect.Effect<RawOne, never, Scope.Scop
     yield* loop(-1000, 0, [], get)
     return {
       store: (from, to, latencies) => loop(from, to, latencies, store),
-      get: (from, to, latencies) => loop(from, to, latencies, get)
+      get: (from, to, latencies) => loop(from, to, latencies, (i) => get(i % stored))
     }
   })
 
@@ -317,7 +330,7 @@ const openSqlite = (file: string) => {
 }
 
 /** better-sqlite3 on its own connection to the same file, warmed up, for `alternate`. */
-const rawSqliteOne = (file: string): Effect.Effect<RawOne, never, Scope.Scope> =>
+const rawSqliteOne = (file: string, stored: number): Effect.Effect<RawOne, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { db, get, store } = openSqlite(file)
     yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
@@ -333,7 +346,10 @@ const rawSqliteOne = (file: string): Effect.Effect<RawOne, never, Scope.Scope> =
     yield* loop(-1000, 0, [], get("raw"))
     return {
       store: (from, to, latencies) => loop(from, to, latencies, store("raw")),
-      get: (from, to, latencies) => loop(from, to, latencies, get("raw"))
+      get: (from, to, latencies) => {
+        const read = get("raw")
+        return loop(from, to, latencies, (i) => read(i % stored))
+      }
     }
   })
 
@@ -360,37 +376,40 @@ const rawSqlite = (file: string) => {
 
 // ---------------------------------------------------------------------------
 
+const dropSchema = (schema: string) =>
+  Effect.promise(async () => {
+    const client = new Pg.Client({ connectionString: PG_URL })
+    await client.connect()
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+    await client.end()
+  })
+
 const main = Effect.gen(function*() {
-  const schema = `tm_bench_${base}`
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "taskmeta-bench-"))
-  const file = path.join(dir, "bench.sqlite")
   const options = { resultExpires: "1 day", pollInterval: "200 millis" } as const
-  try {
-    console.log(`PostgreSQL (${PG_URL.replace(/:[^:@/]*@/, ":***@")}), SQLite ${file}, ${os.cpus().length} CPUs\n`)
-    for (let round = 1; round <= ROUNDS; round++) {
-      run = `${base}r${round}`
-      console.log(`round ${round} of ${ROUNDS}`)
-      yield* benchBackend("postgres", { store1: 2000, store64: 30_000 }, rawPostgresOne(schema)).pipe(
+  console.log(`PostgreSQL (${PG_URL.replace(/:[^:@/]*@/, ":***@")}), SQLite in ${dir}, ${os.cpus().length} CPUs\n`)
+  // Every round starts from empty tables (a fresh schema, a fresh file), so
+  // that the rounds measure the same thing.
+  for (let round = 1; round <= ROUNDS; round++) {
+    run = `${base}r${round}`
+    const schema = `tm_bench_${base}_r${round}`
+    const file = path.join(dir, `bench-r${round}.sqlite`)
+    console.log(`round ${round} of ${ROUNDS}`)
+    yield* Effect.gen(function*() {
+      yield* benchBackend("postgres", { store1: 2000, store64: 30_000, get1: 2000 }, rawPostgresOne(schema, 2000)).pipe(
         Effect.scoped,
         Effect.provide(PgBackend.layer({ ...options, url: Redacted.make(PG_URL), tables: { schema }, poolSize: 10 }))
       )
       yield* Effect.promise(() => rawPostgres(schema))
-      yield* benchBackend("sqlite", { store1: 5000, store64: 30_000 }, rawSqliteOne(file)).pipe(
-        Effect.scoped,
-        Effect.provide(SqliteBackend.layer({ ...options, filename: file }))
-      )
-      yield* Effect.sync(() => rawSqlite(file))
-      console.log("")
-    }
-  } finally {
-    const client = new Pg.Client({ connectionString: PG_URL })
-    yield* Effect.promise(async () => {
-      await client.connect()
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-      await client.end()
-    })
-    fs.rmSync(dir, { recursive: true, force: true })
+    }).pipe(Effect.ensuring(dropSchema(schema)))
+    yield* benchBackend("sqlite", { store1: 5000, store64: 30_000, get1: 20_000 }, rawSqliteOne(file, 5000)).pipe(
+      Effect.scoped,
+      Effect.provide(SqliteBackend.layer({ ...options, filename: file }))
+    )
+    yield* Effect.sync(() => rawSqlite(file))
+    console.log("")
   }
+  fs.rmSync(dir, { recursive: true, force: true })
   // The median round of each measurement.
   const results: Array<Row> = []
   for (const sample of samples) {
