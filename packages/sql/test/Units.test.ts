@@ -197,6 +197,33 @@ describe("batcher", () => {
     }))
 })
 
+describe("batcher turnaround", () => {
+  it.scopedLive("writers resumed by a finished statement share the next one instead of the first going alone", () =>
+    Effect.gen(function*() {
+      const statements: Array<number> = []
+      const batcher = yield* Batcher.make<string, never>({
+        key: (k) => k,
+        maxRows: 500,
+        maxInFlight: 2,
+        run: (items) =>
+          Effect.gen(function*() {
+            statements.push(items.length)
+            yield* Effect.sleep("1 millis")
+            return new Set(items)
+          })
+      })
+      // 32 writers, 5 writes each, one after another
+      yield* Effect.forEach(
+        Array.from({ length: 32 }, (_, w) => w),
+        (w) => Effect.forEach([0, 1, 2, 3, 4], (i) => batcher.submit(`w${w}-${i}`), { discard: true }),
+        { concurrency: "unbounded", discard: true }
+      )
+      expect(statements.reduce((a, b) => a + b, 0)).toBe(160)
+      // One statement per round of writes (a lone write would make ten or more).
+      expect(statements.length).toBeLessThanOrEqual(6)
+    }))
+})
+
 describe("LISTEN payloads", () => {
   it("reads a statement's JSON array of ids, and a bare id from the old row trigger", async () => {
     const { payloadIds } = await import("../src/internal/listener.js")

@@ -131,21 +131,29 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
           ? Effect.forEach(batch, (entry) => Effect.map(Effect.exit(options.run([entry.item])), (one) => outcomeOf(entry, one)))
           : Effect.succeed(batch.map((entry) => outcomeOf(entry, exit))))
 
+    // A free slot is reserved now, but its statement takes its writes only
+    // when its fiber starts: the writers resumed by the statement that just
+    // finished run first and queue their next writes, which then share one
+    // statement instead of the first of them going alone.
+    let reserved = 0
+    const startBatch: Effect.Effect<void> = Effect.suspend(() => {
+      reserved--
+      const batch = take()
+      if (batch.length === 0) {
+        // Nothing to take: the queue is empty, or its writes wait for a
+        // running statement of their key, whose finish pumps again.
+        inFlight--
+        return Effect.void
+      }
+      for (const entry of batch) running.add(entry.key)
+      return Effect.flatMap(runBatch(batch), (outcomes) => finish(batch, outcomes))
+    })
     const pump: Effect.Effect<void> = Effect.suspend(() => {
       const starts: Array<Effect.Effect<unknown>> = []
-      while (inFlight < maxInFlight && queue.length > 0) {
-        const batch = take()
-        if (batch.length === 0) break
+      while (inFlight < maxInFlight && queue.length > reserved) {
         inFlight++
-        for (const entry of batch) running.add(entry.key)
-        starts.push(
-          Effect.forkIn(
-            Effect.uninterruptible(
-              Effect.flatMap(runBatch(batch), (outcomes) => finish(batch, outcomes))
-            ),
-            scope
-          )
-        )
+        reserved++
+        starts.push(Effect.forkIn(Effect.uninterruptible(startBatch), scope))
       }
       return starts.length === 0 ? Effect.void : Effect.all(starts, { discard: true })
     })
