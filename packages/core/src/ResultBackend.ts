@@ -267,50 +267,44 @@ const prepare = (
   }
   const badTraceback = traceback === null ? undefined : badText(traceback)
   if (badTraceback !== undefined) return Either.left(new InvalidInput({ field: "traceback", reason: badTraceback, id }))
-  if (!options.resultExtended) {
-    return Either.right({
-      taskId: id,
-      status: state,
-      result: json.right,
-      traceback,
-      dateDone: null,
-      name: null,
-      args: null,
-      kwargs: null,
-      worker: null,
-      retries: null,
-      queue: null
-    })
-  }
-  const name = checkText("name", id, request?.name, TaskRecord.MAX_ID_LENGTH)
-  if (Either.isLeft(name)) return Either.left(name.left)
-  const worker = checkText("worker", id, request?.worker, TaskRecord.MAX_ID_LENGTH)
-  if (Either.isLeft(worker)) return Either.left(worker.left)
-  const queue = checkText("queue", id, request?.queue, TaskRecord.MAX_ID_LENGTH)
-  if (Either.isLeft(queue)) return Either.left(queue.left)
+  let name: string | null = null
+  let worker: string | null = null
+  let queue: string | null = null
   let args: ReadonlyArray<Json.Json> | null = null
-  if (request?.args !== undefined && request.args !== null) {
-    if (!Array.isArray(request.args)) {
-      return Either.left(new InvalidInput({ field: "args", reason: "must be an array", id }))
-    }
-    const a = checkJson("args", id, request.args)
-    if (Either.isLeft(a)) return Either.left(a.left)
-    args = a.right as ReadonlyArray<Json.Json>
-  }
   let kwargs: Json.JsonObject | null = null
-  if (request?.kwargs !== undefined && request.kwargs !== null) {
-    const k = checkJson("kwargs", id, request.kwargs)
-    if (Either.isLeft(k)) return Either.left(k.left)
-    if (typeof k.right !== "object" || k.right === null || Array.isArray(k.right)) {
-      return Either.left(new InvalidInput({ field: "kwargs", reason: "must be an object", id }))
+  let retries: number | null = null
+  if (options.resultExtended) {
+    const checkedName = checkText("name", id, request?.name, TaskRecord.MAX_ID_LENGTH)
+    if (Either.isLeft(checkedName)) return Either.left(checkedName.left)
+    const checkedWorker = checkText("worker", id, request?.worker, TaskRecord.MAX_ID_LENGTH)
+    if (Either.isLeft(checkedWorker)) return Either.left(checkedWorker.left)
+    const checkedQueue = checkText("queue", id, request?.queue, TaskRecord.MAX_ID_LENGTH)
+    if (Either.isLeft(checkedQueue)) return Either.left(checkedQueue.left)
+    name = checkedName.right
+    worker = checkedWorker.right
+    queue = checkedQueue.right
+    if (request?.args !== undefined && request.args !== null) {
+      if (!Array.isArray(request.args)) {
+        return Either.left(new InvalidInput({ field: "args", reason: "must be an array", id }))
+      }
+      const a = checkJson("args", id, request.args)
+      if (Either.isLeft(a)) return Either.left(a.left)
+      args = a.right as ReadonlyArray<Json.Json>
     }
-    kwargs = k.right as Json.JsonObject
-  }
-  const retries = request?.retries ?? null
-  if (retries !== null && (!Number.isSafeInteger(retries) || retries < 0 || retries > MAX_RETRIES)) {
-    return Either.left(
-      new InvalidInput({ field: "retries", reason: `must be a whole number from 0 to ${MAX_RETRIES}`, id })
-    )
+    if (request?.kwargs !== undefined && request.kwargs !== null) {
+      const k = checkJson("kwargs", id, request.kwargs)
+      if (Either.isLeft(k)) return Either.left(k.left)
+      if (typeof k.right !== "object" || k.right === null || Array.isArray(k.right)) {
+        return Either.left(new InvalidInput({ field: "kwargs", reason: "must be an object", id }))
+      }
+      kwargs = k.right as Json.JsonObject
+    }
+    retries = request?.retries ?? null
+    if (retries !== null && (!Number.isSafeInteger(retries) || retries < 0 || retries > MAX_RETRIES)) {
+      return Either.left(
+        new InvalidInput({ field: "retries", reason: `must be a whole number from 0 to ${MAX_RETRIES}`, id })
+      )
+    }
   }
   return Either.right({
     taskId: id,
@@ -318,12 +312,12 @@ const prepare = (
     result: json.right,
     traceback,
     dateDone: null,
-    name: name.right,
+    name,
     args,
     kwargs,
-    worker: worker.right,
+    worker,
     retries,
-    queue: queue.right
+    queue
   })
 }
 
