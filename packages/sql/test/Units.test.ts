@@ -198,7 +198,7 @@ describe("batcher", () => {
 })
 
 describe("batcher turnaround", () => {
-  it.scopedLive("writers resumed by a finished statement share the next one instead of the first going alone", () =>
+  it.scopedLive("writers resumed by a finished statement share the next statements instead of the first going alone", () =>
     Effect.gen(function*() {
       const statements: Array<number> = []
       const batcher = yield* Batcher.make<string, never>({
@@ -219,8 +219,10 @@ describe("batcher turnaround", () => {
         { concurrency: "unbounded", discard: true }
       )
       expect(statements.reduce((a, b) => a + b, 0)).toBe(160)
-      // One statement per round of writes (a lone write would make ten or more).
-      expect(statements.length).toBeLessThanOrEqual(6)
+      // Each round of writes shares the two slots (taking writes as soon as a
+      // slot frees sent a lone write, then the rest).
+      expect(Math.min(...statements)).toBeGreaterThanOrEqual(8)
+      expect(statements.length).toBeLessThanOrEqual(12)
     }))
 })
 

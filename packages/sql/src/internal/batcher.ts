@@ -88,13 +88,13 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
     let singles = 0
     let probe = 0
 
-    const take = (): Array<Entry<A, E>> => {
+    const take = (limit = maxRows): Array<Entry<A, E>> => {
       const batch: Array<Entry<A, E>> = []
       const keys = new Set<string>()
       const rest: Array<Entry<A, E>> = []
       for (const entry of queue) {
         if (entry.taken) continue
-        if (batch.length < maxRows && !running.has(entry.key) && !keys.has(entry.key)) {
+        if (batch.length < limit && !running.has(entry.key) && !keys.has(entry.key)) {
           keys.add(entry.key)
           batch.push(entry)
           entry.taken = true
@@ -138,7 +138,11 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
     let reserved = 0
     const startBatch: Effect.Effect<void> = Effect.suspend(() => {
       reserved--
-      const batch = take()
+      // With no statement running and other slots reserved (the writers
+      // came back together), the slots share the queue: two statements run
+      // side by side, and come back at different times.
+      const share = inFlight - 1 - reserved === 0 && reserved > 0
+      const batch = take(share ? Math.ceil(queue.length / (reserved + 1)) : maxRows)
       if (batch.length === 0) {
         // Nothing to take: the queue is empty, or its writes wait for a
         // running statement of their key, whose finish pumps again.
@@ -146,7 +150,8 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
         return Effect.void
       }
       for (const entry of batch) running.add(entry.key)
-      return Effect.flatMap(runBatch(batch), (outcomes) => finish(batch, outcomes))
+      const run = Effect.flatMap(runBatch(batch), (outcomes) => finish(batch, outcomes))
+      return run
     })
     const pump: Effect.Effect<void> = Effect.suspend(() => {
       const starts: Array<Effect.Effect<unknown>> = []
