@@ -224,6 +224,30 @@ describe("batcher turnaround", () => {
       expect(Math.min(...statements)).toBeGreaterThanOrEqual(8)
       expect(statements.length).toBeLessThanOrEqual(12)
     }))
+
+  it.scopedLive("shared slots still take at most maxRows writes per statement", () =>
+    Effect.gen(function*() {
+      const statements: Array<number> = []
+      const batcher = yield* Batcher.make<string, never>({
+        key: (k) => k,
+        maxRows: 3,
+        maxInFlight: 2,
+        run: (items) =>
+          Effect.gen(function*() {
+            statements.push(items.length)
+            yield* Effect.sleep("1 millis")
+            return new Set(items)
+          })
+      })
+      const outcomes = yield* Effect.forEach(
+        Array.from({ length: 40 }, (_, w) => `w${w}`),
+        (id) => batcher.submit(id),
+        { concurrency: "unbounded" }
+      )
+      expect(outcomes.every((o) => o)).toBe(true)
+      expect(statements.reduce((a, b) => a + b, 0)).toBe(40)
+      expect(Math.max(...statements)).toBeLessThanOrEqual(3)
+    }))
 })
 
 describe("LISTEN payloads", () => {

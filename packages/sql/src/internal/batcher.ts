@@ -142,7 +142,7 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
       // came back together), the slots share the queue: two statements run
       // side by side, and come back at different times.
       const share = inFlight - 1 - reserved === 0 && reserved > 0
-      const batch = take(share ? Math.ceil(queue.length / (reserved + 1)) : maxRows)
+      const batch = take(share ? Math.min(maxRows, Math.ceil(queue.length / (reserved + 1))) : maxRows)
       if (batch.length === 0) {
         // Nothing to take: the queue is empty, or its writes wait for a
         // running statement of their key, whose finish pumps again.
