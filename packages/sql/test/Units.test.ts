@@ -198,12 +198,13 @@ describe("batcher", () => {
 })
 
 describe("batcher turnaround", () => {
-  it.scopedLive("writers resumed by a finished statement share the next statements instead of the first going alone", () =>
+  /** Two slots; each statement takes a millisecond and records how many writes it carried. */
+  const slowBatcher = (maxRows: number) =>
     Effect.gen(function*() {
       const statements: Array<number> = []
       const batcher = yield* Batcher.make<string, never>({
         key: (k) => k,
-        maxRows: 500,
+        maxRows,
         maxInFlight: 2,
         run: (items) =>
           Effect.gen(function*() {
@@ -212,6 +213,12 @@ describe("batcher turnaround", () => {
             return new Set(items)
           })
       })
+      return { batcher, statements }
+    })
+
+  it.scopedLive("writers resumed by a finished statement share the next statements instead of the first going alone", () =>
+    Effect.gen(function*() {
+      const { batcher, statements } = yield* slowBatcher(500)
       // 32 writers, 5 writes each, one after another
       yield* Effect.forEach(
         Array.from({ length: 32 }, (_, w) => w),
@@ -227,18 +234,7 @@ describe("batcher turnaround", () => {
 
   it.scopedLive("shared slots still take at most maxRows writes per statement", () =>
     Effect.gen(function*() {
-      const statements: Array<number> = []
-      const batcher = yield* Batcher.make<string, never>({
-        key: (k) => k,
-        maxRows: 3,
-        maxInFlight: 2,
-        run: (items) =>
-          Effect.gen(function*() {
-            statements.push(items.length)
-            yield* Effect.sleep("1 millis")
-            return new Set(items)
-          })
-      })
+      const { batcher, statements } = yield* slowBatcher(3)
       const outcomes = yield* Effect.forEach(
         Array.from({ length: 40 }, (_, w) => `w${w}`),
         (id) => batcher.submit(id),
