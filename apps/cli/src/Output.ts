@@ -12,7 +12,7 @@ import * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import * as Json from "@taskmeta/schema/Json"
 import type * as Pipeline from "@taskmeta/schema/Pipeline"
 import * as TaskRecord from "@taskmeta/schema/TaskRecord"
-import type * as ResultBrowser from "@taskmeta/backends/ResultBrowser"
+import type * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 
 // ---------------------------------------------------------------------------
 // JSON lines

@@ -2,8 +2,9 @@
  * Reading an ArangoDB result collection as a whole, for tools: tasks by
  * state, name and time, counts by state and name, every task and group, what
  * a cleanup would remove, and the pipeline ids of a pipeline store. Plain
- * data, no service tag: `@taskmeta/backends` turns it into its
- * `ResultBrowser` (that package depends on this one, not the reverse).
+ * data with core's `DriverError`, no service tag: `ArangoBrowser` turns it
+ * into core's `ResultBrowser`, and `@taskmeta/backends`' `Pipelines` reads
+ * the pipeline ids.
  *
  * - Every statement is in `internal/scanAql.ts`; values and the collection
  *   are bind variables (`@@collection`).
@@ -42,6 +43,7 @@ import * as Stream from "effect/Stream"
 import { DriverError } from "@taskmeta/core/BackendError"
 import type * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import type * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
@@ -54,56 +56,12 @@ import { ArangoFailure, toDriverError } from "./internal/classify.js"
 import * as Aql from "./internal/scanAql.js"
 
 /**
- * Which tasks `listTasks` returns. Every field narrows; none means all.
- * (The shape of `@taskmeta/backends`' `ResultBrowser.Filter`.)
- *
- * @since 0.1.0
- * @category models
- */
-export interface TaskFilter {
-  /** Only these states (any of them); empty means all. */
-  readonly states?: ReadonlyArray<string> | undefined
-  /** Only tasks with exactly this name. */
-  readonly name?: string | undefined
-  /** Only tasks done at or after this instant (unfinished tasks have no date and are left out). */
-  readonly since?: DateTime.Utc | undefined
-  /** Only tasks done before this instant. */
-  readonly until?: DateTime.Utc | undefined
-  /** At most this many. */
-  readonly limit?: number | undefined
-}
-
-/**
- * How many tasks have one (status, name) pair; `name` is `null` for tasks
- * stored without one.
- *
- * @since 0.1.0
- * @category models
- */
-export interface StateNameCount {
-  readonly status: string
-  readonly name: string | null
-  readonly count: number
-}
-
-/**
  * @since 0.1.0
  * @category models
  */
 export interface Counts {
   /** Documents whose `task` is not an object with a status are not counted. */
-  readonly tasks: ReadonlyArray<StateNameCount>
-  readonly groups: number
-}
-
-/**
- * What a cleanup run now would remove.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ExpiredCount {
-  readonly tasks: number
+  readonly tasks: ReadonlyArray<ResultBrowser.StateNameCount>
   readonly groups: number
 }
 
@@ -140,7 +98,7 @@ export const DEFAULT_CURSOR_TTL: Duration.Duration = Duration.minutes(2)
  */
 export interface ArangoScan {
   /** Tasks matching the filter, newest first (see the module notes). */
-  readonly listTasks: (filter?: TaskFilter) => Stream.Stream<TaskRecord.TaskRecord, DriverError>
+  readonly listTasks: (filter?: ResultBrowser.Filter) => Stream.Stream<TaskRecord.TaskRecord, DriverError>
   /** Every task, oldest first (the reverse of `listTasks`). */
   readonly exportTasks: Stream.Stream<TaskRecord.TaskRecord, DriverError>
   /** Every group, oldest first (groups Celery saved have no date and come first). */
@@ -148,7 +106,9 @@ export interface ArangoScan {
   /** Tasks per (status, name), and the number of groups, in one query. */
   readonly counts: Effect.Effect<Counts, DriverError>
   /** What `ResultBackend.cleanup` with these options would remove if it ran now (`Clock`'s now). */
-  readonly countExpired: (options: BackendOptions.BackendOptions) => Effect.Effect<ExpiredCount, DriverError>
+  readonly countExpired: (
+    options: BackendOptions.BackendOptions
+  ) => Effect.Effect<ResultBrowser.ExpiredCount, DriverError>
   /** The distinct pipeline ids in a pipeline executions collection, sorted. */
   readonly pipelineIds: (collection: string) => Effect.Effect<ReadonlyArray<string>, DriverError>
 }
@@ -256,7 +216,7 @@ export const fromDatabase = (db: Database, config: ArangoConfig.ArangoConfig, op
   const readTask = (key: string, raw: unknown) => ArangoDocument.decodeTaskDocument(key, raw, taskPrefix)
   const readGroup = (key: string, raw: unknown) => ArangoDocument.decodeGroupDocument(key, raw, groupPrefix)
 
-  const listTasks = (filter: TaskFilter = {}) => {
+  const listTasks = (filter: ResultBrowser.Filter = {}) => {
     const states = filter.states !== undefined && filter.states.length > 0 ? filter.states : undefined
     const limit = filter.limit !== undefined && Number.isFinite(filter.limit) ? Math.max(0, Math.floor(filter.limit)) : undefined
     const text = Aql.tasks("newest", {
@@ -319,7 +279,7 @@ export const fromDatabase = (db: Database, config: ArangoConfig.ArangoConfig, op
           before: DateTime.toEpochMillis(DateTime.subtractDuration(now, backendOptions.resultExpires))
         })
       }
-      return { tasks, groups } satisfies ExpiredCount
+      return { tasks, groups } satisfies ResultBrowser.ExpiredCount
     }).pipe(Effect.withSpan("ArangoScan.countExpired"))
 
   const pipelineIds = (executions: string) =>

@@ -9,21 +9,14 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ResultBackendConformance } from "@taskmeta/testkit"
 import * as ArangoBackend from "../src/ArangoBackend.js"
-import { FakeArango } from "./support/FakeArango.js"
+import * as FakeArango from "./support/FakeArango.js"
 
 describe("loopback FakeArango (emulated statements, not ArangoDB)", () => {
   ResultBackendConformance.suite("arango over FakeArango", (options) =>
     Layer.unwrapScoped(
-      Effect.gen(function*() {
-        const fake = yield* Effect.acquireRelease(
-          Effect.promise(async () => {
-            const f = new FakeArango()
-            await f.start()
-            return f
-          }),
-          (f) => Effect.promise(() => f.stop())
-        )
-        return ArangoBackend.layer({ url: `arangodb://127.0.0.1:${fake.port}/celery/celery` }, options)
-      })
+      Effect.map(
+        FakeArango.acquire(),
+        (fake) => ArangoBackend.layer({ url: `arangodb://127.0.0.1:${fake.port}/celery/celery` }, options)
+      )
     ), { timeout: 20_000 })
 })

@@ -15,6 +15,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as BackendOptions from "@taskmeta/core/BackendOptions"
+import type * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 import * as ArangoBackend from "../src/ArangoBackend.js"
 import type * as ArangoConfig from "../src/ArangoConfig.js"
 import * as ArangoDocument from "../src/ArangoDocument.js"
@@ -360,7 +361,7 @@ describe("reading what is stored", () => {
         task("offset", "SUCCESS", "2026-01-02T03:00:00+05:00") // 2026-01-01T22:00Z: older than the two above
         task("started", "STARTED", "2030-01-01T00:00:00") // a date on a non-READY record does not count
         task("pending", "PENDING", null)
-        const ids = (filter?: ArangoScan.TaskFilter) =>
+        const ids = (filter?: ResultBrowser.Filter) =>
           Effect.map(collect(scan.listTasks(filter)), (rs) => rs.map((r) => r.taskId))
         expect(yield* ids()).toEqual(["started", "pending", "b-same", "a-same", "offset"])
         expect(yield* ids({ limit: 2 })).toEqual(["started", "pending"])

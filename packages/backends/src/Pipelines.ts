@@ -17,12 +17,12 @@ import * as ArangoPipelineStore from "@taskmeta/arango/ArangoPipelineStore"
 import * as ArangoScan from "@taskmeta/arango/ArangoScan"
 import * as MemoryPipelineStore from "@taskmeta/core/MemoryPipelineStore"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
+import { BrowseError } from "@taskmeta/core/ResultBrowser"
 import * as RetryPolicy from "@taskmeta/core/RetryPolicy"
 import * as PipelineMigrations from "@taskmeta/sql/PipelineMigrations"
 import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import * as BackendUrl from "./BackendUrl.js"
 import * as Backends from "./Backends.js"
-import { BrowseError } from "./ResultBrowser.js"
 
 /**
  * @since 0.1.0

@@ -17,9 +17,9 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { GroupError, InvalidInput, StoreError } from "@taskmeta/core/BackendError"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import type * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
-import type * as ResultBrowser from "./ResultBrowser.js"
 
 /** A clock that reads `at` and sleeps for real (retries still back off). */
 const pinnedClock = (at: DateTime.Utc, real: Clock.Clock): Clock.Clock => {

@@ -1,27 +1,11 @@
 /**
  * @since 0.1.0
  */
-export * as ArangoBrowser from "./ArangoBrowser.js"
-/**
- * @since 0.1.0
- */
 export * as BackendUrl from "./BackendUrl.js"
 /**
  * @since 0.1.0
  */
 export * as Backends from "./Backends.js"
-/**
- * @since 0.1.0
- */
-export * as MemoryBrowser from "./MemoryBrowser.js"
-/**
- * @since 0.1.0
- */
-export * as ResultBrowser from "./ResultBrowser.js"
-/**
- * @since 0.1.0
- */
-export * as SqlBrowser from "./SqlBrowser.js"
 /**
  * @since 0.1.0
  */

@@ -17,7 +17,13 @@ import type { BackendDriver, CleanupRule } from "./BackendDriver.js"
 import * as BackendOptions from "./BackendOptions.js"
 import * as ResultBackend from "./ResultBackend.js"
 
-const matches = (rule: CleanupRule, record: TaskRecord.TaskRecord): boolean => {
+/**
+ * Whether a cleanup rule deletes a record (what `cleanupTasks` tests).
+ *
+ * @since 0.1.0
+ * @category cleanup
+ */
+export const matchesRule = (rule: CleanupRule, record: TaskRecord.TaskRecord): boolean => {
   if (record.dateDone === null || !DateTime.lessThan(record.dateDone, rule.before)) return false
   if (rule.only !== undefined && !rule.only.includes(record.status)) return false
   if (rule.except !== undefined && rule.except.includes(record.status)) return false
@@ -52,7 +58,7 @@ export const makeDriver: Effect.Effect<BackendDriver> = Effect.gen(function*() {
         let n = 0
         for (const [id, record] of tasks) {
           if (n >= limit) break
-          if (matches(rule, record)) {
+          if (matchesRule(rule, record)) {
             tasks.delete(id)
             n++
           }

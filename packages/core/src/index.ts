@@ -21,7 +21,15 @@ export * as MemoryBackend from "./MemoryBackend.js"
 /**
  * @since 0.1.0
  */
+export * as MemoryBrowser from "./MemoryBrowser.js"
+/**
+ * @since 0.1.0
+ */
 export * as ResultBackend from "./ResultBackend.js"
+/**
+ * @since 0.1.0
+ */
+export * as ResultBrowser from "./ResultBrowser.js"
 /**
  * @since 0.1.0
  */

@@ -14,7 +14,7 @@ import * as path from "node:path"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as PgBackend from "../src/PgBackend.js"
-import type * as ResultCodec from "../src/ResultCodec.js"
+import type * as ResultCodec from "@taskmeta/celery/ResultCodec"
 import * as SqliteBackend from "../src/SqliteBackend.js"
 import { dropSchema, pgUrl, removeDir, suffix, tempDir } from "./helpers.js"
 

@@ -8,6 +8,8 @@
  * their meaning in JavaScript. It checks the wire format and the driver's
  * handling of answers; it says nothing about how a real server runs the AQL.
  */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Aql from "../../src/internal/aql.js"
@@ -398,6 +400,19 @@ const ascending = (a: { done: number | null; key: string }, b: { done: number | 
   }
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0
 }
+
+/** A FakeArango listening for the scope, stopped when it closes. */
+export const acquire = (
+  databases?: Record<string, ReadonlyArray<string>>
+): Effect.Effect<FakeArango, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const fake = new FakeArango(databases)
+      await fake.start()
+      return fake
+    }),
+    (fake) => Effect.promise(() => fake.stop())
+  )
 
 /** A port nothing listens on: bound, then released. */
 export const closedPort = (): Promise<number> =>

@@ -12,7 +12,7 @@ import * as Option from "effect/Option"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as ExceptionInfo from "@taskmeta/schema/ExceptionInfo"
 import type * as Json from "@taskmeta/schema/Json"
-import * as Pickle from "../../src/Pickle.js"
+import * as Pickle from "@taskmeta/celery/Pickle"
 import * as Harness from "./harness.js"
 
 type Backend = Layer.Layer<ResultBackend.ResultBackend, unknown>

@@ -3,8 +3,9 @@
  * and time, count them, export everything, and tell how much a cleanup
  * would delete. `ResultBackend` answers questions about ids a caller knows;
  * this service answers questions about the store. It lives next to a
- * `ResultBackend` built over the same storage (`Backends.layerFromUrl`
- * provides both).
+ * `ResultBackend` built over the same storage: `MemoryBrowser` here,
+ * `SqlBrowser` in `@taskmeta/sql`, `ArangoBrowser` in `@taskmeta/arango`
+ * (`Backends.layerFromUrl` in `@taskmeta/backends` picks one from a URL).
  *
  * @since 0.1.0
  */
@@ -13,10 +14,10 @@ import type * as DateTime from "effect/DateTime"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
-import { causeMessage } from "@taskmeta/core/BackendError"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
+import { causeMessage } from "./BackendError.js"
 
 /**
  * Which tasks `list` returns. Every field narrows; none means all.
@@ -25,7 +26,7 @@ import * as TaskState from "@taskmeta/schema/TaskState"
  * @category models
  */
 export interface Filter {
-  /** Only these states (any of them). */
+  /** Only these states (any of them); empty means all. */
   readonly states?: ReadonlyArray<string> | undefined
   /** Only tasks with exactly this name. */
   readonly name?: string | undefined
@@ -49,6 +50,19 @@ export interface NameStats {
   readonly byState: Readonly<Record<string, number>>
   /** FAILURE among the finished (SUCCESS + FAILURE); `null` when none finished. */
   readonly failureRate: number | null
+}
+
+/**
+ * How many tasks have one (state, name) pair, as a `GROUP BY` gives them;
+ * `name` is `null` for tasks stored without one.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StateNameCount {
+  readonly status: string
+  readonly name: string | null
+  readonly count: number
 }
 
 /**
@@ -82,7 +96,7 @@ export interface ExpiredCount {
  * @since 0.1.0
  * @category errors
  */
-export class BrowseError extends Schema.TaggedError<BrowseError>("@taskmeta/backends/BrowseError")("BrowseError", {
+export class BrowseError extends Schema.TaggedError<BrowseError>("@taskmeta/core/BrowseError")("BrowseError", {
   operation: Schema.String,
   cause: Schema.Defect
 }) {
@@ -118,7 +132,7 @@ export interface Service {
  * @since 0.1.0
  * @category tags
  */
-export class ResultBrowser extends Context.Tag("@taskmeta/backends/ResultBrowser")<ResultBrowser, Service>() {}
+export class ResultBrowser extends Context.Tag("@taskmeta/core/ResultBrowser")<ResultBrowser, Service>() {}
 
 /**
  * The failure rate: FAILURE among SUCCESS + FAILURE, `null` when neither.
@@ -133,16 +147,12 @@ export const failureRate = (byState: Readonly<Record<string, number>>): number |
 }
 
 /**
- * Builds `Stats` from counts per (state, name) pair, as a `GROUP BY` gives
- * them.
+ * Builds `Stats` from counts per (state, name) pair.
  *
  * @since 0.1.0
  * @category stats
  */
-export const statsFromCounts = (
-  counts: Iterable<{ readonly status: string; readonly name: string | null; readonly count: number }>,
-  groups: number
-): Stats => {
+export const statsFromCounts = (counts: Iterable<StateNameCount>, groups: number): Stats => {
   const byState: Record<string, number> = {}
   const names = new Map<string | null, { total: number; byState: Record<string, number> }>()
   let tasks = 0

@@ -1,8 +1,6 @@
 /**
  * The `ResultBrowser` over an ArangoDB result collection (Celery's document
- * layout), as an adapter over `@taskmeta/arango`'s `ArangoScan`, which runs
- * the AQL (this package depends on `@taskmeta/arango`, which cannot depend
- * back on it).
+ * layout), as an adapter over `ArangoScan`, which runs the AQL.
  *
  * - `list` is newest first, where "newest" for documents (which have no
  *   creation sequence) means: records not finished first, then by
@@ -22,12 +20,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as ArangoConfig from "@taskmeta/arango/ArangoConfig"
-import * as ArangoScan from "@taskmeta/arango/ArangoScan"
 import type { DriverError } from "@taskmeta/core/BackendError"
 import type * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
-import * as ResultBrowser from "./ResultBrowser.js"
+import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
+import type * as ArangoConfig from "./ArangoConfig.js"
+import * as ArangoScan from "./ArangoScan.js"
 
 const browseError = (operation: string) => (e: DriverError) =>
   new ResultBrowser.BrowseError({ operation, cause: e.cause })

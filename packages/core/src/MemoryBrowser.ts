@@ -14,13 +14,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type { BackendDriver } from "@taskmeta/core/BackendDriver"
-import type { DriverError } from "@taskmeta/core/BackendError"
-import * as BackendOptions from "@taskmeta/core/BackendOptions"
-import * as MemoryBackend from "@taskmeta/core/MemoryBackend"
-import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
+import type { BackendDriver } from "./BackendDriver.js"
+import type { DriverError } from "./BackendError.js"
+import * as BackendOptions from "./BackendOptions.js"
+import * as MemoryBackend from "./MemoryBackend.js"
+import * as ResultBackend from "./ResultBackend.js"
 import * as ResultBrowser from "./ResultBrowser.js"
 
 /**
@@ -54,17 +54,25 @@ export const track = (
   const taskIds = new Set<string>()
   const groupIds = new Set<string>()
 
+  // The fields are listed, not spread: anything else the inner driver has
+  // (a shortcut around `put`) would write without being tracked.
   const driver: BackendDriver = {
-    ...inner,
+    kind: inner.kind,
     put: (record) =>
       Effect.tap(inner.put(record), (written) => {
         if (written) taskIds.add(record.taskId)
       }),
+    getMany: inner.getMany,
     remove: (id) => Effect.tap(inner.remove(id), () => void taskIds.delete(id)),
     putGroup: (group) => Effect.tap(inner.putGroup(group), () => void groupIds.add(group.groupId)),
+    getGroup: inner.getGroup,
     removeGroup: (id) => Effect.tap(inner.removeGroup(id), () => void groupIds.delete(id)),
-    // Its shortcuts would bypass the tracking `put` above.
-    immediate: undefined
+    cleanupTasks: inner.cleanupTasks,
+    cleanupGroups: inner.cleanupGroups,
+    subscribe: inner.subscribe,
+    minPollInterval: inner.minPollInterval,
+    isTransient: inner.isTransient,
+    onRetryableError: inner.onRetryableError
   }
 
   const browseError = (operation: string) => (e: DriverError) =>
@@ -125,13 +133,7 @@ export const track = (
       const now = yield* DateTime.now
       const rules = ResultBackend.cleanupRules(options, now)
       const records = yield* allTasks("count expired tasks")
-      const tasks = records.filter((r) =>
-        r.dateDone !== null && rules.some((rule) =>
-          DateTime.lessThan(r.dateDone!, rule.before) &&
-          (rule.only === undefined || rule.only.includes(r.status)) &&
-          (rule.except === undefined || !rule.except.includes(r.status))
-        )
-      ).length
+      const tasks = records.filter((r) => rules.some((rule) => MemoryBackend.matchesRule(rule, r))).length
       let groups = 0
       if (options.resultExpires !== null) {
         const before = DateTime.subtractDuration(now, options.resultExpires)

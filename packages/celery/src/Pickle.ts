@@ -395,7 +395,7 @@ const withoutUndefined = <A extends object>(parts: A | undefined): Partial<A> =>
  * @since 0.1.0
  * @category errors
  */
-export class PickleError extends Schema.TaggedError<PickleError>("@taskmeta/sql/PickleError")("PickleError", {
+export class PickleError extends Schema.TaggedError<PickleError>("@taskmeta/celery/PickleError")("PickleError", {
   reason: Schema.String,
   offset: Schema.Number
 }) {

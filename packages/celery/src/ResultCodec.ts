@@ -20,11 +20,17 @@
  * anything JSON cannot carry an inert description, URL passwords inside
  * objects redacted); anything else is UTF-8 JSON.
  *
+ * The same reading is offered as schemas, for decoding rows at the edge:
+ * `column(name)` / `ResultColumn` (bytes or NULL ⇄ JSON value) and `GroupRow`
+ * (a group row ⇄ its member ids). They decode what `decode` and `decodeGroup`
+ * decode and encode as the `"json"` writer does.
+ *
  * @since 0.1.0
  */
 import { isUtf8 } from "node:buffer"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import * as Json from "@taskmeta/schema/Json"
@@ -55,7 +61,7 @@ export const encodings: ReadonlyArray<Encoding> = ["json", "pickle"]
  * @since 0.1.0
  * @category errors
  */
-export class UndecodableValue extends Schema.TaggedError<UndecodableValue>("@taskmeta/sql/UndecodableValue")(
+export class UndecodableValue extends Schema.TaggedError<UndecodableValue>("@taskmeta/celery/UndecodableValue")(
   "UndecodableValue",
   {
     column: Schema.String,
@@ -195,11 +201,14 @@ export interface Writer {
   readonly group: (group: GroupRecord.GroupRecord) => Uint8Array
 }
 
+const encodeGroupJson = (taskIds: ReadonlyArray<string>): Uint8Array =>
+  Buffer.from(Json.stringify({ task_ids: taskIds }), "utf8")
+
 const jsonWriter: Writer = {
   encoding: "json",
   result: (_status, value) => encode(value),
   json: encode,
-  group: (group) => Buffer.from(Json.stringify({ task_ids: group.taskIds }), "utf8")
+  group: (group) => encodeGroupJson(group.taskIds)
 }
 
 const pickleWriter: Writer = {
@@ -216,3 +225,93 @@ const pickleWriter: Writer = {
  * @category encoding
  */
 export const writer = (encoding: Encoding = "json"): Writer => (encoding === "pickle" ? pickleWriter : jsonWriter)
+
+// ---------------------------------------------------------------------------
+// schemas
+// ---------------------------------------------------------------------------
+
+const Bytes = Schema.NullOr(Schema.Uint8ArrayFromSelf)
+
+const isPlainObject = (value: object): boolean => {
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+// What `decode` returns is JSON by construction, so the decoded side is only
+// checked at the top. `Json.Json` (which runs `Json.normalize`) would copy
+// every result and refuse values `decode` gives: pickles nested deeper than
+// 512 levels (the pickle decoder accepts up to `Pickle.DEFAULT_MAX_DEPTH`)
+// and JSON literals beyond the doubles (`1e400` reads as `Infinity`).
+const DecodedJson: Schema.Schema<Json.Json> = Schema.declare(
+  (u: unknown): u is Json.Json => {
+    switch (typeof u) {
+      case "string":
+      case "boolean":
+      case "bigint":
+      case "number":
+        return true
+      case "object":
+        return u === null || Array.isArray(u) || isPlainObject(u)
+      default:
+        return false
+    }
+  },
+  { identifier: "Json", description: "a JSON value decoded from a column (bigints for integers beyond 2^53)" }
+)
+
+/**
+ * Schema from a column's bytes (`Uint8Array`, a `Buffer` included, or SQL
+ * NULL) to its JSON value, as `decode(name, bytes)` reads it: NULL is `null`,
+ * a pickle (first byte 0x80) goes through the safe pickle decoder, anything
+ * else is UTF-8 JSON. A value `decode` refuses fails with the
+ * `UndecodableValue` message, which never quotes the stored bytes. Encoding
+ * writes UTF-8 JSON (`encode`, what the `"json"` writer stores; `null` is
+ * SQL NULL).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const column = (name: string): Schema.Schema<Json.Json, Uint8Array | null> =>
+  Schema.transformOrFail(Bytes, DecodedJson, {
+    strict: true,
+    decode: (bytes, _, ast) =>
+      Either.mapLeft(decode(name, bytes), (error) => new ParseResult.Type(ast, bytes, error.message)),
+    encode: (value, _, ast) =>
+      ParseResult.try({
+        try: () => encode(value),
+        catch: () => new ParseResult.Type(ast, value, `cannot write the ${name} column: not a JSON value`)
+      })
+  }).annotations({ identifier: `Column(${name})` })
+
+/**
+ * Schema for the `result` column: `column("result")`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ResultColumn: Schema.Schema<Json.Json, Uint8Array | null> = column("result").annotations({
+  identifier: "ResultColumn"
+})
+
+/**
+ * Schema from a group row's `result` bytes to the group's member ids, in
+ * order, as `decodeGroup` reads them (Celery's pickled `GroupResult`, whose
+ * pickled backend is never turned into text, or one of the plain forms). A
+ * row `decodeGroup` refuses fails with the `UndecodableValue` message.
+ * Encoding writes taskmeta's JSON form `{"task_ids": […]}`, what the
+ * `"json"` writer stores; Celery's form needs the group id
+ * (`writer("pickle").group`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const GroupRow: Schema.Schema<ReadonlyArray<string>, Uint8Array | null> = Schema.transformOrFail(
+  Bytes,
+  Schema.Array(Schema.String),
+  {
+    strict: true,
+    decode: (bytes, _, ast) =>
+      Either.mapLeft(decodeGroup(bytes), (error) => new ParseResult.Type(ast, bytes, error.message)),
+    encode: (taskIds) => ParseResult.succeed(encodeGroupJson(taskIds))
+  }
+).annotations({ identifier: "GroupRow" })

@@ -20,12 +20,12 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
-import { formatTimestamp } from "@taskmeta/sql/SqlBackend"
-import * as TableNames from "@taskmeta/sql/TableNames"
-import * as ResultBrowser from "./ResultBrowser.js"
+import { formatTimestamp } from "./SqlBackend.js"
+import * as TableNames from "./TableNames.js"
 
 /**
  * @since 0.1.0

@@ -1,0 +1,200 @@
+/**
+ * The schemas of `ResultCodec`: they read what `decode` / `decodeGroup` read,
+ * fail where those fail (without quoting the stored bytes), and encode as the
+ * `"json"` writer does.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Json from "@taskmeta/schema/Json"
+import * as DateTime from "effect/DateTime"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import * as fc from "fast-check"
+import * as CeleryCodec from "../src/CeleryCodec.js"
+import * as Pickle from "../src/Pickle.js"
+import * as ResultCodec from "../src/ResultCodec.js"
+
+const utf8 = (text: string): Uint8Array => Buffer.from(text, "utf8")
+
+// Any JSON value, bigints beyond the safe range included.
+const json: fc.Arbitrary<Json.Json> = fc.letrec<{ value: Json.Json }>((tie) => ({
+  value: fc.oneof(
+    { depthSize: "small" },
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.bigInt({ min: 2n ** 53n, max: 2n ** 80n }),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.string(),
+    fc.array(tie("value"), { maxLength: 4 }),
+    fc.dictionary(fc.string({ maxLength: 5 }), tie("value"), { maxKeys: 4 })
+  )
+})).value.map((v) => Either.getOrThrow(Json.normalize(v)))
+
+// Column bytes of every kind: what both writers store, and damaged or random bytes.
+const columnBytes: fc.Arbitrary<Uint8Array | null> = fc.oneof(
+  fc.constant(null),
+  json.map((v) => ResultCodec.encode(v)),
+  fc.tuple(json, fc.constantFrom("SUCCESS", "FAILURE")).map(([v, status]) => CeleryCodec.pickleResult(status, v)),
+  fc.tuple(json, fc.nat()).map(([v, cut]) => {
+    const bytes = Pickle.encode(Pickle.fromJson(v))
+    return bytes.subarray(0, cut % bytes.length)
+  }),
+  fc.uint8Array({ maxLength: 24 }),
+  fc.uint8Array({ maxLength: 24 }).map((b) => Uint8Array.from([0x80, ...b]))
+)
+
+const leftMessage = <A, I>(schema: Schema.Schema<A, I>, input: unknown): string => {
+  const result = Schema.decodeUnknownEither(schema)(input)
+  if (Either.isRight(result)) throw new Error("expected a ParseError")
+  return result.left.message
+}
+
+describe("ResultColumn", () => {
+  const decode = Schema.decodeUnknownEither(ResultCodec.ResultColumn)
+
+  it("decodes NULL, JSON text and pickles as decode does, whatever the writer", () => {
+    const value = { n: 2n ** 64n + 1n, s: "héllo ✓", a: [1, null, true] }
+    expect(decode(null)).toEqual(Either.right(null))
+    expect(decode(ResultCodec.writer("json").result("SUCCESS", value))).toEqual(Either.right(value))
+    expect(decode(ResultCodec.writer("pickle").result("SUCCESS", value))).toEqual(Either.right(value))
+    expect(decode(Buffer.from("80054b2a2e", "hex"))).toEqual(Either.right(42))
+    // JSON text beyond the doubles reads as decode reads it
+    expect(decode(utf8("[1e400, -1e400]"))).toEqual(ResultCodec.decode("result", utf8("[1e400, -1e400]")))
+    expect(decode(utf8("1e400"))).toEqual(Either.right(Infinity))
+    // Celery's exception envelope: the tuple exc_message reads back as an array
+    const envelope = { exc_type: "ValueError", exc_message: ["x", 1], exc_module: "builtins" }
+    expect(decode(CeleryCodec.pickleResult("FAILURE", envelope))).toEqual(Either.right(envelope))
+    // a pickled call is an inert description, not a failure
+    const call = Pickle.encode(Pickle.reduce(Pickle.global("os", "system"), Pickle.tuple([Pickle.str("true")])))
+    expect(decode(call)).toEqual(Either.right({
+      __pickle__: "reduce",
+      callable: { __pickle__: "global", module: "os", name: "system" },
+      args: ["true"]
+    }))
+  })
+
+  it("agrees with decode on any bytes", () => {
+    fc.assert(
+      fc.property(columnBytes, (bytes) => {
+        const expected = ResultCodec.decode("result", bytes)
+        const actual = decode(bytes)
+        if (Either.isRight(expected)) {
+          expect(actual).toEqual(expected)
+        } else {
+          expect(Either.isLeft(actual)).toBe(true)
+          expect(leftMessage(ResultCodec.ResultColumn, bytes)).toContain(expected.left.message)
+        }
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("reads pickles as deep as the pickle decoder allows (deeper than Json.normalize's 512)", () => {
+    let tree: Pickle.PickleValue = Pickle.int(1)
+    for (let i = 0; i < 900; i++) tree = Pickle.list([tree])
+    const bytes = Pickle.encode(tree)
+    const expected = ResultCodec.decode("result", bytes)
+    expect(Either.isRight(expected)).toBe(true)
+    expect(decode(bytes)).toEqual(expected)
+    expect(Either.isLeft(Json.normalize(Either.getOrThrow(expected)))).toBe(true)
+  })
+
+  it("fails with the UndecodableValue message, never quoting the stored bytes", () => {
+    const pickle = Pickle.encode(Pickle.str("postgresql://app:SECRET@db/results"))
+    const truncated = pickle.subarray(0, pickle.length - 1)
+    const pickleError = ResultCodec.decode("result", truncated)
+    if (Either.isRight(pickleError)) throw new Error("expected an UndecodableValue")
+    expect(pickleError.left.message).toMatch(/^cannot decode the result column \(pickle\): /)
+    const message = leftMessage(ResultCodec.ResultColumn, truncated)
+    expect(message).toContain(pickleError.left.message)
+    expect(message).not.toContain("SECRET")
+
+    const badJson = utf8("{\"password\": \"SECRET\"")
+    expect(leftMessage(ResultCodec.ResultColumn, badJson)).toContain("cannot decode the result column (json): invalid JSON")
+    expect(leftMessage(ResultCodec.ResultColumn, badJson)).not.toContain("SECRET")
+    expect(leftMessage(ResultCodec.ResultColumn, Uint8Array.from([0x22, 0xc3, 0x22]))).toContain("invalid UTF-8")
+    // not bytes at all
+    expect(Either.isLeft(decode("{}"))).toBe(true)
+  })
+
+  it("names its column", () => {
+    expect(leftMessage(ResultCodec.column("kwargs"), utf8("{nope"))).toContain("cannot decode the kwargs column (json)")
+    expect(Schema.decodeUnknownEither(ResultCodec.column("args"))(utf8("[1, 2]"))).toEqual(Either.right([1, 2]))
+  })
+
+  it("encodes as the json writer does; NULL for null", () => {
+    const encode = Schema.encodeSync(ResultCodec.ResultColumn)
+    expect(encode(null)).toBeNull()
+    fc.assert(
+      fc.property(json, (value) => {
+        const bytes = encode(value)
+        expect(bytes).toEqual(ResultCodec.encode(value))
+        expect(decode(bytes)).toEqual(Either.right(value))
+      }),
+      { numRuns: 300 }
+    )
+  })
+
+  it("decodes a row at the edge", () => {
+    const Row = Schema.Struct({ task_id: Schema.String, result: ResultCodec.ResultColumn, args: ResultCodec.column("args") })
+    const row = { task_id: "t", result: Buffer.from(CeleryCodec.pickleResult("SUCCESS", [1, 2n ** 70n])!), args: null }
+    expect(Schema.decodeUnknownSync(Row)(row)).toEqual({ task_id: "t", result: [1, 2n ** 70n], args: null })
+  })
+})
+
+describe("GroupRow", () => {
+  const decode = Schema.decodeUnknownEither(ResultCodec.GroupRow)
+
+  it("reads Celery's group pickle and taskmeta's JSON form, as decodeGroup does", () => {
+    expect(decode(CeleryCodec.pickleGroup("g", ["a", "b"]))).toEqual(Either.right(["a", "b"]))
+    const group = { groupId: "g", taskIds: ["a"], dateDone: DateTime.unsafeMake(0) }
+    expect(decode(ResultCodec.writer("json").group(group))).toEqual(Either.right(["a"]))
+    expect(decode(ResultCodec.writer("pickle").group(group))).toEqual(Either.right(["a"]))
+    expect(decode(utf8("[[\"g\", null], [[[\"a\", null], null]]]"))).toEqual(Either.right(["a"]))
+    // members pickled with Celery's backend: only the ids are read
+    const backend = Pickle.reduce(
+      Pickle.global("celery.backends.database", "DatabaseBackend"),
+      Pickle.tuple([Pickle.str("db+postgresql://app:SECRET@db/results")])
+    )
+    const tree = Pickle.reduce(Pickle.global("celery.result", "GroupResult"), Pickle.tuple([
+      Pickle.str("g"),
+      Pickle.list([
+        Pickle.reduce(Pickle.global("celery.result", "AsyncResult"), Pickle.tuple([Pickle.str("t1"), backend, Pickle.none]))
+      ])
+    ]))
+    expect(decode(Pickle.encode(tree))).toEqual(Either.right(["t1"]))
+  })
+
+  it("agrees with decodeGroup on any bytes", () => {
+    const rows = fc.oneof(
+      columnBytes,
+      fc.array(fc.string({ maxLength: 8 }), { maxLength: 5 }).map((ids) => CeleryCodec.pickleGroup("g", ids)),
+      fc.array(fc.string({ maxLength: 8 }), { maxLength: 5 }).map((ids) => ResultCodec.encode({ task_ids: ids }))
+    )
+    fc.assert(
+      fc.property(rows, (bytes) => {
+        const expected = ResultCodec.decodeGroup(bytes)
+        const actual = decode(bytes)
+        if (Either.isRight(expected)) {
+          expect(actual).toEqual(expected)
+        } else {
+          expect(Either.isLeft(actual)).toBe(true)
+          expect(leftMessage(ResultCodec.GroupRow, bytes)).toContain(expected.left.message)
+        }
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("fails on what is not a group", () => {
+    expect(leftMessage(ResultCodec.GroupRow, Pickle.encode(Pickle.int(5)))).toContain("not a group")
+    expect(leftMessage(ResultCodec.GroupRow, null)).toContain("not a group")
+    expect(leftMessage(ResultCodec.GroupRow, utf8("{\"task_ids\": [1]}"))).toContain("not a group")
+  })
+
+  it("encodes taskmeta's JSON form", () => {
+    const bytes = Schema.encodeSync(ResultCodec.GroupRow)(["a", "b"])
+    expect(Buffer.from(bytes!).toString("utf8")).toBe("{\"task_ids\":[\"a\",\"b\"]}")
+    expect(decode(bytes)).toEqual(Either.right(["a", "b"]))
+  })
+})

@@ -1,0 +1,48 @@
+/**
+ * `SqlBrowser` over SQLite (a temp file) and PostgreSQL (a fresh schema),
+ * each next to the SQL backend on the same tables, through the shared
+ * `ResultBrowserConformance` suite. SQLite pages by three ids, so lists and
+ * exports cross page boundaries.
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { afterAll } from "@effect/vitest"
+import * as Layer from "effect/Layer"
+import type * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as ResultBrowserConformance from "@taskmeta/testkit/ResultBrowserConformance"
+import * as path from "node:path"
+import * as PgBackend from "../src/PgBackend.js"
+import * as SqlBrowser from "../src/SqlBrowser.js"
+import * as SqliteBackend from "../src/SqliteBackend.js"
+import { dropSchema, pgUrl, removeDir, suffix, tempDir } from "./helpers.js"
+
+const dir = tempDir("browse")
+const schema = `tm_browse_${suffix()}`
+afterAll(async () => {
+  removeDir(dir)
+  await dropSchema(schema)
+})
+
+/** The browser over `client`, next to `backend` (built first: it runs the migrations). */
+const withBrowser = <E1, E2>(
+  backend: Layer.Layer<ResultBackend.ResultBackend, E1>,
+  client: Layer.Layer<SqlClient.SqlClient, E2>,
+  options: SqlBrowser.Options
+) => SqlBrowser.layer(options).pipe(Layer.provide(client), Layer.provideMerge(backend))
+
+const filename = path.join(dir, "browse.sqlite")
+
+ResultBrowserConformance.suite("sqlite", (options) =>
+  withBrowser(
+    SqliteBackend.layer({ ...options, filename }),
+    Layer.scoped(SqlClient.SqlClient, SqliteBackend.makeClient({ filename })).pipe(Layer.provide(Reactivity.layer)),
+    { pageSize: 3 }
+  ))
+
+ResultBrowserConformance.suite("postgres", (options) =>
+  withBrowser(
+    PgBackend.layer({ ...options, url: pgUrl, tables: { schema }, poolSize: 2 }),
+    PgClient.layer({ url: pgUrl, maxConnections: 2 }),
+    { tables: { schema } }
+  ))

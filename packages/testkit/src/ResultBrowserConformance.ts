@@ -1,0 +1,180 @@
+/**
+ * The conformance suite every `ResultBrowser` implementation runs.
+ *
+ * Call `suite(name, make)` from a test file. `make` builds a layer with a
+ * `ResultBackend` and a `ResultBrowser` over the same storage, for the given
+ * backend options; every test builds its own and seeds it with the same
+ * records (`tasks`, `groups`) through the backend, so storage that keeps what
+ * an earlier test of the run wrote (a SQL table) is fine, but nothing else
+ * may write to it. Time is driven with `TestClock`.
+ *
+ * What the suite pins down:
+ *
+ * - `list` is newest first; states, name, `since`/`until` (on `dateDone`,
+ *   unfinished tasks left out) and `limit` narrow it;
+ * - `stats` counts by state and by name, with the failure rate;
+ * - exports are oldest first and give the records exactly as stored (big
+ *   integers, dates, tracebacks);
+ * - `countExpired` counts what `ResultBackend.cleanup` then deletes.
+ *
+ * @since 0.1.0
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
+import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
+import type * as BackendOptions from "@taskmeta/core/BackendOptions"
+import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type MakeLayer<E = unknown> = (
+  options: BackendOptions.Input
+) => Layer.Layer<ResultBackend.ResultBackend | ResultBrowser.ResultBrowser, E>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SuiteOptions {
+  /** Per-test timeout (default 30 s). */
+  readonly timeout?: number | undefined
+}
+
+/**
+ * The options the suite's layers are built with (extended results, the
+ * default expiry of one day).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const options: BackendOptions.Input = { resultExtended: true }
+
+const at = (iso: string) => DateTime.unsafeMake(iso)
+
+const base = { traceback: null, kwargs: {}, worker: "w@h", retries: 0, queue: "celery" }
+
+/**
+ * The task records the suite stores, in the order it stores them (oldest
+ * first): two SUCCESS (one with an integer beyond 2^53), a FAILURE with a
+ * traceback, and a STARTED task, which has no `dateDone`.
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
+export const tasks: ReadonlyArray<TaskRecord.TaskRecord> = [
+  { ...base, taskId: "s1", status: "SUCCESS", result: 256, dateDone: at("2026-01-01T00:00:00Z"), name: "multiply_two_numbers", args: [16, 16] },
+  { ...base, taskId: "f1", status: "FAILURE", result: { exc_type: "ZeroDivisionError", exc_message: ["division by zero"], exc_module: "builtins" }, traceback: "Traceback…", dateDone: at("2026-01-02T00:00:00Z"), name: "divide", args: [1, 0] },
+  { ...base, taskId: "s2", status: "SUCCESS", result: 12345678901234567890n, dateDone: at("2026-01-03T00:00:00Z"), name: "multiply_two_numbers", args: [2, 3] },
+  { ...base, taskId: "p1", status: "STARTED", result: { pid: 1 }, dateDone: null, name: "slow", args: [] }
+]
+
+/**
+ * The group the suite saves (over `s1` and `f1`).
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
+export const groups: ReadonlyArray<GroupRecord.GroupRecord> = [
+  { groupId: "g1", taskIds: ["s1", "f1"], dateDone: at("2026-01-02T06:00:00Z") }
+]
+
+/**
+ * Stores `tasks` and `groups` through the `ResultBackend` in context, each
+ * at its `dateDone` (`TestClock` only moves forward while seeding).
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
+export const seed: Effect.Effect<void, unknown, ResultBackend.ResultBackend> = Effect.gen(function*() {
+  const backend = yield* ResultBackend.ResultBackend
+  const setTime = (instant: DateTime.Utc | null) =>
+    instant === null ? Effect.void : TestClock.setTime(DateTime.toEpochMillis(instant))
+  const [group] = groups
+  for (const record of tasks) {
+    // The group, dated between f1 and s2, in its place in time.
+    if (record.taskId === "s2") {
+      yield* setTime(group.dateDone)
+      yield* backend.saveGroup(group.groupId, group.taskIds)
+    }
+    const { dateDone, result, status, taskId, ...request } = record
+    yield* setTime(dateDone)
+    yield* backend.store(taskId, result, status, request)
+  }
+})
+
+const collect = <A, E>(stream: Stream.Stream<A, E>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+
+/**
+ * Registers the suite.
+ *
+ * @since 0.1.0
+ * @category suites
+ */
+export const suite = <E>(name: string, make: MakeLayer<E>, suiteOptions: SuiteOptions = {}): void => {
+  const timeout = suiteOptions.timeout ?? 30_000
+  const provide = <A, E2>(self: Effect.Effect<A, E2, ResultBackend.ResultBackend | ResultBrowser.ResultBrowser>) =>
+    Effect.provide(Effect.zipRight(seed, self), make(options))
+
+  describe(`${name}: ResultBrowser conformance`, () => {
+    it.effect("lists newest first, filters by state, name, time and limit", () =>
+      provide(Effect.gen(function*() {
+        const browser = yield* ResultBrowser.ResultBrowser
+        expect(browser.kind).toBe((yield* ResultBackend.ResultBackend).kind)
+        const ids = (filter: ResultBrowser.Filter) =>
+          Effect.map(collect(browser.list(filter)), (records) => records.map((r) => r.taskId))
+        expect(yield* ids({})).toEqual(["p1", "s2", "f1", "s1"])
+        expect(yield* ids({ states: [] })).toEqual(["p1", "s2", "f1", "s1"])
+        expect(yield* ids({ states: ["SUCCESS"] })).toEqual(["s2", "s1"])
+        expect(yield* ids({ states: ["FAILURE", "STARTED"] })).toEqual(["p1", "f1"])
+        expect(yield* ids({ name: "multiply_two_numbers", limit: 1 })).toEqual(["s2"])
+        expect(yield* ids({ since: at("2026-01-02T00:00:00Z") })).toEqual(["s2", "f1"])
+        expect(yield* ids({ since: at("2026-01-01T00:00:00Z"), until: at("2026-01-02T00:00:00Z") })).toEqual(["s1"])
+        expect(yield* ids({ limit: 0 })).toEqual([])
+      })), timeout)
+
+    it.effect("counts by state and name, with the failure rate", () =>
+      provide(Effect.gen(function*() {
+        const stats = yield* (yield* ResultBrowser.ResultBrowser).stats
+        expect(stats.tasks).toBe(4)
+        expect(stats.groups).toBe(1)
+        expect(stats.byState).toEqual({ SUCCESS: 2, FAILURE: 1, STARTED: 1 })
+        expect(stats.failureRate).toBeCloseTo(1 / 3)
+        expect(stats.byName[0]).toEqual({ name: "multiply_two_numbers", total: 2, byState: { SUCCESS: 2 }, failureRate: 0 })
+      })), timeout)
+
+    it.effect("exports everything, oldest first, exactly as stored", () =>
+      provide(Effect.gen(function*() {
+        const browser = yield* ResultBrowser.ResultBrowser
+        const exported = yield* collect(browser.exportTasks)
+        expect(exported.map((r) => r.taskId)).toEqual(["s1", "f1", "s2", "p1"])
+        expect(exported[2].result).toBe(12345678901234567890n)
+        expect(DateTime.formatIso(exported[1].dateDone!)).toBe("2026-01-02T00:00:00.000Z")
+        expect(exported[1].traceback).toBe("Traceback…")
+        const exportedGroups = yield* collect(browser.exportGroups)
+        expect(exportedGroups.map((g) => [g.groupId, g.taskIds, DateTime.formatIso(g.dateDone)])).toEqual([
+          ["g1", ["s1", "f1"], "2026-01-02T06:00:00.000Z"]
+        ])
+      })), timeout)
+
+    // Last: it deletes what the others read.
+    it.effect("counts what cleanup would delete, then cleanup deletes exactly that", () =>
+      provide(Effect.gen(function*() {
+        yield* TestClock.setTime(DateTime.toEpochMillis(at("2026-01-03T12:00:00Z")))
+        const browser = yield* ResultBrowser.ResultBrowser
+        const due = yield* browser.countExpired
+        expect(due).toEqual({ tasks: 2, groups: 1 }) // s1, f1 and g1 are older than a day; p1 has no date
+        const report = yield* (yield* ResultBackend.ResultBackend).cleanup()
+        expect(report).toEqual(due)
+        expect(yield* browser.countExpired).toEqual({ tasks: 0, groups: 0 })
+      })), timeout)
+  })
+}

@@ -1,0 +1,4 @@
+import { MemoryBrowser } from "@taskmeta/core"
+import { ResultBrowserConformance } from "@taskmeta/testkit"
+
+ResultBrowserConformance.suite("memory", (options) => MemoryBrowser.layer(options))
