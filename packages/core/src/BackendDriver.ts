@@ -33,42 +33,6 @@ export interface CleanupRule {
 }
 
 /**
- * What an `Immediate` operation answers when it cannot answer at once: the
- * caller takes the driver's effectful path instead (which retries, reports
- * errors and logs).
- *
- * @since 0.1.0
- * @category models
- */
-export const NotNow: unique symbol = Symbol.for("@taskmeta/core/BackendDriver/NotNow")
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type NotNow = typeof NotNow
-
-/**
- * Synchronous shortcuts for a store that can often answer at once (an
- * embedded database on the calling thread). Each either does the whole
- * operation, exactly as its effectful counterpart would, or does nothing and
- * answers `NotNow`: on any failure, inside a transaction, when a value would
- * need a warning logged, or when writes are being coalesced.
- * `ResultBackend.make` uses them only when no tracer is installed (a traced
- * call takes the effectful path, which opens the spans). A wrapper that
- * changes `put` or `getMany` must wrap these too, or drop them.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Immediate {
-  /** The record for the id, `undefined` when none is stored. */
-  readonly get: (taskId: string) => TaskRecord.TaskRecord | undefined | NotNow
-  /** `put` done at once: `true` when written, `false` when ignored (SUCCESS is final). */
-  readonly put: (record: TaskRecord.TaskRecord) => boolean | NotNow
-}
-
-/**
  * @since 0.1.0
  * @category models
  */
@@ -106,6 +70,4 @@ export interface BackendDriver {
   readonly isTransient: (error: DriverError) => boolean
   /** Runs before a retry, to drop a broken connection. */
   readonly onRetryableError?: ((error: DriverError) => Effect.Effect<void>) | undefined
-  /** Synchronous shortcuts for `getMany` of one id and `put` (see `Immediate`). */
-  readonly immediate?: Immediate | undefined
 }

@@ -22,7 +22,7 @@ import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import * as Json from "@taskmeta/schema/Json"
 import * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
-import { type BackendDriver, type CleanupRule, NotNow } from "./BackendDriver.js"
+import type { BackendDriver, CleanupRule } from "./BackendDriver.js"
 import {
   CleanupError,
   type DriverError,
@@ -388,28 +388,14 @@ export const make = (
       )
 
     // Without a tracer, a store is one Effect operation up to the driver's
-    // write: the clock is read from the fiber, no span is opened. A driver
-    // with synchronous shortcuts (an embedded database) answers at once,
-    // instead of through the retrying, error-mapping chain; `NotNow` falls
-    // back to that chain.
-    const immediate = driver.immediate
+    // write: the clock is read from the fiber, no span is opened.
     const storeDirect = (prepared: Prepared, ready: boolean) =>
       Effect.withFiberRuntime<StoreOutcome, InvalidInput | StoreError>((fiber) => {
         if (Tracing.isObserved(fiber.currentTracer)) return storeSpanned(prepared, ready)
-        let record = prepared
-        if (ready) {
-          const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
-          if (now < FIRST_SQL_MILLIS || now > LAST_SQL_MILLIS) return Effect.fail(outOfRange(prepared, now))
-          record = withDateDone(prepared, dateTimeAt(now))
-        }
-        if (immediate === undefined) return writeRecord(record)
-        const written = immediate.put(record)
-        if (written === NotNow) return writeRecord(record)
-        return Effect.succeed(
-          written
-            ? StoreOutcome.Stored({ record })
-            : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId: prepared.taskId })
-        )
+        if (!ready) return writeRecord(prepared)
+        const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+        if (now < FIRST_SQL_MILLIS || now > LAST_SQL_MILLIS) return Effect.fail(outOfRange(prepared, now))
+        return writeRecord(withDateDone(prepared, dateTimeAt(now)))
       })
 
     // The hot paths (store, get, getMany, exists) are plain functions rather
@@ -457,20 +443,6 @@ export const make = (
     ): Effect.Effect<A, InvalidInput | GetError> => {
       const badId = idProblem("taskId", taskId)
       if (badId !== undefined) return Effect.fail(badId)
-      if (immediate === undefined) return readSpanned(taskId, span, f)
-      return Effect.withFiberRuntime((fiber) => {
-        if (Tracing.isObserved(fiber.currentTracer)) return readSpanned(taskId, span, f)
-        const found = immediate.get(taskId)
-        return found === NotNow ? readSpanned(taskId, span, f) : Effect.succeed(f(found))
-      })
-    }
-    // Not a closure made per read: under tsx (esbuild's keepNames) every
-    // named closure costs a `__name` call each time it is made.
-    function readSpanned<A>(
-      taskId: string,
-      span: string,
-      f: (found: TaskRecord.TaskRecord | undefined) => A
-    ): Effect.Effect<A, GetError> {
       return Tracing.withSpan(Effect.map(readMany([taskId]), ([found]) => f(found)), span, () => ({ taskId }))
     }
 

@@ -1,19 +1,26 @@
 /**
- * The SQL `ResultBackend` over an `@effect/sql` client (PostgreSQL or
- * SQLite), on Celery's `celery_taskmeta` / `celery_tasksetmeta` tables.
+ * The SQL `ResultBackend` over the `@effect/sql` client in context
+ * (PostgreSQL or SQLite), on Celery's `celery_taskmeta` /
+ * `celery_tasksetmeta` tables.
  *
- * Dialect differences are resolved once, when the driver is built. Writes are
- * single-statement upserts that keep a stored SUCCESS (the rule is in the
- * statement's `WHERE`), and concurrent writes are coalesced into multi-row
- * statements; reads of many ids are one query; cleanup deletes in bounded
- * batches, each statement its own transaction.
+ * Every statement is an `sql` template run by that client, whoever built it:
+ * hand in the `PgClient.layer` / `SqliteClient.layer` your program already
+ * has. Rows are decoded at the edge with `Schema`, and instants never depend
+ * on the client's type parsers or the process's time zone: PostgreSQL
+ * `timestamp` columns are read as text (`to_char`) and parsed as naive UTC.
  *
- * `SqliteBackend` and `PgBackend` build the client, run the migrations and
- * add what each database offers (WAL, LISTEN/NOTIFY); use this module when
- * you already have a `SqlClient`.
+ * Writes are single-statement upserts that keep a stored SUCCESS (the rule is
+ * in the statement's `WHERE`), and concurrent writes are coalesced into
+ * multi-row statements; reads of many ids are one query; cleanup deletes in
+ * bounded batches, each statement its own transaction. With a `PgClient` in
+ * context, waiting is pushed by LISTEN/NOTIFY (`PgClient.listen`).
+ *
+ * `SqliteBackend` and `PgBackend` build the client from a file name or a URL
+ * and provide it; use this module when you already have a `SqlClient`.
  *
  * @since 0.1.0
  */
+import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Config from "effect/Config"
@@ -22,23 +29,22 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Queue from "effect/Queue"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as BackendDriver from "@taskmeta/core/BackendDriver"
+import * as ResultCodec from "@taskmeta/celery/ResultCodec"
+import type * as BackendDriver from "@taskmeta/core/BackendDriver"
 import { DriverError } from "@taskmeta/core/BackendError"
 import * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
-import * as Tracing from "@taskmeta/core/Tracing"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
-import * as Json from "@taskmeta/schema/Json"
+import type * as Json from "@taskmeta/schema/Json"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
-import * as UtcTime from "@taskmeta/schema/UtcTime"
 import * as TaskState from "@taskmeta/schema/TaskState"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 import * as Batcher from "./internal/batcher.js"
 import { isPgTransient, isSqliteTransient } from "./internal/classify.js"
-import type { Executor } from "./internal/executor.js"
-import * as ResultCodec from "./ResultCodec.js"
+import * as Listener from "./internal/listener.js"
 import * as SqlMigrations from "./SqlMigrations.js"
 import * as TableNames from "./TableNames.js"
 
@@ -84,10 +90,11 @@ export interface DriverOptions {
    */
   readonly encoding?: ResultCodec.Encoding | undefined
   readonly batch?: BatchOptions | undefined
-  /** Push notifications of stored READY task ids (PostgreSQL's LISTEN). */
-  readonly notifications?: Effect.Effect<Queue.Dequeue<string>, never, Scope.Scope> | undefined
-  /** Runs before a retry of a transient failure (to drop a broken connection). */
-  readonly onRetryableError?: ((error: DriverError) => Effect.Effect<void>) | undefined
+  /**
+   * Push-based waiting with LISTEN/NOTIFY when the client is a `PgClient`
+   * (its `listen` connection, one per client). Default on; off polls.
+   */
+  readonly listen?: boolean | undefined
   /** The shortest pause between polls while waiting without notifications. */
   readonly minPollInterval?: number | undefined
 }
@@ -115,172 +122,75 @@ export interface Options extends DriverOptions, BackendOptions.Input {
 // rows
 // ---------------------------------------------------------------------------
 
-// Rows are checked by hand: a Schema decode per row cost more than the read.
-// SQLite columns are dynamically typed: another writer may have put TEXT in a
-// BLOB column. Its UTF-8 bytes are what the codec reads (a pickle cannot be
-// TEXT, so this only ever holds JSON).
-class Problem {
-  constructor(readonly column: string, readonly expected: string) {}
-}
-
-const bytesColumn = (value: unknown, column: string): Uint8Array | null | Problem => {
-  if (value === null || value === undefined) return null
-  if (value instanceof Uint8Array) return value
-  if (typeof value === "string") return Buffer.from(value, "utf8")
-  return new Problem(column, "bytes, text or null")
-}
-const textColumn = (value: unknown, column: string): string | null | Problem => {
-  if (value === null || value === undefined) return null
-  return typeof value === "string" ? value : new Problem(column, "text or null")
-}
-const timestampColumn = (value: unknown, column: string): string | Date | null | Problem => {
-  if (value === null || value === undefined) return null
-  return typeof value === "string" || value instanceof Date ? value : new Problem(column, "a timestamp or null")
-}
-const isProblem = (value: unknown): value is Problem => value instanceof Problem
-const problemText = (problem: Problem) => `column ${problem.column}: expected ${problem.expected}`
-
 /**
- * Where a row's undecodable values go: an array collects them (each then
- * reads as `ResultCodec.describeUndecodable`, and is logged); `undefined`
- * means the caller cannot log (the immediate path), so such a row reads as
- * `undefined` and is read again on the effectful path.
+ * A bytes column. SQLite columns are dynamically typed: another writer may
+ * have put TEXT in a BLOB column; its UTF-8 bytes are what the codec reads (a
+ * pickle cannot be TEXT, so this only ever holds JSON).
  */
-type Problems = Array<ResultCodec.UndecodableValue> | undefined
+const Bytes = Schema.Union(
+  Schema.Uint8ArrayFromSelf,
+  Schema.transform(Schema.String, Schema.Uint8ArrayFromSelf, {
+    strict: true,
+    decode: (text) => Buffer.from(text, "utf8"),
+    encode: (bytes) => Buffer.from(bytes).toString("utf8")
+  })
+)
 
-/**
- * The columns of `TASK_COLUMNS`, in that order, checked and decoded into a
- * record. Runs for every row read: no generator, no Schema, no closures, no
- * intermediate row object.
- */
-const recordOf = (
-  problems: Problems,
-  taskId: unknown,
-  rawStatus: unknown,
-  rawResult: unknown,
-  rawDateDone: unknown,
-  rawTraceback: unknown,
-  rawName: unknown,
-  rawArgs: unknown,
-  rawKwargs: unknown,
-  rawWorker: unknown,
-  rawRetries: unknown,
-  rawQueue: unknown
-): TaskRecord.TaskRecord | Problem | undefined => {
-  if (typeof taskId !== "string") return new Problem("task_id", "text")
-  const status = textColumn(rawStatus, "status")
-  if (isProblem(status)) return status
-  const resultBytes = bytesColumn(rawResult, "result")
-  if (isProblem(resultBytes)) return resultBytes
-  const dateDone = timestampColumn(rawDateDone, "date_done")
-  if (isProblem(dateDone)) return dateDone
-  const traceback = textColumn(rawTraceback, "traceback")
-  if (isProblem(traceback)) return traceback
-  const name = textColumn(rawName, "name")
-  if (isProblem(name)) return name
-  const argsBytes = bytesColumn(rawArgs, "args")
-  if (isProblem(argsBytes)) return argsBytes
-  const kwargsBytes = bytesColumn(rawKwargs, "kwargs")
-  if (isProblem(kwargsBytes)) return kwargsBytes
-  const worker = textColumn(rawWorker, "worker")
-  if (isProblem(worker)) return worker
-  const queue = textColumn(rawQueue, "queue")
-  if (isProblem(queue)) return queue
-  const retries = rawRetries === undefined || rawRetries === null ? null : rawRetries
-  if (retries !== null && typeof retries !== "number") return new Problem("retries", "an integer or null")
+/** An integer column: a number, or a bigint from a client reading safe integers. */
+const Int = Schema.Union(
+  Schema.Number,
+  Schema.transform(Schema.BigIntFromSelf, Schema.Number, { strict: true, decode: Number, encode: BigInt })
+)
 
-  // A column that cannot be decoded (a hostile or corrupt pickle, invalid
-  // JSON) does not fail the read: it reads as `describeUndecodable` (`args`
-  // as a one-element array holding it). Only a row of the wrong shape fails.
-  let result = decodeColumn("result", resultBytes, undefined)
-  if (result instanceof ResultCodec.UndecodableValue) {
-    if (problems === undefined) return undefined
-    problems.push(result)
-    result = ResultCodec.describeUndecodable(result)
-  }
-  let args = decodeColumn("args", argsBytes, "array")
-  if (args instanceof ResultCodec.UndecodableValue) {
-    if (problems === undefined) return undefined
-    problems.push(args)
-    args = [ResultCodec.describeUndecodable(args)]
-  }
-  let kwargs = decodeColumn("kwargs", kwargsBytes, "object")
-  if (kwargs instanceof ResultCodec.UndecodableValue) {
-    if (problems === undefined) return undefined
-    problems.push(kwargs)
-    kwargs = ResultCodec.describeUndecodable(kwargs)
-  }
-  const state = status ?? TaskState.PENDING
-  return {
-    taskId,
-    status: state,
-    result,
-    traceback,
-    // taskmeta reports date_done for READY states only, whatever the row holds.
-    dateDone: dateDone === null || !TaskState.isReady(state) ? null : readTimestamp(dateDone),
-    name,
-    args: args as ReadonlyArray<Json.Json> | null,
-    kwargs: kwargs as Json.JsonObject | null,
-    worker,
-    retries,
-    queue
-  }
-}
-
-/** A row as the driver gives it: an object keyed by column name. */
-const decodeTaskRow = (raw: unknown, problems: Problems): TaskRecord.TaskRecord | Problem | undefined => {
-  if (typeof raw !== "object" || raw === null) return new Problem("(row)", "an object")
-  const row = raw as Record<string, unknown>
-  return recordOf(
-    problems,
-    row.task_id,
-    row.status,
-    row.result,
-    row.date_done,
-    row.traceback,
-    row.name,
-    row.args,
-    row.kwargs,
-    row.worker,
-    row.retries,
-    row.queue
-  )
-}
-
-/** A row as an array of the `TASK_COLUMNS` values (`Executor.firstNow`). */
-const decodeTaskValues = (values: ReadonlyArray<unknown>, problems: Problems): TaskRecord.TaskRecord | Problem | undefined =>
-  values.length !== 11
-    ? new Problem("(row)", "11 columns")
-    : recordOf(
-      problems,
-      values[0],
-      values[1],
-      values[2],
-      values[3],
-      values[4],
-      values[5],
-      values[6],
-      values[7],
-      values[8],
-      values[9],
-      values[10]
-    )
-
-const GroupRow = Schema.Struct({
-  result: Schema.NullOr(Schema.Union(
-    Schema.Uint8ArrayFromSelf,
-    Schema.transform(Schema.String, Schema.Uint8ArrayFromSelf, {
-      strict: true,
-      decode: (text) => Buffer.from(text, "utf8"),
-      encode: (bytes) => Buffer.from(bytes).toString("utf8")
-    })
-  )),
-  date_done: Schema.NullOr(Schema.Union(Schema.String, Schema.DateFromSelf))
+/** A row of `celery_taskmeta` as selected by `taskColumns` (`date_done` as text). */
+const TaskRow = Schema.Struct({
+  task_id: Schema.String,
+  status: Schema.NullOr(Schema.String),
+  result: Schema.NullOr(Bytes),
+  date_done: Schema.NullOr(Schema.String),
+  traceback: Schema.NullOr(Schema.String),
+  name: Schema.NullOr(Schema.String),
+  args: Schema.NullOr(Bytes),
+  kwargs: Schema.NullOr(Bytes),
+  worker: Schema.NullOr(Schema.String),
+  retries: Schema.NullOr(Int),
+  queue: Schema.NullOr(Schema.String)
 })
-const decodeGroupRow = Schema.decodeUnknownEither(GroupRow)
+const decodeTaskRows = Schema.decodeUnknownEither(Schema.Array(TaskRow))
 
-const TASK_COLUMNS = "task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue"
-const WRITE_COLUMNS = 11
+const GroupRow = Schema.Struct({ result: Schema.NullOr(Bytes), date_done: Schema.NullOr(Schema.String) })
+const decodeGroupRows = Schema.decodeUnknownEither(Schema.Array(GroupRow))
+
+const KeyRows = Schema.Array(Schema.Struct({ task_id: Schema.String }))
+const decodeKeyRows = Schema.decodeUnknownEither(KeyRows)
+
+class RowError extends Schema.TaggedError<RowError>("@taskmeta/sql/RowError")("RowError", {
+  reason: Schema.String
+}) {}
+
+/** What each column may hold, for the error that names it (never the stored value). */
+const EXPECTED: Readonly<Record<string, string>> = {
+  task_id: "text",
+  status: "text or null",
+  result: "bytes, text or null",
+  date_done: "a timestamp or null",
+  traceback: "text or null",
+  name: "text or null",
+  args: "bytes, text or null",
+  kwargs: "bytes, text or null",
+  worker: "text or null",
+  retries: "an integer or null",
+  queue: "text or null"
+}
+
+/** A row of the wrong shape: the first column at fault and what it may hold. */
+const rowError = (error: ParseResult.ParseError) => {
+  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const column = issue?.path.find((key): key is string => typeof key === "string")
+  return new RowError({
+    reason: column === undefined ? "unexpected row" : `column ${column}: expected ${EXPECTED[column] ?? "another type"}`
+  })
+}
 
 /**
  * The timestamp text Celery reads and writes: naive UTC
@@ -362,10 +272,6 @@ const parseCeleryTimestamp = (text: string): number | undefined => {
 }
 
 
-class RowError extends Schema.TaggedError<RowError>("@taskmeta/sql/RowError")("RowError", {
-  reason: Schema.String
-}) {}
-
 /** A column's JSON (or pickle), or why it cannot be read: undecodable, or not the shape the column holds. */
 const decodeColumn = (
   name: string,
@@ -388,11 +294,52 @@ const decodeColumn = (
   })
 }
 
+/**
+ * A row decoded into a record. A column that cannot be decoded (a hostile or
+ * corrupt pickle, invalid JSON) does not fail the read: it reads as
+ * `describeUndecodable` (`args` as a one-element array holding it), and the
+ * problem is collected for a warning.
+ */
+const toRecord = (
+  row: typeof TaskRow.Type,
+  problems: Array<ResultCodec.UndecodableValue>
+): TaskRecord.TaskRecord => {
+  let result = decodeColumn("result", row.result, undefined)
+  if (result instanceof ResultCodec.UndecodableValue) {
+    problems.push(result)
+    result = ResultCodec.describeUndecodable(result)
+  }
+  let args = decodeColumn("args", row.args, "array")
+  if (args instanceof ResultCodec.UndecodableValue) {
+    problems.push(args)
+    args = [ResultCodec.describeUndecodable(args)]
+  }
+  let kwargs = decodeColumn("kwargs", row.kwargs, "object")
+  if (kwargs instanceof ResultCodec.UndecodableValue) {
+    problems.push(kwargs)
+    kwargs = ResultCodec.describeUndecodable(kwargs)
+  }
+  const status = row.status ?? TaskState.PENDING
+  return {
+    taskId: row.task_id,
+    status,
+    result,
+    traceback: row.traceback,
+    // taskmeta reports date_done for READY states only, whatever the row holds.
+    dateDone: row.date_done === null || !TaskState.isReady(status) ? null : readTimestamp(row.date_done),
+    name: row.name,
+    args: args === null || Array.isArray(args) ? args : null,
+    kwargs: kwargs === null || (typeof kwargs === "object" && !Array.isArray(kwargs)) ? kwargs as Json.JsonObject : null,
+    worker: row.worker,
+    retries: row.retries,
+    queue: row.queue
+  }
+}
+
 // Rows written together share their timestamp text: the last one parsed is kept.
 let lastTimestampText: string | undefined
 let lastTimestamp: DateTime.Utc | null = null
-const readTimestamp = (value: string | Date): DateTime.Utc | null => {
-  if (typeof value !== "string") return Option.getOrNull(parseTimestamp(value))
+const readTimestamp = (value: string): DateTime.Utc | null => {
   if (value !== lastTimestampText) {
     lastTimestamp = Option.getOrNull(parseTimestamp(value))
     lastTimestampText = value
@@ -400,6 +347,7 @@ const readTimestamp = (value: string | Date): DateTime.Utc | null => {
   return lastTimestamp
 }
 
+/** A record as the 11 written columns, in `WRITE_COLUMNS` order. */
 const toParams = (
   record: TaskRecord.TaskRecord,
   writer: ResultCodec.Writer,
@@ -419,34 +367,16 @@ const toParams = (
 ]
 
 // ---------------------------------------------------------------------------
-// dialects
+// statements
 // ---------------------------------------------------------------------------
 
-interface Dialect {
-  readonly kind: "postgres" | "sqlite"
-  /** The statement writing these rows (each in `toParams` order), and its parameters. */
-  readonly upsert: (
-    rows: ReadonlyArray<ReadonlyArray<unknown>>,
-    /** SQLite on taskmeta's own client: the rows as they are, which better-sqlite3 expands itself. */
-    nested?: boolean
-  ) => readonly [string, ReadonlyArray<unknown>]
-  /** SQLite: the one-row upsert without `RETURNING` (its change count says whether it applied). */
-  readonly upsertOne?: string
-  readonly selectMany: (ids: ReadonlyArray<string>) => readonly [string, ReadonlyArray<unknown>]
-  readonly selectOne: string
-  readonly deleteOne: string
-  readonly putGroup: string
-  readonly getGroup: string
-  readonly deleteGroup: string
-  readonly cleanupTasks: (rule: BackendDriver.CleanupRule, limit: number) => readonly [string, ReadonlyArray<unknown>]
-  readonly cleanupGroups: string
-  readonly isTransient: (error: DriverError) => boolean
-  readonly minPollInterval: number
-}
+const WRITE_COLUMNS = "task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue"
 
-const SUCCESS_IS_FINAL = (t: string, distinct: string, same: string) =>
-  `WHERE ${t}.status ${distinct} 'SUCCESS' OR (${t}.status = excluded.status AND ${t}.date_done ${same} excluded.date_done ` +
-  `AND ${t}.result ${same} excluded.result)`
+// A stored SUCCESS is final: the upsert's update applies unless the stored
+// row is SUCCESS (an identical rewrite of the same SUCCESS still reports as applied).
+const SUCCESS_IS_FINAL = (distinct: string, same: string) =>
+  `WHERE t.status ${distinct} 'SUCCESS' OR (t.status = excluded.status AND t.date_done ${same} excluded.date_done ` +
+  `AND t.result ${same} excluded.result)`
 
 // Cleanup deletes READY records only: a row some other writer stamped while
 // unfinished reads with no dateDone, and unfinished records are kept (SPEC §6).
@@ -456,114 +386,83 @@ const UPDATE_SET = "status = excluded.status, result = excluded.result, date_don
   "traceback = excluded.traceback, name = excluded.name, args = excluded.args, kwargs = excluded.kwargs, " +
   "worker = excluded.worker, retries = excluded.retries, queue = excluded.queue"
 
-const pgDialect = (names: TableNames.TableNames): Dialect => {
-  const tasks = TableNames.qualify(names, names.tasks)
-  const groups = TableNames.qualify(names, names.groups)
-  const seq = (name: string) => `nextval('${names.schema === undefined ? "" : `"${names.schema}".`}${name}')`
-  // One statement text for any number of rows: the columns travel as 11
-  // arrays and `unnest` zips them back into rows, so the server parses and
-  // plans it once per connection (a prepared statement) instead of once per
-  // batch size, and node sends 11 parameters instead of 11 per row.
-  const upsert = `INSERT INTO ${tasks} AS t (id, ${TASK_COLUMNS}) SELECT ${seq("task_id_sequence")}, * FROM unnest(` +
-    `$1::varchar[], $2::varchar[], $3::bytea[], $4::timestamp[], $5::text[], $6::varchar[], $7::bytea[], ` +
-    `$8::bytea[], $9::varchar[], $10::integer[], $11::varchar[]) ` +
-    `ON CONFLICT (task_id) DO UPDATE SET ${UPDATE_SET} ` +
-    `${SUCCESS_IS_FINAL("t", "IS DISTINCT FROM", "IS NOT DISTINCT FROM")} RETURNING t.task_id`
-  const stateFilter = (rule: BackendDriver.CleanupRule, params: Array<unknown>) => {
-    if (rule.only !== undefined) {
-      params.push(rule.only)
-      return ` AND status = ANY($${params.length}::text[])`
-    }
-    if (rule.except !== undefined) {
-      params.push(rule.except)
-      return ` AND (status IS NULL OR NOT (status = ANY($${params.length}::text[])))`
-    }
-    return ""
-  }
-  const selectOne = `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = $1`
-  const selectAny = `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = ANY($1::varchar[])`
-  return {
-    kind: "postgres",
-    upsert: (rows) => {
-      const columns: Array<Array<unknown>> = []
-      for (let c = 0; c < WRITE_COLUMNS; c++) {
-        const column = new Array<unknown>(rows.length)
-        for (let r = 0; r < rows.length; r++) column[r] = rows[r][c]
-        columns.push(column)
-      }
-      return [upsert, columns]
-    },
-    selectMany: (ids) => ids.length === 1 ? [selectOne, ids] : [selectAny, [ids]],
-    selectOne,
-    deleteOne: `DELETE FROM ${tasks} WHERE task_id = $1`,
-    putGroup: `INSERT INTO ${groups} AS g (id, taskset_id, result, date_done) VALUES (${
-      seq("taskset_id_sequence")
-    }, $1, $2, $3) ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`,
-    getGroup: `SELECT result, date_done FROM ${groups} WHERE taskset_id = $1`,
-    deleteGroup: `DELETE FROM ${groups} WHERE taskset_id = $1`,
-    cleanupTasks: (rule, limit) => {
-      const params: Array<unknown> = [formatTimestamp(rule.before)]
-      const filter = stateFilter(rule, params)
-      return [
-        `DELETE FROM ${tasks} WHERE id IN (SELECT id FROM ${tasks} WHERE date_done < $1 AND ${READY_ONLY}${filter} ` +
-        `LIMIT ${Math.floor(limit)} FOR UPDATE SKIP LOCKED) RETURNING id`,
-        params
-      ]
-    },
-    cleanupGroups: `DELETE FROM ${groups} WHERE id IN (SELECT id FROM ${groups} WHERE date_done < $1 LIMIT $2 ` +
-      `FOR UPDATE SKIP LOCKED) RETURNING id`,
-    isTransient: isPgTransient,
-    minPollInterval: 5
-  }
-}
+/** The statements of one dialect over one pair of tables, as `sql` templates. */
+const statements = (sql: SqlClient.SqlClient, names: TableNames.TableNames) => {
+  const pg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+  const tasks = sql.literal(pg ? TableNames.qualify(names, names.tasks) : TableNames.quote(names.tasks))
+  const groups = sql.literal(pg ? TableNames.qualify(names, names.groups) : TableNames.quote(names.groups))
+  const seq = (name: string) =>
+    sql.literal(`nextval(${TableNames.literal(names.schema === undefined ? name : `"${names.schema}".${name}`)})`)
+  // `timestamp` read as text in a fixed format: no type parser, DateStyle or TimeZone involved.
+  const dateDone = pg ? "to_char(date_done, 'YYYY-MM-DD HH24:MI:SS.US') AS date_done" : "date_done"
+  const taskColumns = sql.literal(
+    `task_id, status, result, ${dateDone}, traceback, name, args, kwargs, worker, retries, queue`
+  )
+  const writeColumns = sql.literal(WRITE_COLUMNS)
+  const updateSet = sql.literal(UPDATE_SET)
+  const successIsFinal = sql.literal(
+    pg ? SUCCESS_IS_FINAL("IS DISTINCT FROM", "IS NOT DISTINCT FROM") : SUCCESS_IS_FINAL("IS NOT", "IS")
+  )
+  const readyOnly = sql.literal(READY_ONLY)
+  const taskSeq = seq("task_id_sequence")
+  const groupSeq = seq("taskset_id_sequence")
+  const rowsFor = sql.join(", ", false)
 
-const sqliteDialect = (names: TableNames.TableNames): Dialect => {
-  const tasks = TableNames.quote(names.tasks)
-  const groups = TableNames.quote(names.groups)
-  const row = `(${new Array(WRITE_COLUMNS).fill("?").join(", ")})`
-  const upserts = new Map<number, string>()
-  const selectOne = `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id = ?`
-  const selectAny = `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE task_id IN (SELECT value FROM json_each(?))`
+  const stateFilter = (rule: BackendDriver.CleanupRule) =>
+    rule.only !== undefined
+      ? sql` AND ${sql.in("status", rule.only)}`
+      : rule.except !== undefined
+      ? sql` AND (status IS NULL OR NOT ${sql.in("status", rule.except)})`
+      : sql``
+
   return {
-    kind: "sqlite",
-    upsert: (rows, nested) => {
-      let text = upserts.get(rows.length)
-      if (text === undefined) {
-        text = `INSERT INTO ${tasks} AS t (${TASK_COLUMNS}) VALUES ${new Array(rows.length).fill(row).join(", ")} ` +
-          `ON CONFLICT (task_id) DO UPDATE SET ${UPDATE_SET} ${SUCCESS_IS_FINAL("t", "IS NOT", "IS")} RETURNING task_id`
-        upserts.set(rows.length, text)
+    pg,
+    /**
+     * PostgreSQL: one statement text for any number of rows: the columns
+     * travel as 11 arrays and `unnest` zips them back into rows. SQLite: a
+     * `VALUES` list.
+     */
+    upsert: (rows: ReadonlyArray<ReadonlyArray<unknown>>) => {
+      if (pg) {
+        const c: Array<Array<unknown>> = []
+        for (let k = 0; k < 11; k++) c.push(rows.map((row) => row[k]))
+        return sql`INSERT INTO ${tasks} AS t (id, ${writeColumns}) SELECT ${taskSeq}, * FROM unnest(${c[0]}::varchar[], ${
+          c[1]
+        }::varchar[], ${c[2]}::bytea[], ${c[3]}::timestamp[], ${c[4]}::text[], ${c[5]}::varchar[], ${c[6]}::bytea[], ${
+          c[7]
+        }::bytea[], ${c[8]}::varchar[], ${c[9]}::integer[], ${c[10]}::varchar[]) ON CONFLICT (task_id) DO UPDATE SET ${updateSet} ${successIsFinal} RETURNING t.task_id`
       }
-      return [text, nested === true ? rows : rows.length === 1 ? rows[0] : rows.flat()]
+      const values = rowsFor(
+        rows.map((r) => sql`(${r[0]}, ${r[1]}, ${r[2]}, ${r[3]}, ${r[4]}, ${r[5]}, ${r[6]}, ${r[7]}, ${r[8]}, ${r[9]}, ${r[10]})`)
+      )
+      return sql`INSERT INTO ${tasks} AS t (${writeColumns}) VALUES ${values} ON CONFLICT (task_id) DO UPDATE SET ${updateSet} ${successIsFinal} RETURNING task_id`
     },
-    upsertOne: `INSERT INTO ${tasks} AS t (${TASK_COLUMNS}) VALUES ${row} ` +
-      `ON CONFLICT (task_id) DO UPDATE SET ${UPDATE_SET} ${SUCCESS_IS_FINAL("t", "IS NOT", "IS")}`,
-    selectMany: (ids) => ids.length === 1 ? [selectOne, ids] : [selectAny, [JSON.stringify(ids)]],
-    selectOne,
-    deleteOne: `DELETE FROM ${tasks} WHERE task_id = ?`,
-    putGroup: `INSERT INTO ${groups} (taskset_id, result, date_done) VALUES (?, ?, ?) ` +
-      `ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`,
-    getGroup: `SELECT result, date_done FROM ${groups} WHERE taskset_id = ?`,
-    deleteGroup: `DELETE FROM ${groups} WHERE taskset_id = ?`,
-    cleanupTasks: (rule, limit) => {
-      const params: Array<unknown> = [formatTimestamp(rule.before)]
-      let filter = ""
-      if (rule.only !== undefined) {
-        params.push(JSON.stringify(rule.only))
-        filter = " AND status IN (SELECT value FROM json_each(?))"
-      } else if (rule.except !== undefined) {
-        params.push(JSON.stringify(rule.except))
-        filter = " AND (status IS NULL OR status NOT IN (SELECT value FROM json_each(?)))"
-      }
-      return [
-        `DELETE FROM ${tasks} WHERE id IN (SELECT id FROM ${tasks} WHERE date_done < ? AND ${READY_ONLY}${filter} LIMIT ${
-          Math.floor(limit)
-        }) RETURNING id`,
-        params
-      ]
-    },
-    cleanupGroups: `DELETE FROM ${groups} WHERE id IN (SELECT id FROM ${groups} WHERE date_done < ? LIMIT ?) RETURNING id`,
-    isTransient: isSqliteTransient,
-    minPollInterval: 2
+    select: (ids: ReadonlyArray<string>) =>
+      ids.length === 1
+        ? sql`SELECT ${taskColumns} FROM ${tasks} WHERE task_id = ${ids[0]}`
+        : pg
+        ? sql`SELECT ${taskColumns} FROM ${tasks} WHERE task_id = ANY(${ids}::varchar[])`
+        : sql`SELECT ${taskColumns} FROM ${tasks} WHERE task_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
+    remove: (taskId: string) => sql`DELETE FROM ${tasks} WHERE task_id = ${taskId}`,
+    putGroup: (groupId: string, result: Uint8Array | null, dateDone: string) =>
+      pg
+        ? sql`INSERT INTO ${groups} (id, taskset_id, result, date_done) VALUES (${groupSeq}, ${groupId}, ${result}, ${dateDone}) ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`
+        : sql`INSERT INTO ${groups} (taskset_id, result, date_done) VALUES (${groupId}, ${result}, ${dateDone}) ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`,
+    getGroup: (groupId: string) =>
+      sql`SELECT result, ${sql.literal(dateDone)} FROM ${groups} WHERE taskset_id = ${groupId}`,
+    removeGroup: (groupId: string) => sql`DELETE FROM ${groups} WHERE taskset_id = ${groupId}`,
+    cleanupTasks: (rule: BackendDriver.CleanupRule, limit: number, before: string) =>
+      pg
+        ? sql`DELETE FROM ${tasks} WHERE id IN (SELECT id FROM ${tasks} WHERE date_done < ${before} AND ${readyOnly}${
+          stateFilter(rule)
+        } LIMIT ${limit} FOR UPDATE SKIP LOCKED) RETURNING id`
+        : sql`DELETE FROM ${tasks} WHERE id IN (SELECT id FROM ${tasks} WHERE date_done < ${before} AND ${readyOnly}${
+          stateFilter(rule)
+        } LIMIT ${limit}) RETURNING id`,
+    cleanupGroups: (before: string, limit: number) =>
+      pg
+        ? sql`DELETE FROM ${groups} WHERE id IN (SELECT id FROM ${groups} WHERE date_done < ${before} LIMIT ${limit} FOR UPDATE SKIP LOCKED) RETURNING id`
+        : sql`DELETE FROM ${groups} WHERE id IN (SELECT id FROM ${groups} WHERE date_done < ${before} LIMIT ${limit}) RETURNING id`
   }
 }
 
@@ -573,6 +472,11 @@ const sqliteDialect = (names: TableNames.TableNames): Dialect => {
 
 const fail = (operation: string) => (cause: unknown) => new DriverError({ operation, cause })
 
+const undecodableWarning = (taskId: string, problem: ResultCodec.UndecodableValue) =>
+  Effect.logWarning("a stored value cannot be decoded; it reads as an inert description").pipe(
+    Effect.annotateLogs({ taskId, column: problem.column, format: problem.format, reason: problem.reason })
+  )
+
 /**
  * The storage driver over the `SqlClient` in context. The tables must exist
  * (see `SqlMigrations.run`).
@@ -581,168 +485,126 @@ const fail = (operation: string) => (cause: unknown) => new DriverError({ operat
  * @category constructors
  */
 export const makeDriver = (
-  options: DriverOptions = {},
-  /** @internal the hot statements' direct way to the database (see `internal/executor`) */
-  executor?: Executor
+  options: DriverOptions = {}
 ): Effect.Effect<BackendDriver.BackendDriver, SetupError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
+    // The client as the user built it, but with taskmeta's own column names.
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const names = yield* Either.mapLeft(
       TableNames.make(options.tables),
       (e) => new SetupError({ reason: e.message, cause: e })
     )
-    const dialect = sql.onDialectOrElse({
-      pg: () => pgDialect(names),
-      sqlite: () => sqliteDialect(names),
+    const kind = sql.onDialectOrElse({
+      pg: () => "postgres" as const,
+      sqlite: () => "sqlite" as const,
       orElse: () => undefined
     })
-    if (dialect === undefined) return yield* new SetupError({ reason: "only PostgreSQL and SQLite are supported" })
+    if (kind === undefined) return yield* new SetupError({ reason: "only PostgreSQL and SQLite are supported" })
     if (options.encoding !== undefined && !ResultCodec.encodings.includes(options.encoding)) {
       return yield* new SetupError({ reason: `unknown encoding ${JSON.stringify(options.encoding)} (json or pickle)` })
     }
     const writer = ResultCodec.writer(options.encoding)
-
-    const query = (operation: string, text: string, params: ReadonlyArray<unknown>) =>
-      Effect.mapError(sql.unsafe<Record<string, unknown>>(text, params), fail(operation))
-    // The hot statements (writes, reads by id) go straight to the driver when
-    // the backend built the client; their span opens only when a tracer is installed.
-    const system = dialect.kind === "postgres" ? "postgresql" : "sqlite"
-    const hot = executor === undefined ? query : (operation: string, text: string, params: ReadonlyArray<unknown>) =>
-      Tracing.withSpan(
-        Effect.mapError(executor.run(text, params), fail(operation)),
-        "sql.execute",
-        () => ({ "db.system.name": system, "db.query.text": text, "db.taskmeta.operation": operation }),
-        "client"
-      )
-
+    const statement = statements(sql, names)
+    const isTransient = kind === "postgres" ? isPgTransient : isSqliteTransient
     const stamp = memoFormatTimestamp()
-    const firstNow = executor?.firstNow
-    const changeNow = executor?.changeNow
+
     const batcher = yield* Batcher.make<ReadonlyArray<unknown>, DriverError>({
-      key: (params) => params[0] as string,
-      maxRows: Math.min(options.batch?.maxRows ?? 500, dialect.kind === "sqlite" ? 2900 : 5900),
-      maxInFlight: options.batch?.maxInFlight ?? (dialect.kind === "sqlite" ? 1 : 2),
-      isolate: (error) => !dialect.isTransient(error),
-      inline: dialect.kind === "sqlite",
+      key: (params) => String(params[0]),
+      maxRows: Math.min(options.batch?.maxRows ?? 500, kind === "sqlite" ? 2900 : 5900),
+      maxInFlight: options.batch?.maxInFlight ?? (kind === "sqlite" ? 1 : 2),
+      isolate: (error) => !isTransient(error),
+      inline: kind === "sqlite",
       run: (batch) => {
         // A fixed order per statement keeps concurrent writers from deadlocking.
-        // (SQLite has one connection: no other writer to deadlock with, so no sort.)
-        const rows = batch.length === 1 || dialect.kind === "sqlite"
+        // (SQLite has one writer at a time: no deadlock, so no sort.)
+        const rows = batch.length === 1 || kind === "sqlite"
           ? batch
-          : [...batch].sort((a, b) => (a[0] as string) < (b[0] as string) ? -1 : 1)
-        const [text, params] = dialect.upsert(rows, executor !== undefined)
-        return Effect.flatMap(hot("put", text, params), (returned) => {
-          const applied = new Set<string>()
-          for (const row of returned) {
-            if (typeof row.task_id !== "string") {
-              return Effect.fail(fail("put")(new RowError({ reason: "column task_id: expected text" })))
-            }
-            applied.add(row.task_id)
-          }
-          return Effect.succeed(applied)
-        })
-      },
-      // One row: its change count (0 when SUCCESS is final) is the answer.
-      runNow: changeNow === undefined || dialect.upsertOne === undefined ? undefined : (params) => {
-        const changed = changeNow(dialect.upsertOne!, params)
-        return changed === undefined ? undefined : changed > 0
+          : [...batch].sort((a, b) => String(a[0]) < String(b[0]) ? -1 : 1)
+        return statement.upsert(rows).pipe(
+          Effect.mapError(fail("put")),
+          Effect.flatMap((returned) =>
+            Either.match(decodeKeyRows(returned), {
+              onLeft: (e) => Effect.fail(fail("put")(rowError(e))),
+              onRight: (keys) => Effect.succeed(new Set(keys.map((row) => row.task_id)))
+            })
+          )
+        )
       }
     })
 
-    // A synchronous database answers a read by id and a lone write at once
-    // (see `BackendDriver.Immediate`); anything unusual takes the effectful
-    // path: a failure, a row that needs a warning, a concurrent writer.
-    // (`task_id` is unique: Celery's DDL says so, and the upsert's ON CONFLICT needs it.)
-    const immediate: BackendDriver.Immediate | undefined = firstNow === undefined ? undefined : {
-      get: (taskId) => {
-        const row = firstNow(dialect.selectOne, taskId)
-        if (row === undefined) return BackendDriver.NotNow
-        if (row === null) return undefined
-        const record = decodeTaskValues(row, undefined)
-        return record === undefined || isProblem(record) || record.taskId !== taskId ? BackendDriver.NotNow : record
-      },
-      put: (record) => {
-        if (!batcher.idle()) return BackendDriver.NotNow
-        return batcher.tryNow(toParams(record, writer, stamp)) ?? BackendDriver.NotNow
-      }
-    }
-
-    const getMany = (ids: ReadonlyArray<string>) => {
-      const [text, params] = dialect.selectMany(ids)
-      return Effect.flatMap(hot("getMany", text, params), (rows) => {
-        // One id, one row, nothing to warn about: the common read by id.
-        if (ids.length === 1 && rows.length <= 1) {
-          if (rows.length === 0) return Effect.succeed([undefined])
-          const record = decodeTaskRow(rows[0], undefined)
-          if (isProblem(record)) return Effect.fail(fail("getMany")(new RowError({ reason: problemText(record) })))
-          if (record !== undefined && record.taskId === ids[0]) return Effect.succeed([record])
-        }
-        const byId = new Map<string, TaskRecord.TaskRecord>()
-        const warnings: Array<Effect.Effect<void>> = []
-        const problems: Array<ResultCodec.UndecodableValue> = []
-        for (const raw of rows) {
-          const before = problems.length
-          const record = decodeTaskRow(raw, problems)!
-          if (isProblem(record)) return Effect.fail(fail("getMany")(new RowError({ reason: problemText(record) })))
-          byId.set(record.taskId, record)
-          for (let k = before; k < problems.length; k++) {
-            const problem = problems[k]
-            warnings.push(
-              Effect.logWarning("a stored value cannot be decoded; it reads as an inert description").pipe(
-                Effect.annotateLogs({
-                  taskId: record.taskId,
-                  column: problem.column,
-                  format: problem.format,
-                  reason: problem.reason
-                })
-              )
-            )
+    const getMany = (ids: ReadonlyArray<string>) =>
+      statement.select(ids).pipe(
+        Effect.mapError(fail("getMany")),
+        Effect.flatMap((raw) => {
+          const rows = decodeTaskRows(raw)
+          if (Either.isLeft(rows)) return Effect.fail(fail("getMany")(rowError(rows.left)))
+          const byId = new Map<string, TaskRecord.TaskRecord>()
+          const warnings: Array<Effect.Effect<void>> = []
+          const problems: Array<ResultCodec.UndecodableValue> = []
+          for (const row of rows.right) {
+            const record = toRecord(row, problems)
+            byId.set(record.taskId, record)
+            for (const problem of problems) warnings.push(undecodableWarning(record.taskId, problem))
+            problems.length = 0
           }
-        }
-        const records = ids.map((id) => byId.get(id))
-        return warnings.length === 0 ? Effect.succeed(records) : Effect.as(Effect.all(warnings, { discard: true }), records)
-      })
-    }
+          const records = ids.map((id) => byId.get(id))
+          return warnings.length === 0 ? Effect.succeed(records) : Effect.as(Effect.all(warnings, { discard: true }), records)
+        })
+      )
 
     const getGroup = (groupId: string) =>
-      Effect.flatMap(query("getGroup", dialect.getGroup, [groupId]), (rows) => {
-        if (rows.length === 0) return Effect.succeed(Option.none<GroupRecord.GroupRecord>())
-        const decoded = Either.gen(function*() {
-          const row = yield* Either.mapLeft(decodeGroupRow(rows[0]), (e) => new RowError({ reason: e.message }))
-          const taskIds = yield* ResultCodec.decodeGroup(row.result)
-          const dateDone = row.date_done === null
-            ? DateTime.unsafeMake(0)
-            : Option.getOrElse(parseTimestamp(row.date_done), () => DateTime.unsafeMake(0))
-          return Option.some<GroupRecord.GroupRecord>({ groupId, taskIds, dateDone })
+      statement.getGroup(groupId).pipe(
+        Effect.mapError(fail("getGroup")),
+        Effect.flatMap((raw) => {
+          const decoded = Either.gen(function*() {
+            const rows = yield* Either.mapLeft(decodeGroupRows(raw), rowError)
+            if (rows.length === 0) return Option.none<GroupRecord.GroupRecord>()
+            const taskIds = yield* ResultCodec.decodeGroup(rows[0].result)
+            const text = rows[0].date_done
+            const dateDone = text === null
+              ? DateTime.unsafeMake(0)
+              : Option.getOrElse(parseTimestamp(text), () => DateTime.unsafeMake(0))
+            return Option.some<GroupRecord.GroupRecord>({ groupId, taskIds, dateDone })
+          })
+          return Either.isLeft(decoded) ? Effect.fail(fail("getGroup")(decoded.left)) : Effect.succeed(decoded.right)
         })
-        return Either.isLeft(decoded) ? Effect.fail(fail("getGroup")(decoded.left)) : Effect.succeed(decoded.right)
-      })
+      )
+
+    // With a `PgClient` in context, READY writes are pushed (its LISTEN connection).
+    const pgClient = kind === "postgres" && options.listen !== false
+      ? yield* Effect.serviceOption(PgClient.PgClient)
+      : Option.none()
+    const listener = Option.isSome(pgClient)
+      ? yield* Listener.make(pgClient.value, SqlMigrations.channel(names))
+      : undefined
 
     return {
-      kind: dialect.kind,
+      kind,
       put: (record) => batcher.submit(toParams(record, writer, stamp)),
       getMany,
-      remove: (taskId) => Effect.asVoid(query("remove", dialect.deleteOne, [taskId])),
+      remove: (taskId) => Effect.asVoid(Effect.mapError(statement.remove(taskId), fail("remove"))),
       putGroup: (group) =>
         Effect.asVoid(
-          query("putGroup", dialect.putGroup, [group.groupId, writer.group(group), formatTimestamp(group.dateDone)])
+          Effect.mapError(
+            statement.putGroup(group.groupId, writer.group(group), formatTimestamp(group.dateDone)),
+            fail("putGroup")
+          )
         ),
       getGroup,
-      removeGroup: (groupId) => Effect.asVoid(query("removeGroup", dialect.deleteGroup, [groupId])),
-      cleanupTasks: (rule, limit) => {
-        const [text, params] = dialect.cleanupTasks(rule, limit)
-        return Effect.map(query("cleanupTasks", text, params), (rows) => rows.length)
-      },
-      cleanupGroups: (before, limit) =>
-        Effect.map(
-          query("cleanupGroups", dialect.cleanupGroups, [formatTimestamp(before), Math.floor(limit)]),
-          (rows) => rows.length
+      removeGroup: (groupId) => Effect.asVoid(Effect.mapError(statement.removeGroup(groupId), fail("removeGroup"))),
+      cleanupTasks: (rule, limit) =>
+        statement.cleanupTasks(rule, Math.floor(limit), formatTimestamp(rule.before)).pipe(
+          Effect.mapError(fail("cleanupTasks")),
+          Effect.map((rows) => rows.length)
         ),
-      subscribe: options.notifications,
-      minPollInterval: options.minPollInterval ?? dialect.minPollInterval,
-      isTransient: dialect.isTransient,
-      onRetryableError: options.onRetryableError,
-      immediate
+      cleanupGroups: (before, limit) =>
+        statement.cleanupGroups(formatTimestamp(before), Math.floor(limit)).pipe(
+          Effect.mapError(fail("cleanupGroups")),
+          Effect.map((rows) => rows.length)
+        ),
+      subscribe: listener?.subscribe,
+      minPollInterval: options.minPollInterval ?? (kind === "sqlite" ? 2 : 5),
+      isTransient
     } satisfies BackendDriver.BackendDriver
   })
 
@@ -756,9 +618,7 @@ const setupFailed = (reason: string) => (cause: SqlError) => new SetupError({ re
  * @category constructors
  */
 export const make = (
-  options: Options = {},
-  /** @internal */
-  executor?: Executor
+  options: Options = {}
 ): Effect.Effect<ResultBackend.Service, SetupError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const names = yield* Either.mapLeft(
@@ -768,12 +628,13 @@ export const make = (
     if (options.migrate !== false) {
       yield* SqlMigrations.run(names).pipe(Effect.mapError(setupFailed("migrations failed")))
     }
-    const driver = yield* makeDriver(options, executor)
+    const driver = yield* makeDriver(options)
     return yield* ResultBackend.make(driver, BackendOptions.make(options))
   })
 
 /**
- * The service over the `SqlClient` in context.
+ * The service over the `SqlClient` in context: a user's own
+ * `PgClient.layer` or `SqliteClient.layer` works as it is.
  *
  * @since 0.1.0
  * @category layers

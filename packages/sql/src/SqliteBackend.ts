@@ -1,14 +1,20 @@
 /**
- * The SQLite `ResultBackend`: one file (Celery's `db+sqlite:///results.sqlite`),
- * WAL journal, a busy timeout for several processes sharing the file,
- * migrations at start, and waiting by polling with a short adaptive interval.
+ * The SQLite `ResultBackend`: one file (Celery's `db+sqlite:///results.sqlite`)
+ * opened with `@effect/sql-sqlite-node`'s `SqliteClient`, WAL journal, a busy
+ * timeout for several processes sharing the file, migrations at start, and
+ * waiting by polling with a short adaptive interval.
+ *
+ * A program that already has a `SqliteClient.layer` hands it to
+ * `SqlBackend.layer` instead; this module is the convenience that builds one.
  *
  * @since 0.1.0
  */
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -18,7 +24,6 @@ import * as BackendOptions from "@taskmeta/core/BackendOptions"
 import type * as Cron from "effect/Cron"
 import * as Expiry from "@taskmeta/core/Expiry"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
-import * as SqliteConnection from "./internal/sqliteClient.js"
 import * as SqlBackend from "./SqlBackend.js"
 
 /**
@@ -46,45 +51,63 @@ export interface Options extends Omit<SqlBackend.Options, "notifications" | "tab
 export const DEFAULT_FILENAME = "results.sqlite"
 
 /**
- * Opens the file the way taskmeta opens every SQLite file: WAL,
- * `busy_timeout`, `synchronous`; the client plus the executor the backend's
- * hot statements use (see `internal/sqliteClient`).
+ * How long the client keeps a prepared statement (and a failed prepare).
+ *
+ * @since 0.1.0
+ * @category constants
  */
-const open = (
-  options: Pick<Options, "filename" | "busyTimeout" | "synchronous">
-): Effect.Effect<SqliteConnection.SqliteClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
-  Effect.gen(function*() {
-    const filename = options.filename ?? DEFAULT_FILENAME
-    const opened = yield* SqliteConnection.make({ filename, spanAttributes: { "db.taskmeta": "sqlite" } }).pipe(
-      // better-sqlite3 throws while opening (missing directory, not a database).
-      Effect.mapError((cause) => new SqlBackend.SetupError({ reason: `cannot open ${filename}`, cause })),
-      Effect.catchAllDefect((cause) => new SqlBackend.SetupError({ reason: `cannot open ${filename}`, cause }))
-    )
-    const busy = Math.round(Duration.toMillis(Duration.decode(options.busyTimeout ?? Duration.seconds(5))))
-    yield* Effect.try({
-      try: () => {
-        opened.db.pragma(`busy_timeout = ${busy}`)
-        opened.db.pragma(`synchronous = ${options.synchronous === "FULL" ? "FULL" : "NORMAL"}`)
-      },
-      catch: (cause) => new SqlBackend.SetupError({ reason: `cannot configure ${filename}`, cause })
-    })
-    return opened
-  })
+export const PREPARE_CACHE_TTL = Duration.millis(500)
 
 /**
- * The `SqlClient` the backend uses on a SQLite file, configured the same way
- * wherever taskmeta opens one: WAL, `busy_timeout`, `synchronous`. It is an
- * `@effect/sql` client (built with `SqlClient.make` over better-sqlite3, the
- * SQLite dialect); a prepare that fails is never cached, so a statement works
- * again as soon as its table is back.
+ * A `SqliteClient` on the file, configured the same way wherever taskmeta
+ * opens one: WAL (the client's default), `busy_timeout`, `synchronous`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeClient = (
   options: Pick<Options, "filename" | "busyTimeout" | "synchronous"> = {}
-): Effect.Effect<SqlClient.SqlClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
-  Effect.map(open(options), (opened) => opened.client)
+): Effect.Effect<SqliteClient.SqliteClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
+  Effect.gen(function*() {
+    const filename = options.filename ?? DEFAULT_FILENAME
+    const failed = (reason: string) => (cause: unknown) => new SqlBackend.SetupError({ reason: `${reason} ${filename}`, cause })
+    // better-sqlite3 throws while opening (missing directory, not a database).
+    // The client caches a failed prepare ("no such table" while a table is
+    // replaced, SQLITE_BUSY under an exclusive lock) as long as a prepared
+    // statement: a short time to live makes the statement work again soon
+    // after the table or the lock is back (a re-prepare costs microseconds).
+    const client = yield* SqliteClient.make({
+      filename,
+      prepareCacheTTL: PREPARE_CACHE_TTL,
+      spanAttributes: { "db.taskmeta": "sqlite" }
+    }).pipe(
+      Effect.catchAllDefect((cause) => Effect.fail(failed("cannot open")(cause)))
+    )
+    const busy = Math.max(0, Math.round(Duration.toMillis(Duration.decode(options.busyTimeout ?? Duration.seconds(5)))))
+    const synchronous = options.synchronous === "FULL" ? "FULL" : "NORMAL"
+    yield* Effect.all([
+      client`PRAGMA busy_timeout = ${client.literal(String(busy))}`,
+      client`PRAGMA synchronous = ${client.literal(synchronous)}`
+    ], { discard: true }).pipe(
+      Effect.mapError(failed("cannot configure")),
+      Effect.catchAllDefect((cause) => Effect.fail(failed("cannot open")(cause)))
+    )
+    return client
+  })
+
+/**
+ * The `SqliteClient` (and `SqlClient`) on the file, as `makeClient` opens it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (
+  options: Pick<Options, "filename" | "busyTimeout" | "synchronous"> = {}
+): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, SqlBackend.SetupError> =>
+  Layer.scopedContext(
+    Effect.map(makeClient(options), (client) =>
+      Context.make(SqliteClient.SqliteClient, client).pipe(Context.add(SqlClient.SqlClient, client)))
+  ).pipe(Layer.provide(Reactivity.layer))
 
 /**
  * Opens the file, sets the pragmas, migrates and builds the service.
@@ -96,9 +119,9 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<ResultBackend.Service, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
-    const opened = yield* open(options)
-    return yield* SqlBackend.make({ ...options, tables: { ...options.tables, schema: undefined } }, opened.executor).pipe(
-      Effect.provideService(SqlClient.SqlClient, opened.client)
+    const client = yield* makeClient(options)
+    return yield* SqlBackend.make({ ...options, tables: { ...options.tables, schema: undefined } }).pipe(
+      Effect.provideService(SqlClient.SqlClient, client)
     )
   })
 

@@ -5,11 +5,11 @@ export * as PgBackend from "./PgBackend.js"
 /**
  * @since 0.1.0
  */
-export * as ResultCodec from "./ResultCodec.js"
+export * as SqlBackend from "./SqlBackend.js"
 /**
  * @since 0.1.0
  */
-export * as SqlBackend from "./SqlBackend.js"
+export * as SqlBrowser from "./SqlBrowser.js"
 /**
  * @since 0.1.0
  */
@@ -29,16 +29,12 @@ export * as TableNames from "./TableNames.js"
 /**
  * @since 0.1.0
  */
-export * as Pickle from "./Pickle.js"
-/**
- * @since 0.1.0
- */
-export * as CeleryCodec from "./CeleryCodec.js"
-/**
- * @since 0.1.0
- */
 export * as PipelineMigrations from "./PipelineMigrations.js"
 /**
  * @since 0.1.0
  */
 export * as SqlPipelineStore from "./SqlPipelineStore.js"
+/**
+ * @since 0.1.0
+ */
+export * as SqlStore from "./SqlStore.js"

@@ -60,11 +60,12 @@ describe("several processes", () => {
       "3_ready_notify_trigger",
       "4_ready_notify_statement_triggers",
       "5_ready_notify_byte_chunks",
-      "6_ready_notify_when_listening"
+      "6_ready_notify_when_listening",
+      "7_ready_notify_always"
     ])
     const versions = await pgQuery(`SELECT version FROM "${schema}".taskmeta_migrations ORDER BY version`)
     expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }, {
       version: 6
-    }])
+    }, { version: 7 }])
   }, 120_000)
 })

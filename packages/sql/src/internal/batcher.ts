@@ -33,29 +33,12 @@ export interface Options<A, E> {
    * statement then runs uninterruptibly (it would anyway: it is synchronous).
    */
   readonly inline?: boolean | undefined
-  /**
-   * Inline mode: runs a statement of one write synchronously; whether it was
-   * applied, or `undefined` when it cannot or failed (`submit` then repeats it).
-   */
-  readonly runNow?: ((item: A) => boolean | undefined) | undefined
 }
 
 export interface Batcher<A, E> {
+  /** Queues a write; whether it was applied once its statement ran. */
   readonly submit: (item: A) => Effect.Effect<boolean, E>
-  /**
-   * Inline mode with `runNow`: whether `tryNow` would run a write at once
-   * (nothing queued or running, and the recent statements carried one write
-   * each: no concurrent writers to coalesce).
-   */
-  readonly idle: () => boolean
-  /** Runs the write at once if `idle`: whether it was applied, or `undefined` (then `submit` it). */
-  readonly tryNow: (item: A) => boolean | undefined
 }
-
-/** Statements of one write in a row after which writes run at once (see `idle`). */
-const SOLO_AFTER = 8
-/** While writes run at once, one in this many still queues and yields, to notice concurrent writers. */
-const PROBE_EVERY = 16
 
 interface Entry<A, E> {
   readonly item: A
@@ -84,9 +67,6 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
     let inFlight = 0
     const maxRows = Math.max(1, options.maxRows)
     const maxInFlight = Math.max(1, options.maxInFlight)
-    // How many statements in a row carried a single write (inline mode).
-    let singles = 0
-    let probe = 0
 
     const take = (limit = maxRows): Array<Entry<A, E>> => {
       const batch: Array<Entry<A, E>> = []
@@ -186,7 +166,6 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
         Effect.yieldNow(),
         Effect.suspend(() => {
           const batch = take()
-          singles = batch.length === 1 ? singles + 1 : 0
           if (batch.length === 0) {
             inFlight--
             return Effect.zipRight(pump, restore(outcome(self)))
@@ -224,18 +203,5 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
         })
       )
 
-    // Writes run at once only while the writers come one at a time: a write
-    // arriving while another is queued or running would join its statement.
-    // One write in PROBE_EVERY queues and yields anyway, so that concurrent
-    // writers queue behind it and coalescing resumes.
-    const idle = (): boolean =>
-      options.runNow !== undefined && inFlight === 0 && queue.length === 0 && singles >= SOLO_AFTER &&
-      ++probe % PROBE_EVERY !== 0
-
-    const tryNow = (item: A): boolean | undefined => {
-      if (options.runNow === undefined || inFlight > 0 || queue.length > 0) return undefined
-      return options.runNow(item)
-    }
-
-    return { submit, idle, tryNow }
+    return { submit }
   })

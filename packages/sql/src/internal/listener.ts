@@ -1,30 +1,26 @@
 /**
- * One LISTEN connection per backend instance, feeding a hub that waiters
- * subscribe to. A lost connection is logged and re-established with capped
- * backoff; meanwhile waiters fall back to polling.
+ * Push notifications of READY task ids over `PgClient.listen`: the client's
+ * own LISTEN connection (one per client, shared by nothing else), feeding a
+ * hub that waiters subscribe to.
  *
- * The connection stays open, but it LISTENs only while someone waits (and
- * for a second after the last waiter leaves): a listening session costs
- * every committing writer a signal and a wake-up of this connection, which
- * at one write at a time was a third of the write's time.
- *
- * While listening, the session is registered in the `registry` table (its
- * channel and backend pid, in the same transaction as LISTEN); the NOTIFY
- * trigger does nothing while no session is registered for its channel
- * (migration 6). Registering also removes the rows of sessions that no longer
- * exist (a process that died while listening). Without the table (migrations
- * not run), the session just LISTENs.
+ * The session LISTENs only while someone waits (and for `linger` after the
+ * last waiter leaves): a listening session costs every committing writer a
+ * signal and a wake-up of that connection. While listening, a heartbeat
+ * NOTIFY of the listener's own (a payload no task id can be) checks that
+ * notifications still arrive; when one does not come back, the stream is
+ * restarted, which makes the client open a new LISTEN connection. Meanwhile
+ * waiters poll.
  */
+import type * as PgClient from "@effect/sql-pg/PgClient"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as PubSub from "effect/PubSub"
-import * as Queue from "effect/Queue"
+import type * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
-import type * as Pg from "pg"
-import * as TableNames from "../TableNames.js"
-
-const noop = () => {}
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 
 /**
  * The task ids in a notification: a JSON array of ids (one statement's READY
@@ -44,170 +40,125 @@ export const payloadIds = (payload: string): ReadonlyArray<string> => {
 }
 
 export interface Listener {
-  /** Connected (not necessarily listening): the first connection attempt finished. */
-  readonly ready: Effect.Effect<void>
   /**
-   * The ids announced from now on, for as long as the scope is open. The
-   * session LISTENs before this returns (or after a short wait if the
-   * connection is down: the waiter polls meanwhile).
+   * The ids announced from now on, for as long as the scope is open. LISTEN
+   * is up before this returns (or after `listenTimeout` if it is not: the
+   * waiter polls meanwhile).
    */
   readonly subscribe: Effect.Effect<Queue.Dequeue<string>, never, Scope.Scope>
 }
 
 export interface Options {
   /** How long the session keeps listening after the last waiter left. Default 1 s. */
-  readonly lingerMillis?: number | undefined
-  /** How long a new waiter waits for LISTEN to be acknowledged. Default 500 ms. */
-  readonly listenTimeoutMillis?: number | undefined
-  /** The table listening sessions register in (`SqlMigrations.listenersTable`). */
-  readonly registry?: string | undefined
+  readonly linger?: Duration.DurationInput | undefined
+  /** How long a new waiter waits for LISTEN to be confirmed. Default 500 ms. */
+  readonly listenTimeout?: Duration.DurationInput | undefined
+  /** How often a listening session checks that notifications arrive. Default 5 s. */
+  readonly heartbeat?: Duration.DurationInput | undefined
 }
 
+// Task ids hold no NUL-free payload starting with this, as no JSON array does.
+const HEARTBEAT = "\u0001taskmeta-listen:"
+
 export const make = (
-  connect: () => Pg.Client,
+  client: PgClient.PgClient,
   channel: string,
   options: Options = {}
 ): Effect.Effect<Listener, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const scope = yield* Effect.scope
     const hub = yield* Effect.acquireRelease(PubSub.unbounded<string>(), PubSub.shutdown)
-    const inbox = yield* Effect.acquireRelease(Queue.unbounded<string>(), Queue.shutdown)
-    const connected = yield* Deferred.make<void>()
-    yield* Queue.takeBetween(inbox, 1, 4096).pipe(
-      Effect.flatMap((ids) => PubSub.publishAll(hub, ids)),
-      Effect.forever,
-      Effect.forkScoped
-    )
+    const lock = yield* Effect.makeSemaphore(1)
+    const linger = Duration.decode(options.linger ?? Duration.seconds(1))
+    const listenTimeout = Duration.decode(options.listenTimeout ?? Duration.millis(500))
+    const heartbeat = Duration.decode(options.heartbeat ?? Duration.seconds(5))
+    const token = `${HEARTBEAT}${Math.random().toString(36).slice(2)}`
 
-    const linger = options.lingerMillis ?? 1000
-    const listenTimeout = options.listenTimeoutMillis ?? 500
-    let current: Pg.Client | undefined
-    let listening: Promise<void> | undefined
     let waiters = 0
-    let lingerTimer: ReturnType<typeof setTimeout> | undefined
+    let session: Fiber.RuntimeFiber<void> | undefined
+    let lingering: Fiber.RuntimeFiber<void> | undefined
+    // Completed when our own heartbeat comes back: LISTEN is up.
+    let echo = yield* Deferred.make<void>()
 
-    // One simple-protocol query each, so LISTEN and the registration commit together.
-    let registry = options.registry
-    const listenText = () =>
-      registry === undefined ? `LISTEN "${channel}"` : `LISTEN "${channel}"; ` +
-        `DELETE FROM ${registry} WHERE channel = ${TableNames.literal(channel)} AND pid NOT IN (SELECT pid FROM pg_stat_activity); ` +
-        `INSERT INTO ${registry} (channel, pid) VALUES (${TableNames.literal(channel)}, pg_backend_pid()) ON CONFLICT DO NOTHING`
-    const unlistenText = () =>
-      registry === undefined ? `UNLISTEN "${channel}"` : `UNLISTEN "${channel}"; ` +
-        `DELETE FROM ${registry} WHERE channel = ${TableNames.literal(channel)} AND pid = pg_backend_pid()`
-
-    /** LISTEN on the current connection unless already; the acknowledgement. */
-    const listen = (): Promise<void> | undefined => {
-      const client = current
-      if (client === undefined) return undefined
-      if (listening === undefined) {
-        const pending: Promise<void> = client.query(listenText()).then(
-          () => undefined,
-          (error: { code?: string }) => {
-            if (error?.code === "42P01" && registry !== undefined && current === client) {
-              // No registry table (the migrations were not run): plain LISTEN.
-              registry = undefined
-              return client.query(listenText()).then(() => undefined, () => {
-                if (listening === pending) listening = undefined
-              })
-            }
-            // The connection is failing; the session reconnects and listens again.
-            if (listening === pending) listening = undefined
-          }
-        )
-        listening = pending
-      }
-      return listening
+    const received = (payload: string): Effect.Effect<void> => {
+      if (payload.startsWith(HEARTBEAT)) return payload === token ? Deferred.succeed(echo, undefined) : Effect.void
+      return Effect.asVoid(PubSub.publishAll(hub, payloadIds(payload)))
     }
-    const unlisten = () => {
-      lingerTimer = undefined
-      if (waiters > 0 || current === undefined || listening === undefined) return
-      listening = undefined
-      current.query(unlistenText()).catch(noop)
-    }
-    yield* Effect.addFinalizer(() => Effect.sync(() => lingerTimer !== undefined && clearTimeout(lingerTimer)))
 
-    const session = Effect.acquireUseRelease(
-      Effect.tryPromise({
-        try: async () => {
-          const client = connect()
-          client.on("error", noop)
-          try {
-            await client.connect()
-          } catch (e) {
-            client.end().catch(noop)
-            throw e
-          }
-          return client
-        },
-        catch: (cause) => cause
-      }),
-      (client) =>
-        Effect.zipRight(
-          Effect.sync(() => {
-            current = client
-            listening = undefined
-            if (waiters > 0) listen()
-          }),
-          Effect.zipRight(
-            Deferred.succeed(connected, undefined),
-            Effect.async<never, unknown>((resume) => {
-              client.on("notification", (message) => {
-                if (message.channel === channel && message.payload) {
-                  for (const id of payloadIds(message.payload)) inbox.unsafeOffer(id)
-                }
-              })
-              client.once("error", (cause) => resume(Effect.fail(cause)))
-              client.once("end", () => resume(Effect.fail(new Error("the LISTEN connection ended"))))
-            })
-          )
-        ),
-      (client) =>
-        Effect.suspend(() => {
-          if (current === client) {
-            current = undefined
-            listening = undefined
-          }
-          return Effect.promise(() => client.end().catch(noop)).pipe(Effect.timeoutOption("1 second"), Effect.asVoid)
+    /** Sends heartbeats until one comes back (LISTEN may still be on its way). */
+    const confirm = Effect.suspend(() => {
+      const current = echo
+      return client.notify(channel, token).pipe(
+        Effect.zipRight(Deferred.await(current).pipe(Effect.timeoutFail({ duration: "100 millis", onTimeout: () => "late" }))),
+        Effect.retry(Schedule.recurs(9))
+      )
+    })
+
+    // One LISTEN stream at a time; a failure or a silent connection restarts it.
+    const listening: Effect.Effect<void> = Effect.gen(function*() {
+      // A daemon interrupted without waiting: UNLISTEN on a dead connection must not hold us up.
+      const stream = yield* Effect.forkDaemon(Stream.runForEach(client.listen(channel), received))
+      yield* Effect.addFinalizer(() => Fiber.interruptFork(stream))
+      yield* confirm.pipe(Effect.ignore)
+      yield* Effect.forever(
+        Effect.gen(function*() {
+          yield* Effect.sleep(heartbeat)
+          echo = yield* Deferred.make<void>()
+          yield* confirm.pipe(Effect.orElse(() => Effect.fail("silent")))
         })
-    )
-
-    yield* session.pipe(
-      Effect.tapError((cause) =>
+      ).pipe(Effect.raceFirst(Fiber.join(stream).pipe(Effect.orElse(() => Effect.void), Effect.zipRight(Effect.fail("ended")))))
+    }).pipe(
+      Effect.scoped,
+      Effect.tapError((reason) =>
         Effect.logWarning("LISTEN connection lost; waiting falls back to polling until it is back").pipe(
-          Effect.annotateLogs({ channel, error: cause instanceof Error ? cause.message : String(cause) })
+          Effect.annotateLogs({ channel, reason: String(reason) })
         )
       ),
-      Effect.retry(
-        Schedule.exponential("50 millis").pipe(Schedule.jittered, Schedule.union(Schedule.spaced("5 seconds")))
-      ),
-      Effect.interruptible,
-      Effect.forkScoped
+      Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.jittered, Schedule.union(Schedule.spaced("5 seconds")))),
+      Effect.ignore
     )
 
-    const waiting = Effect.acquireRelease(
-      Effect.sync(() => {
-        waiters++
-        if (lingerTimer !== undefined) {
-          clearTimeout(lingerTimer)
-          lingerTimer = undefined
-        }
-        return listen()
-      }),
-      () =>
-        Effect.sync(() => {
-          waiters--
-          if (waiters === 0 && lingerTimer === undefined) {
-            lingerTimer = setTimeout(unlisten, linger)
-            lingerTimer.unref?.()
-          }
-        })
-    )
-    // Subscribed to the hub before LISTEN is acknowledged: nothing announced after the caller's next read is missed.
+    const start = lock.withPermits(1)(Effect.gen(function*() {
+      waiters++
+      if (lingering !== undefined) {
+        yield* Fiber.interrupt(lingering)
+        lingering = undefined
+      }
+      if (session === undefined) {
+        echo = yield* Deferred.make<void>()
+        // Forked from an acquire (uninterruptible): the fiber itself must be interruptible.
+        session = yield* Effect.forkIn(Effect.interruptible(listening), scope)
+      }
+      return echo
+    }))
+
+    const stop = lock.withPermits(1)(Effect.gen(function*() {
+      waiters--
+      if (waiters > 0 || lingering !== undefined) return
+      // Interruptible as a whole (forked from a release): a waiter arriving
+      // while it waits for the lock interrupts it.
+      lingering = yield* Effect.forkIn(
+        Effect.interruptible(Effect.zipRight(
+          Effect.sleep(linger),
+          lock.withPermits(1)(Effect.uninterruptible(Effect.suspend(() => {
+            lingering = undefined
+            if (waiters > 0 || session === undefined) return Effect.void
+            const ending = session
+            session = undefined
+            return Fiber.interrupt(ending)
+          })))
+        )),
+        scope
+      )
+    }))
+
+    // Subscribed to the hub before LISTEN is confirmed: nothing announced after the caller's next read is missed.
     const subscribe = Effect.flatMap(PubSub.subscribe(hub), (dequeue) =>
-      Effect.flatMap(waiting, (acknowledged) =>
-        acknowledged === undefined
-          ? Effect.succeed(dequeue)
-          : Effect.as(Effect.timeoutOption(Effect.promise(() => acknowledged), listenTimeout), dequeue)))
+      Effect.acquireRelease(start, () => stop).pipe(
+        Effect.flatMap((confirmed) => Effect.timeoutOption(Deferred.await(confirmed), listenTimeout)),
+        Effect.as(dequeue)
+      ))
 
-    return { ready: Deferred.await(connected), subscribe }
+    yield* Scope.addFinalizer(scope, Effect.suspend(() => session === undefined ? Effect.void : Fiber.interrupt(session)))
+    return { subscribe }
   })

@@ -1,0 +1,121 @@
+/**
+ * `SqlBackend.layer` over clients the user builds with stock settings
+ * (`PgClient.layer`, `SqliteClient.layer`), in a process whose local time
+ * zone is far from UTC: same records and same instants as taskmeta's own
+ * layers give.
+ */
+process.env.TZ = "America/New_York"
+
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as String from "effect/String"
+import * as TestClock from "effect/TestClock"
+import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as ResultBackendConformance from "@taskmeta/testkit/ResultBackendConformance"
+import * as path from "node:path"
+import * as PgBackend from "../src/PgBackend.js"
+import * as SqlBackend from "../src/SqlBackend.js"
+import * as SqliteBackend from "../src/SqliteBackend.js"
+import { dropSchema, pgQuery, pgUrl, removeDir, suffix, tempDir } from "./helpers.js"
+
+const schema = `tm_user_${suffix()}`
+const dir = tempDir("user-client")
+const filename = path.join(dir, "user.sqlite")
+afterAll(() => dropSchema(schema).then(() => removeDir(dir)))
+
+// What a user's program has: the Effect SQL clients with their defaults.
+const userPg = PgClient.layer({ url: pgUrl })
+const userSqlite = SqliteClient.layer({ filename })
+
+describe("the process", () => {
+  it("runs in America/New_York (so a parser reading local time would be off by hours)", () => {
+    expect(new Date(Date.UTC(2026, 10, 20, 12)).getTimezoneOffset()).toBe(300)
+  })
+})
+
+ResultBackendConformance.suite("postgres over a user's PgClient.layer, TZ=America/New_York", (options) =>
+  SqlBackend.layer({ ...options, tables: { schema } }).pipe(Layer.provide(userPg)))
+
+ResultBackendConformance.suite("sqlite over a user's SqliteClient.layer, TZ=America/New_York", (options) =>
+  SqlBackend.layer(options).pipe(Layer.provide(userSqlite)))
+
+// Celery's naive-UTC text, as Celery writes it (microseconds included).
+const CELERY_TEXT = "2026-11-20 08:15:30.123456"
+const CELERY_MILLIS = Date.UTC(2026, 10, 20, 8, 15, 30, 123)
+
+const readBack = (id: string) =>
+  Effect.flatMap(ResultBackend.ResultBackend, (backend) => backend.get(id)).pipe(
+    Effect.map((record) => record.dateDone === null ? null : DateTime.toEpochMillis(record.dateDone))
+  )
+
+describe("instants through a user's client", () => {
+  it.effect("PostgreSQL: a row Celery wrote reads the same instant through the user's PgClient and through PgBackend", () =>
+    Effect.gen(function*() {
+      const id = `celery-${suffix()}`
+      // Tables first (the layer migrates), then Celery's row.
+      const viaUser = SqlBackend.layer({ tables: { schema } }).pipe(Layer.provide(userPg))
+      yield* Effect.provide(Effect.void, viaUser)
+      yield* Effect.promise(() =>
+        pgQuery(
+          `INSERT INTO "${schema}".celery_taskmeta (id, task_id, status, result, date_done) ` +
+            `VALUES (nextval('"${schema}".task_id_sequence'), $1, 'SUCCESS', NULL, $2)`,
+          [id, CELERY_TEXT]
+        )
+      )
+      const user = yield* Effect.provide(readBack(id), viaUser)
+      const ours = yield* Effect.provide(readBack(id), PgBackend.layer({ url: pgUrl, tables: { schema } }))
+      expect(user).toBe(CELERY_MILLIS)
+      expect(ours).toBe(CELERY_MILLIS)
+    }))
+
+  it.effect("PostgreSQL: a store at a fixed instant is written as that naive-UTC text", () =>
+    Effect.gen(function*() {
+      const id = `fixed-${suffix()}`
+      yield* TestClock.setTime(CELERY_MILLIS)
+      yield* Effect.flatMap(ResultBackend.ResultBackend, (backend) => backend.store(id, 1, "SUCCESS")).pipe(
+        Effect.provide(SqlBackend.layer({ tables: { schema } }).pipe(Layer.provide(userPg)))
+      )
+      const row = yield* Effect.promise(() =>
+        pgQuery(
+          `SELECT to_char(date_done, 'YYYY-MM-DD HH24:MI:SS.MS') AS text FROM "${schema}".celery_taskmeta WHERE task_id = $1`,
+          [id]
+        )
+      )
+      expect(row.rows[0].text).toBe("2026-11-20 08:15:30.123")
+    }))
+
+  it.effect("SQLite: the user's client and SqliteBackend read the same instant, and write Celery's text", () =>
+    Effect.gen(function*() {
+      const id = `fixed-${suffix()}`
+      yield* TestClock.setTime(CELERY_MILLIS)
+      const viaUser = SqlBackend.layer().pipe(Layer.provide(userSqlite))
+      yield* Effect.flatMap(ResultBackend.ResultBackend, (backend) => backend.store(id, 1, "SUCCESS")).pipe(
+        Effect.provide(viaUser)
+      )
+      const user = yield* Effect.provide(readBack(id), viaUser)
+      const ours = yield* Effect.provide(readBack(id), SqliteBackend.layer({ filename }))
+      expect(user).toBe(CELERY_MILLIS)
+      expect(ours).toBe(CELERY_MILLIS)
+      const text = yield* Effect.provide(
+        Effect.flatMap(SqliteClient.SqliteClient, (sql) =>
+          sql<{ date_done: string }>`SELECT date_done FROM celery_taskmeta WHERE task_id = ${id}`),
+        userSqlite
+      )
+      expect(text[0].date_done).toBe("2026-11-20 08:15:30.123000")
+    }))
+
+  it.effect("a client that renames result columns (camelCase) still reads taskmeta's rows", () =>
+    Effect.gen(function*() {
+      const id = `camel-${suffix()}`
+      const camel = PgClient.layer({ url: pgUrl, transformResultNames: String.snakeToCamel })
+      const layer = SqlBackend.layer({ tables: { schema } }).pipe(Layer.provide(camel))
+      const record = yield* Effect.flatMap(ResultBackend.ResultBackend, (backend) =>
+        Effect.zipRight(backend.store(id, { a: 1 }, "SUCCESS"), backend.get(id))).pipe(Effect.provide(layer))
+      expect(record.taskId).toBe(id)
+      expect(record.result).toEqual({ a: 1 })
+    }))
+})
