@@ -15,7 +15,6 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as BackendUrl from "@taskmeta/backends/BackendUrl"
 import * as Backends from "@taskmeta/backends/Backends"
-import * as Pipelines from "@taskmeta/backends/Pipelines"
 import * as Expiry from "@taskmeta/core/Expiry"
 import * as Executor from "./Executor.js"
 import * as Schedules from "./Schedules.js"
@@ -65,10 +64,9 @@ export const layer = (settings: Settings) =>
       ? " (Celery-compatible pickles)"
       : ""
     yield* Effect.logInfo(`storing results in ${BackendUrl.describe(url)}${mode}`)
-    const backend = Backends.backendLayerFromUrl(url, options)
     const expiry = Expiry.layer(Option.match(settings.sweepEvery, { onNone: () => Expiry.daily, onSome: (every) => ({ every }) }))
-    // One after the other: the backend's migrations create the tables (and schema) first.
-    return Pipelines.layerFromUrl(url, options).pipe(Layer.provideMerge(Layer.provideMerge(expiry, backend)))
+    // One store, one client: the result backend, the pipeline store and the browsers share it.
+    return Layer.provideMerge(expiry, Backends.layerFromUrl(url, options))
   }))
 
 /**

@@ -1,39 +1,42 @@
 /**
- * From a backend URL to layers: the `ResultBackend` the URL selects and a
- * `ResultBrowser` over the same storage. This is what the `taskmeta` CLI and
- * the demo worker share; a program that only stores results can use
- * `layerFromUrl` the same way.
+ * From a backend URL to layers: the store the URL names, with its
+ * `ResultBackend`, `ResultBrowser`, `PipelineStore` and `PipelineBrowser`
+ * over one client (one pool, one SQLite connection). This is what the
+ * `taskmeta` CLI and the demo worker share; a program that only stores
+ * results can use `backendLayerFromUrl` the same way.
  *
  * @since 0.1.0
  */
-import type * as Scope from "effect/Scope"
-import * as Reactivity from "@effect/experimental/Reactivity"
-import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Context from "effect/Context"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
+import * as Schedule from "effect/Schedule"
 import * as ArangoBackend from "@taskmeta/arango/ArangoBackend"
 import * as ArangoBrowser from "@taskmeta/arango/ArangoBrowser"
 import { causeMessage } from "@taskmeta/core/BackendError"
 import type * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as MemoryBackend from "@taskmeta/core/MemoryBackend"
 import * as MemoryBrowser from "@taskmeta/core/MemoryBrowser"
+import type * as PipelineStore from "@taskmeta/core/PipelineStore"
 import type * as ResultBackend from "@taskmeta/core/ResultBackend"
-import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
+import type * as ResultBrowser from "@taskmeta/core/ResultBrowser"
+import * as RetryPolicy from "@taskmeta/core/RetryPolicy"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import * as PgBackend from "@taskmeta/sql/PgBackend"
 import * as ResultCodec from "@taskmeta/celery/ResultCodec"
-import * as SqlBrowser from "@taskmeta/sql/SqlBrowser"
 import * as SqliteBackend from "@taskmeta/sql/SqliteBackend"
 import * as SqlMigrations from "@taskmeta/sql/SqlMigrations"
+import * as SqlStore from "@taskmeta/sql/SqlStore"
 import * as TableNames from "@taskmeta/sql/TableNames"
 import * as Path from "node:path"
 import * as BackendUrl from "./BackendUrl.js"
-import * as SqlClients from "./internal/sqlClient.js"
+import * as Pipelines from "./Pipelines.js"
 
 /**
  * @since 0.1.0
@@ -119,12 +122,16 @@ export const causeChain = (cause: unknown): string => {
 }
 
 /**
- * What the layers give: both services over one store.
+ * What `layerFromUrl` gives: every service over one store.
  *
  * @since 0.1.0
  * @category models
  */
-export type Services = ResultBackend.ResultBackend | ResultBrowser.ResultBrowser
+export type Services =
+  | ResultBackend.ResultBackend
+  | ResultBrowser.ResultBrowser
+  | PipelineStore.PipelineStore
+  | Pipelines.PipelineBrowser
 
 const toUrl = (
   url: string | Redacted.Redacted<string> | BackendUrl.BackendUrl
@@ -143,25 +150,14 @@ export const sqliteFilename = (
 ): string =>
   url.isAbsolute || baseDirectory === undefined ? url.filename : Path.resolve(baseDirectory, url.filename)
 
-/** A browser that fails every call with `reason` (for stores that cannot be browsed). */
-const unsupported = (kind: string, reason: string): ResultBrowser.Service => {
-  const error = (operation: string) => new ResultBrowser.BrowseError({ operation, cause: new Error(reason) })
-  return {
-    kind,
-    list: () => Stream.fail(error("list tasks")),
-    stats: Effect.fail(error("count tasks")),
-    exportTasks: Stream.fail(error("export tasks")),
-    exportGroups: Stream.fail(error("export groups")),
-    countExpired: Effect.fail(error("count expired records"))
-  }
-}
-
 const opened = (url: BackendUrl.BackendUrl) => <A, E, R>(layer: Layer.Layer<A, E, R>) =>
   Layer.mapError(layer, (cause) => new BackendOpenError({ backend: BackendUrl.describe(url), cause }))
 
 /**
- * A `SqlClient` on the database a SQLite or PostgreSQL URL names (with a
- * `tables.schema`, PostgreSQL connections use it as their `search_path`).
+ * The client on the database a SQLite or PostgreSQL URL names, as the SQL
+ * backends open it (`SqliteBackend.layerClient`, `PgBackend.layerClient`;
+ * with a `tables.schema`, PostgreSQL connections use it as their
+ * `search_path`, and it is created when missing).
  *
  * @since 0.1.0
  * @category layers
@@ -170,19 +166,26 @@ export const clientLayer = (
   url: Extract<BackendUrl.BackendUrl, { _tag: "Sqlite" | "Postgres" }>,
   options: Options = {}
 ): Layer.Layer<SqlClient.SqlClient, BackendOpenError> => {
-  const schema = options.tables?.schema
-  if (schema !== undefined && !TableNames.IDENTIFIER.test(schema)) {
-    return Layer.fail(
-      new BackendOpenError({
-        backend: BackendUrl.describe(url),
-        cause: new TableNames.InvalidTableName({ field: "schema", value: schema })
-      })
-    )
+  if (url._tag === "Sqlite") {
+    return opened(url)(SqliteBackend.layerClient({ filename: sqliteFilename(url, options.baseDirectory) }))
   }
-  const client: Effect.Effect<SqlClient.SqlClient, unknown, Scope.Scope | Reactivity.Reactivity> = url._tag === "Sqlite"
-    ? SqlClients.sqlite(sqliteFilename(url, options.baseDirectory))
-    : SqlClients.pg(url.url, options.tables?.schema)
-  return Layer.scoped(SqlClient.SqlClient, client).pipe(Layer.provide(Reactivity.layer), opened(url))
+  const schema = options.tables?.schema
+  return PgBackend.layerClient({ url: url.url, tables: options.tables }).pipe(
+    // Tables addressed without a schema (the pipeline store's) live in `schema` too. CREATE SCHEMA
+    // IF NOT EXISTS in two sessions at once can still collide (23505): take the lock taskmeta's
+    // migrations hold while they create it, and try again if another writer raced anyway.
+    Layer.tap((context) => {
+      if (schema === undefined) return Effect.void
+      const sql = Context.get(context, PgClient.PgClient)
+      return sql.withTransaction(
+        Effect.zipRight(
+          sql`SELECT pg_advisory_xact_lock(${sql.literal(String(SqlMigrations.ADVISORY_LOCK_KEY))})`,
+          sql`CREATE SCHEMA IF NOT EXISTS ${sql.literal(TableNames.quote(schema))}`
+        )
+      ).pipe(Effect.retry({ times: 3, schedule: Schedule.spaced("50 millis") }))
+    }),
+    opened(url)
+  )
 }
 
 const backendFor = (parsed: BackendUrl.BackendUrl, options: Options): Layer.Layer<
@@ -222,11 +225,13 @@ export const backendLayerFromUrl = (
   Either.match(toUrl(url), { onLeft: (error) => Layer.fail(error), onRight: (parsed) => backendFor(parsed, options) })
 
 /**
- * The `ResultBackend` a URL selects and a `ResultBrowser` over the same
- * storage (what tools need). Relative SQLite paths resolve against
- * `options.baseDirectory`. For ArangoDB the browser is `ArangoBrowser`
- * (lists are newest first by `date_done`, see there); nothing is created in
- * the database.
+ * The store a URL names, every service over one client: the
+ * `ResultBackend`, a `ResultBrowser`, the `PipelineStore` and a
+ * `PipelineBrowser` (what tools and workers need). On SQL that is
+ * `SqlStore` over the one client `clientLayer` opens; relative SQLite paths
+ * resolve against `options.baseDirectory`. For ArangoDB the browser is
+ * `ArangoBrowser` (lists are newest first by `date_done`, see there);
+ * nothing is created in the database.
  *
  * @since 0.1.0
  * @category layers
@@ -238,38 +243,42 @@ export const layerFromUrl = (
   Either.match(toUrl(url), {
     onLeft: (error) => Layer.fail(error),
     onRight: (parsed): Layer.Layer<Services, BackendUrl.BackendConfigError | BackendOpenError> => {
+      const { baseDirectory: _base, encoding, tables, ...backendOptions } = options
       switch (parsed._tag) {
-        case "Memory": {
-          const { baseDirectory: _base, encoding: _encoding, tables: _tables, ...backendOptions } = options
-          return MemoryBrowser.layer(backendOptions)
-        }
+        case "Memory":
+          return Layer.merge(MemoryBrowser.layer(backendOptions), Pipelines.layerFromUrl(parsed, options))
         case "Sqlite":
         case "Postgres": {
-          const browser = parsed._tag === "Sqlite" && parsed.filename === ":memory:"
-            ? Layer.succeed(
-              ResultBrowser.ResultBrowser,
-              unsupported("sqlite", "an in-memory SQLite database cannot be browsed from outside; use memory://")
-            )
-            : SqlBrowser.layer({ tables: options.tables }).pipe(
-              Layer.provide(clientLayer(parsed, options)),
-              Layer.mapError((cause) =>
-                cause._tag === "BackendOpenError"
-                  ? cause
-                  : new BackendOpenError({ backend: BackendUrl.describe(parsed), cause })
-              )
-            )
-          // The backend first: it runs the migrations the browser's queries need.
-          return Layer.provideMerge(browser, backendFor(parsed, options))
+          const store = SqlStore.layer({
+            ...backendOptions,
+            encoding,
+            tables: parsed._tag === "Sqlite" && tables !== undefined ? { tasks: tables.tasks, groups: tables.groups } : tables
+          })
+          return Layer.merge(store, Pipelines.layerSqlBrowser()).pipe(
+            opened(parsed),
+            Layer.provide(clientLayer(parsed, options))
+          )
         }
         case "Arango":
           // The browser counts with the backend's options (what `cleanup` would delete).
-          return Layer.provideMerge(
-            opened(parsed)(ArangoBrowser.layer({ url: parsed.url })),
-            backendFor(parsed, options)
+          return Layer.merge(
+            Layer.provideMerge(opened(parsed)(ArangoBrowser.layer({ url: parsed.url })), backendFor(parsed, options)),
+            Pipelines.layerFromUrl(parsed, options)
           )
       }
     }
   })
+
+/**
+ * The pipeline store's settings from a store's options.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const pipelineOptions = (options: Options): PipelineStore.Options => ({
+  retry: options.retry === undefined ? undefined : { ...RetryPolicy.defaults, ...options.retry },
+  cleanupBatchSize: options.cleanupBatchSize
+})
 
 /**
  * Runs the SQL migrations for a URL's database and returns the steps

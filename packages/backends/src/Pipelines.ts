@@ -18,7 +18,6 @@ import * as ArangoScan from "@taskmeta/arango/ArangoScan"
 import * as MemoryPipelineStore from "@taskmeta/core/MemoryPipelineStore"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import { BrowseError } from "@taskmeta/core/ResultBrowser"
-import * as RetryPolicy from "@taskmeta/core/RetryPolicy"
 import * as PipelineMigrations from "@taskmeta/sql/PipelineMigrations"
 import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import * as BackendUrl from "./BackendUrl.js"
@@ -144,10 +143,7 @@ export const layerFromUrl = (
   PipelineStore.PipelineStore | PipelineBrowser,
   BackendUrl.BackendConfigError | Backends.BackendOpenError
 > => {
-  const storeOptions: PipelineStore.Options = {
-    retry: options.retry === undefined ? undefined : { ...RetryPolicy.defaults, ...options.retry },
-    cleanupBatchSize: options.cleanupBatchSize
-  }
+  const storeOptions = Backends.pipelineOptions(options)
   const parsed = typeof url === "object" && "_tag" in url ? Either.right(url) : BackendUrl.parse(url)
   return Either.match(parsed, {
     onLeft: (e) => Layer.fail(e),

@@ -25,6 +25,7 @@ import type * as Cron from "effect/Cron"
 import * as Expiry from "@taskmeta/core/Expiry"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as SqlBackend from "./SqlBackend.js"
+import * as SqlStore from "./SqlStore.js"
 
 /**
  * @since 0.1.0
@@ -131,6 +132,20 @@ export const make = (
  */
 export const layer = (options: Options = {}): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError> =>
   Layer.scoped(ResultBackend.ResultBackend, make(options)).pipe(Layer.provide(Reactivity.layer))
+
+/**
+ * Everything in one store over one client: the `ResultBackend`, the
+ * `PipelineStore` and the `ResultBrowser` (see `SqlStore`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerStore = (
+  options: Options & Pick<SqlStore.Options, "pipelinePrefix" | "pageSize"> = {}
+): Layer.Layer<SqlStore.Services, SqlStore.SetupError> =>
+  SqlStore.layer({ ...options, tables: { ...options.tables, schema: undefined } }).pipe(
+    Layer.provide(layerClient(options))
+  )
 
 /**
  * The layer plus the expiry sweep (`Expiry.layer`) on `when`.
