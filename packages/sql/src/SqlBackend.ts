@@ -158,6 +158,11 @@ const TaskRow = Schema.Struct({
 })
 const decodeTaskRows = Schema.decodeUnknownEither(Schema.Array(TaskRow))
 
+/**
+ * A row of `celery_tasksetmeta` (its members are decoded by
+ * `ResultCodec.decodeGroup`, whose `UndecodableValue` is the typed cause a
+ * caller sees).
+ */
 const GroupRow = Schema.Struct({ result: Schema.NullOr(Bytes), date_done: Schema.NullOr(Schema.String) })
 const decodeGroupRows = Schema.decodeUnknownEither(Schema.Array(GroupRow))
 
@@ -183,7 +188,7 @@ const EXPECTED: Readonly<Record<string, string>> = {
   queue: "text or null"
 }
 
-/** A row of the wrong shape: the first column at fault and what it may hold. */
+/** A row of the wrong shape: the first column at fault and what it may hold (never the stored value). */
 const rowError = (error: ParseResult.ParseError) => {
   const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
   const column = issue?.path.find((key): key is string => typeof key === "string")
@@ -386,26 +391,31 @@ const UPDATE_SET = "status = excluded.status, result = excluded.result, date_don
   "traceback = excluded.traceback, name = excluded.name, args = excluded.args, kwargs = excluded.kwargs, " +
   "worker = excluded.worker, retries = excluded.retries, queue = excluded.queue"
 
-/** The statements of one dialect over one pair of tables, as `sql` templates. */
+/**
+ * The statements over one pair of tables, as `sql` templates; where the
+ * dialects differ, each statement picks its own with `sql.onDialectOrElse`.
+ */
 const statements = (sql: SqlClient.SqlClient, names: TableNames.TableNames) => {
-  const pg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
-  const tasks = sql.literal(pg ? TableNames.qualify(names, names.tasks) : TableNames.quote(names.tasks))
-  const groups = sql.literal(pg ? TableNames.qualify(names, names.groups) : TableNames.quote(names.groups))
-  const seq = (name: string) =>
+  // PostgreSQL names the schema; SQLite has none (an attached database is not one).
+  const table = (name: string) =>
+    sql.literal(sql.onDialectOrElse({ pg: () => TableNames.qualify(names, name), orElse: () => TableNames.quote(name) }))
+  const tasks = table(names.tasks)
+  const groups = table(names.groups)
+  const nextval = (name: string) =>
     sql.literal(`nextval(${TableNames.literal(names.schema === undefined ? name : `"${names.schema}".${name}`)})`)
   // `timestamp` read as text in a fixed format: no type parser, DateStyle or TimeZone involved.
-  const dateDone = pg ? "to_char(date_done, 'YYYY-MM-DD HH24:MI:SS.US') AS date_done" : "date_done"
-  const taskColumns = sql.literal(
-    `task_id, status, result, ${dateDone}, traceback, name, args, kwargs, worker, retries, queue`
-  )
+  const dateDone = sql.literal(sql.onDialectOrElse({
+    pg: () => "to_char(date_done, 'YYYY-MM-DD HH24:MI:SS.US') AS date_done",
+    orElse: () => "date_done"
+  }))
+  const taskColumns = sql`task_id, status, result, ${dateDone}, traceback, name, args, kwargs, worker, retries, queue`
   const writeColumns = sql.literal(WRITE_COLUMNS)
   const updateSet = sql.literal(UPDATE_SET)
-  const successIsFinal = sql.literal(
-    pg ? SUCCESS_IS_FINAL("IS DISTINCT FROM", "IS NOT DISTINCT FROM") : SUCCESS_IS_FINAL("IS NOT", "IS")
-  )
+  const successIsFinal = sql.literal(sql.onDialectOrElse({
+    pg: () => SUCCESS_IS_FINAL("IS DISTINCT FROM", "IS NOT DISTINCT FROM"),
+    orElse: () => SUCCESS_IS_FINAL("IS NOT", "IS")
+  }))
   const readyOnly = sql.literal(READY_ONLY)
-  const taskSeq = seq("task_id_sequence")
-  const groupSeq = seq("taskset_id_sequence")
   const rowsFor = sql.join(", ", false)
 
   const stateFilter = (rule: BackendDriver.CleanupRule) =>
@@ -416,53 +426,65 @@ const statements = (sql: SqlClient.SqlClient, names: TableNames.TableNames) => {
       : sql``
 
   return {
-    pg,
-    /**
-     * PostgreSQL: one statement text for any number of rows: the columns
-     * travel as 11 arrays and `unnest` zips them back into rows. SQLite: a
-     * `VALUES` list.
-     */
-    upsert: (rows: ReadonlyArray<ReadonlyArray<unknown>>) => {
-      if (pg) {
-        const c: Array<Array<unknown>> = []
-        for (let k = 0; k < 11; k++) c.push(rows.map((row) => row[k]))
-        return sql`INSERT INTO ${tasks} AS t (id, ${writeColumns}) SELECT ${taskSeq}, * FROM unnest(${c[0]}::varchar[], ${
-          c[1]
-        }::varchar[], ${c[2]}::bytea[], ${c[3]}::timestamp[], ${c[4]}::text[], ${c[5]}::varchar[], ${c[6]}::bytea[], ${
-          c[7]
-        }::bytea[], ${c[8]}::varchar[], ${c[9]}::integer[], ${c[10]}::varchar[]) ON CONFLICT (task_id) DO UPDATE SET ${updateSet} ${successIsFinal} RETURNING t.task_id`
-      }
-      const values = rowsFor(
-        rows.map((r) => sql`(${r[0]}, ${r[1]}, ${r[2]}, ${r[3]}, ${r[4]}, ${r[5]}, ${r[6]}, ${r[7]}, ${r[8]}, ${r[9]}, ${r[10]})`)
-      )
-      return sql`INSERT INTO ${tasks} AS t (${writeColumns}) VALUES ${values} ON CONFLICT (task_id) DO UPDATE SET ${updateSet} ${successIsFinal} RETURNING task_id`
-    },
+    upsert: (rows: ReadonlyArray<ReadonlyArray<unknown>>) =>
+      sql.onDialectOrElse({
+        // One statement text for any number of rows: the columns travel as 11
+        // arrays and `unnest` zips them back into rows.
+        pg: () => {
+          const c: Array<Array<unknown>> = []
+          for (let k = 0; k < 11; k++) c.push(rows.map((row) => row[k]))
+          return sql`INSERT INTO ${tasks} AS t (id, ${writeColumns}) SELECT ${
+            nextval("task_id_sequence")
+          }, * FROM unnest(${c[0]}::varchar[], ${c[1]}::varchar[], ${c[2]}::bytea[], ${c[3]}::timestamp[], ${
+            c[4]
+          }::text[], ${c[5]}::varchar[], ${c[6]}::bytea[], ${c[7]}::bytea[], ${c[8]}::varchar[], ${c[9]}::integer[], ${
+            c[10]
+          }::varchar[]) ON CONFLICT (task_id) DO UPDATE SET ${updateSet} ${successIsFinal} RETURNING t.task_id`
+        },
+        orElse: () =>
+          sql`INSERT INTO ${tasks} AS t (${writeColumns}) VALUES ${
+            rowsFor(rows.map((r) =>
+              sql`(${r[0]}, ${r[1]}, ${r[2]}, ${r[3]}, ${r[4]}, ${r[5]}, ${r[6]}, ${r[7]}, ${r[8]}, ${r[9]}, ${r[10]})`
+            ))
+          } ON CONFLICT (task_id) DO UPDATE SET ${updateSet} ${successIsFinal} RETURNING task_id`
+      }),
     select: (ids: ReadonlyArray<string>) =>
       ids.length === 1
         ? sql`SELECT ${taskColumns} FROM ${tasks} WHERE task_id = ${ids[0]}`
-        : pg
-        ? sql`SELECT ${taskColumns} FROM ${tasks} WHERE task_id = ANY(${ids}::varchar[])`
-        : sql`SELECT ${taskColumns} FROM ${tasks} WHERE task_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
+        : sql.onDialectOrElse({
+          // One statement text whatever the number of ids.
+          pg: () => sql`SELECT ${taskColumns} FROM ${tasks} WHERE task_id = ANY(${ids}::varchar[])`,
+          orElse: () =>
+            sql`SELECT ${taskColumns} FROM ${tasks} WHERE task_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`
+        }),
     remove: (taskId: string) => sql`DELETE FROM ${tasks} WHERE task_id = ${taskId}`,
     putGroup: (groupId: string, result: Uint8Array | null, dateDone: string) =>
-      pg
-        ? sql`INSERT INTO ${groups} (id, taskset_id, result, date_done) VALUES (${groupSeq}, ${groupId}, ${result}, ${dateDone}) ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`
-        : sql`INSERT INTO ${groups} (taskset_id, result, date_done) VALUES (${groupId}, ${result}, ${dateDone}) ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`,
-    getGroup: (groupId: string) =>
-      sql`SELECT result, ${sql.literal(dateDone)} FROM ${groups} WHERE taskset_id = ${groupId}`,
+      sql.onDialectOrElse({
+        // Celery's PostgreSQL tables have no id default: ids come from its sequence.
+        pg: () =>
+          sql`INSERT INTO ${groups} (id, taskset_id, result, date_done) VALUES (${
+            nextval("taskset_id_sequence")
+          }, ${groupId}, ${result}, ${dateDone}) ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`,
+        orElse: () =>
+          sql`INSERT INTO ${groups} (taskset_id, result, date_done) VALUES (${groupId}, ${result}, ${dateDone}) ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`
+      }),
+    getGroup: (groupId: string) => sql`SELECT result, ${dateDone} FROM ${groups} WHERE taskset_id = ${groupId}`,
     removeGroup: (groupId: string) => sql`DELETE FROM ${groups} WHERE taskset_id = ${groupId}`,
-    cleanupTasks: (rule: BackendDriver.CleanupRule, limit: number, before: string) =>
-      pg
-        ? sql`DELETE FROM ${tasks} WHERE id IN (SELECT id FROM ${tasks} WHERE date_done < ${before} AND ${readyOnly}${
-          stateFilter(rule)
-        } LIMIT ${limit} FOR UPDATE SKIP LOCKED) RETURNING id`
-        : sql`DELETE FROM ${tasks} WHERE id IN (SELECT id FROM ${tasks} WHERE date_done < ${before} AND ${readyOnly}${
-          stateFilter(rule)
-        } LIMIT ${limit}) RETURNING id`,
-    cleanupGroups: (before: string, limit: number) =>
-      pg
-        ? sql`DELETE FROM ${groups} WHERE id IN (SELECT id FROM ${groups} WHERE date_done < ${before} LIMIT ${limit} FOR UPDATE SKIP LOCKED) RETURNING id`
-        : sql`DELETE FROM ${groups} WHERE id IN (SELECT id FROM ${groups} WHERE date_done < ${before} LIMIT ${limit}) RETURNING id`
+    cleanupTasks: (rule: BackendDriver.CleanupRule, limit: number, before: string) => {
+      const pick = sql`SELECT id FROM ${tasks} WHERE date_done < ${before} AND ${readyOnly}${stateFilter(rule)} LIMIT ${limit}`
+      return sql.onDialectOrElse({
+        // Concurrent sweeps skip each other's rows instead of waiting.
+        pg: () => sql`DELETE FROM ${tasks} WHERE id IN (${pick} FOR UPDATE SKIP LOCKED) RETURNING id`,
+        orElse: () => sql`DELETE FROM ${tasks} WHERE id IN (${pick}) RETURNING id`
+      })
+    },
+    cleanupGroups: (before: string, limit: number) => {
+      const pick = sql`SELECT id FROM ${groups} WHERE date_done < ${before} LIMIT ${limit}`
+      return sql.onDialectOrElse({
+        pg: () => sql`DELETE FROM ${groups} WHERE id IN (${pick} FOR UPDATE SKIP LOCKED) RETURNING id`,
+        orElse: () => sql`DELETE FROM ${groups} WHERE id IN (${pick}) RETURNING id`
+      })
+    }
   }
 }
 
