@@ -22,10 +22,10 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import * as BackendUrl from "@taskmeta/backends/BackendUrl"
-import * as Backends from "@taskmeta/backends/Backends"
-import * as Pipelines from "@taskmeta/backends/Pipelines"
-import * as Transfer from "@taskmeta/backends/Transfer"
+import * as BackendUrl from "@taskmeta/stores/BackendUrl"
+import * as Stores from "@taskmeta/stores/Stores"
+import * as Pipelines from "@taskmeta/stores/Pipelines"
+import * as Transfer from "@taskmeta/stores/Transfer"
 import type * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
@@ -120,10 +120,10 @@ const resolveUrl = (backend: Option.Option<Redacted.Redacted<string>>) =>
     onSome: (url) => BackendUrl.parse(url)
   })
 
-type Extra = BackendOptions.Input & Pick<Backends.Options, "encoding">
+type Extra = BackendOptions.Input & Pick<Stores.Options, "encoding">
 
 const backendOptions = (o: Where, extra: Extra = {}) =>
-  Effect.map(baseDirectory, (dir): Backends.Options => ({
+  Effect.map(baseDirectory, (dir): Stores.Options => ({
     resultExtended: true,
     ...extra,
     baseDirectory: dir,
@@ -134,7 +134,7 @@ const layerFor = (o: Where, extra: Extra = {}) =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
       const url = yield* resolveUrl(o.backend)
-      return Backends.layerFromUrl(url, yield* backendOptions(o, extra))
+      return Stores.layerFromUrl(url, yield* backendOptions(o, extra))
     })
   )
 
@@ -323,7 +323,7 @@ const migrate = Command.make("migrate", where, (o) =>
     if (url._tag !== "Sqlite" && url._tag !== "Postgres") {
       return yield* Console.log(`${BackendUrl.describe(url)} needs no migrations`)
     }
-    const applied = yield* Backends.migrate(url, yield* backendOptions(o))
+    const applied = yield* Stores.migrate(url, yield* backendOptions(o))
     yield* Console.log(
       applied.length === 0
         ? `${BackendUrl.describe(url)}: tables are up to date`
@@ -428,13 +428,13 @@ const parseLine = (text: string, n: number) =>
   )
 
 /** `--encoding` (alias `--codec`), else `TASKMETA_ENCODING`, else json. */
-const encodingOption = Options.choice("encoding", Backends.encodings).pipe(
+const encodingOption = Options.choice("encoding", Stores.encodings).pipe(
   Options.withAlias("codec"),
   Options.withDescription(
     "How a SQL target writes the result column: json (taskmeta's default) or pickle (Celery-compatible: what " +
       "Python Celery writes and reads back). Reading decodes both whatever this says. Default: $TASKMETA_ENCODING, else json"
   ),
-  Options.withFallbackConfig(Backends.encodingConfig)
+  Options.withFallbackConfig(Stores.encodingConfig)
 )
 
 const importCommand = Command.make("import", {
@@ -504,8 +504,8 @@ const copy = Command.make("copy", {
     const options = yield* backendOptions({ backend: Option.none(), schema: o.schema })
     const from = yield* BackendUrl.parse(o.from)
     const to = yield* BackendUrl.parse(o.to)
-    const source = yield* Layer.build(Backends.layerFromUrl(from, options))
-    const target = yield* Layer.build(Backends.backendLayerFromUrl(to, { ...options, encoding: o.encoding }))
+    const source = yield* Layer.build(Stores.layerFromUrl(from, options))
+    const target = yield* Layer.build(Stores.backendLayerFromUrl(to, { ...options, encoding: o.encoding }))
     const report = yield* Transfer.copy(
       Context.get(source, ResultBrowser.ResultBrowser),
       Context.get(target, ResultBackend.ResultBackend),

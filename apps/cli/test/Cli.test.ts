@@ -10,8 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import * as BackendUrl from "@taskmeta/backends/BackendUrl"
-import * as Backends from "@taskmeta/backends/Backends"
+import * as BackendUrl from "@taskmeta/stores/BackendUrl"
+import * as Stores from "@taskmeta/stores/Stores"
 import { cli, lines, PG_URL, schemaName, tempDir } from "./helpers.js"
 
 const BIG = "123456789012345678901234567890"
@@ -55,7 +55,7 @@ const dropSchema = (schema: string) => {
   if (url._tag !== "Postgres") return Promise.resolve()
   return Effect.runPromise(
     Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)).pipe(
-      Effect.provide(Backends.clientLayer(url)),
+      Effect.provide(Stores.clientLayer(url)),
       Effect.asVoid
     )
   )
@@ -223,7 +223,7 @@ describe("taskmeta CLI across backends and on bad input", () => {
     const rows = await Effect.runPromise(
       Effect.flatMap(SqlClient.SqlClient, (sql) =>
         sql.unsafe<{ task_id: string; result: Uint8Array }>("SELECT task_id, result FROM celery_taskmeta ORDER BY id")).pipe(
-          Effect.provide(Backends.clientLayer(parsed))
+          Effect.provide(Stores.clientLayer(parsed))
         )
     )
     expect(rows.map((r) => [r.task_id, r.result[0]])).toEqual([["s1", 0x80], ["f1", 0x80], ["s2", 0x80], ["p1", 0x80]])

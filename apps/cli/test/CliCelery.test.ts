@@ -25,8 +25,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import * as BackendUrl from "@taskmeta/backends/BackendUrl"
-import * as Backends from "@taskmeta/backends/Backends"
+import * as BackendUrl from "@taskmeta/stores/BackendUrl"
+import * as Stores from "@taskmeta/stores/Stores"
 import * as Json from "@taskmeta/schema/Json"
 import * as Harness from "../../../packages/sql/test/celery/harness.js"
 import { cli as runCli, PG_URL, type Run, schemaName, tempDir } from "./helpers.js"
@@ -64,7 +64,7 @@ const pgQuery = (text: string, values: ReadonlyArray<unknown> = [], schema?: str
     ? Promise.reject(new Error(`${PG_URL} is not a PostgreSQL URL`))
     : Effect.runPromise(
       Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(text, values)).pipe(
-        Effect.provide(Backends.clientLayer(pgUrl, schema === undefined ? {} : { tables: { schema } })),
+        Effect.provide(Stores.clientLayer(pgUrl, schema === undefined ? {} : { tables: { schema } })),
         Effect.asVoid
       )
     )

@@ -13,8 +13,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as BackendUrl from "@taskmeta/backends/BackendUrl"
-import * as Backends from "@taskmeta/backends/Backends"
+import * as BackendUrl from "@taskmeta/stores/BackendUrl"
+import * as Stores from "@taskmeta/stores/Stores"
 import * as Expiry from "@taskmeta/core/Expiry"
 import * as Executor from "./Executor.js"
 import * as Schedules from "./Schedules.js"
@@ -38,7 +38,7 @@ export interface Settings {
    * How SQL backends write results: `json` (default) or `pickle`, what
    * Python Celery writes and reads back (Celery-compatible mode).
    */
-  readonly encoding?: Backends.Options["encoding"]
+  readonly encoding?: Stores.Options["encoding"]
   /** Where a relative SQLite path resolves. */
   readonly baseDirectory: string
   readonly schedule?: ReadonlyArray<Schedules.Entry> | undefined
@@ -53,7 +53,7 @@ export interface Settings {
 export const layer = (settings: Settings) =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const url = yield* Option.match(settings.backend, { onNone: () => BackendUrl.config, onSome: BackendUrl.parse })
-    const options: Backends.Options = {
+    const options: Stores.Options = {
       resultExtended: true,
       resultExpires: settings.expires,
       baseDirectory: settings.baseDirectory,
@@ -66,7 +66,7 @@ export const layer = (settings: Settings) =>
     yield* Effect.logInfo(`storing results in ${BackendUrl.describe(url)}${mode}`)
     const expiry = Expiry.layer(Option.match(settings.sweepEvery, { onNone: () => Expiry.daily, onSome: (every) => ({ every }) }))
     // One store, one client: the result backend, the pipeline store and the browsers share it.
-    return Layer.provideMerge(expiry, Backends.layerFromUrl(url, options))
+    return Layer.provideMerge(expiry, Stores.layerFromUrl(url, options))
   }))
 
 /**

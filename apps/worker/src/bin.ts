@@ -19,7 +19,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
-import * as Backends from "@taskmeta/backends/Backends"
+import * as Stores from "@taskmeta/stores/Stores"
 import * as Inputs from "./Inputs.js"
 import * as Worker from "./Worker.js"
 
@@ -38,12 +38,12 @@ const command = Command.make("taskmeta-worker", {
     Options.optional
   ),
   schema: Options.text("schema").pipe(Options.withDescription("PostgreSQL schema for the tables"), Options.optional),
-  encoding: Options.choice("encoding", Backends.encodings).pipe(
+  encoding: Options.choice("encoding", Stores.encodings).pipe(
     Options.withDescription(
       "How SQL results are written: json (default) or pickle (Celery-compatible: Python Celery reads them back). " +
         "Default: $TASKMETA_ENCODING, else json"
     ),
-    Options.withFallbackConfig(Backends.encodingConfig)
+    Options.withFallbackConfig(Stores.encodingConfig)
   ),
   runFor: durationOption("for", "Stop after this long (e.g. 12s); default: until SIGINT/SIGTERM"),
   expires: durationOption("expires", "Keep READY results this long (default 1 day; 0 = forever)"),
@@ -78,7 +78,7 @@ const reportFailure = (cause: Cause.Cause<unknown>) =>
 const logger = Logger.mapInputOptions(Logger.prettyLoggerDefault, (options) => {
   const failures = Cause.failures(options.cause)
   if (Chunk.isEmpty(failures) || Cause.isDie(options.cause) || Cause.isInterrupted(options.cause)) return options
-  const chain = Array.from(failures, Backends.causeChain).join("; ")
+  const chain = Array.from(failures, Stores.causeChain).join("; ")
   const [first, ...rest] = Array.isArray(options.message) ? options.message : [options.message]
   const message = typeof first === "string" ? [`${first}: ${chain}`, ...rest] : [first, ...rest, chain]
   return { ...options, message, cause: Cause.empty }

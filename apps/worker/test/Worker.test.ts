@@ -12,8 +12,8 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import * as BackendUrl from "@taskmeta/backends/BackendUrl"
-import * as Backends from "@taskmeta/backends/Backends"
+import * as BackendUrl from "@taskmeta/stores/BackendUrl"
+import * as Stores from "@taskmeta/stores/Stores"
 import * as Json from "@taskmeta/schema/Json"
 import { cli, lines, PG_URL, run, schemaName, tempDir, WORKER } from "../../cli/test/helpers.js"
 import * as Harness from "../../../packages/sql/test/celery/harness.js"
@@ -28,7 +28,7 @@ afterAll(async () => {
   if (url._tag !== "Postgres") return
   await Effect.runPromise(
     Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS "${pgSchema}" CASCADE`)).pipe(
-      Effect.provide(Backends.clientLayer(url)),
+      Effect.provide(Stores.clientLayer(url)),
       Effect.asVoid
     )
   )

@@ -18,8 +18,8 @@ import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import * as BackendUrl from "@taskmeta/backends/BackendUrl"
-import * as Backends from "@taskmeta/backends/Backends"
+import * as BackendUrl from "@taskmeta/stores/BackendUrl"
+import * as Stores from "@taskmeta/stores/Stores"
 import { cli, lines, PG_URL, schemaName, tempDir, WORKER } from "../../cli/test/helpers.js"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
@@ -33,7 +33,7 @@ const dir = tempDir("worker-faults")
 const withClient = <A>(url: string, f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) => {
   const parsed = Either.getOrThrow(BackendUrl.parse(url))
   if (parsed._tag !== "Sqlite" && parsed._tag !== "Postgres") throw new Error("a SQL URL is expected")
-  return Effect.runPromise(Effect.flatMap(SqlClient.SqlClient, f).pipe(Effect.provide(Backends.clientLayer(parsed))))
+  return Effect.runPromise(Effect.flatMap(SqlClient.SqlClient, f).pipe(Effect.provide(Stores.clientLayer(parsed))))
 }
 
 afterAll(async () => {

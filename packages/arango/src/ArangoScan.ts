@@ -3,7 +3,7 @@
  * state, name and time, counts by state and name, every task and group, what
  * a cleanup would remove, and the pipeline ids of a pipeline store. Plain
  * data with core's `DriverError`, no service tag: `ArangoBrowser` turns it
- * into core's `ResultBrowser`, and `@taskmeta/backends`' `Pipelines` reads
+ * into core's `ResultBrowser`, and `@taskmeta/stores`' `Pipelines` reads
  * the pipeline ids.
  *
  * - Every statement is in `internal/scanAql.ts`; values and the collection

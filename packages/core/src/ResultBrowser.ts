@@ -5,7 +5,7 @@
  * this service answers questions about the store. It lives next to a
  * `ResultBackend` built over the same storage: `MemoryBrowser` here,
  * `SqlBrowser` in `@taskmeta/sql`, `ArangoBrowser` in `@taskmeta/arango`
- * (`Backends.layerFromUrl` in `@taskmeta/backends` picks one from a URL).
+ * (`Stores.layerFromUrl` in `@taskmeta/stores` picks one from a URL).
  *
  * @since 0.1.0
  */

@@ -67,7 +67,7 @@ export const DEFAULT_URL = "db+sqlite:///results.sqlite"
  * @since 0.1.0
  * @category errors
  */
-export class BackendConfigError extends Schema.TaggedError<BackendConfigError>("@taskmeta/backends/BackendConfigError")(
+export class BackendConfigError extends Schema.TaggedError<BackendConfigError>("@taskmeta/stores/BackendConfigError")(
   "BackendConfigError",
   {
     /** The URL as `redact` prints it. */

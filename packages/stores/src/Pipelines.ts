@@ -21,7 +21,7 @@ import { BrowseError } from "@taskmeta/core/ResultBrowser"
 import * as PipelineMigrations from "@taskmeta/sql/PipelineMigrations"
 import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import * as BackendUrl from "./BackendUrl.js"
-import * as Backends from "./Backends.js"
+import * as Stores from "./Stores.js"
 
 /**
  * @since 0.1.0
@@ -37,7 +37,7 @@ export interface PipelineBrowserService {
  * @category tags
  */
 export class PipelineBrowser
-  extends Context.Tag("@taskmeta/backends/PipelineBrowser")<PipelineBrowser, PipelineBrowserService>()
+  extends Context.Tag("@taskmeta/stores/PipelineBrowser")<PipelineBrowser, PipelineBrowserService>()
 {}
 
 /**
@@ -133,7 +133,7 @@ export const layerArangoBrowser = (
  */
 export const layerFromUrl = (
   url: string | Redacted.Redacted<string> | BackendUrl.BackendUrl,
-  options: Backends.Options & {
+  options: Stores.Options & {
     /** Table / collection name prefix (the SQL store's and `ArangoPipelineStore`'s default when absent). */
     readonly prefix?: string | undefined
     /** ArangoDB only: create the database, the collections and the indexes when missing. Default `false`. */
@@ -141,15 +141,15 @@ export const layerFromUrl = (
   } = {}
 ): Layer.Layer<
   PipelineStore.PipelineStore | PipelineBrowser,
-  BackendUrl.BackendConfigError | Backends.BackendOpenError
+  BackendUrl.BackendConfigError | Stores.BackendOpenError
 > => {
-  const storeOptions = Backends.pipelineOptions(options)
+  const storeOptions = Stores.pipelineOptions(options)
   const parsed = typeof url === "object" && "_tag" in url ? Either.right(url) : BackendUrl.parse(url)
   return Either.match(parsed, {
     onLeft: (e) => Layer.fail(e),
     onRight: (u): Layer.Layer<
       PipelineStore.PipelineStore | PipelineBrowser,
-      BackendUrl.BackendConfigError | Backends.BackendOpenError
+      BackendUrl.BackendConfigError | Stores.BackendOpenError
     > => {
       switch (u._tag) {
         case "Memory":
@@ -160,8 +160,8 @@ export const layerFromUrl = (
             SqlPipelineStore.layer({ ...storeOptions, prefix: options.prefix }),
             layerSqlBrowser(options.prefix)
           ).pipe(
-            Layer.mapError((cause) => new Backends.BackendOpenError({ backend: BackendUrl.describe(u), cause })),
-            Layer.provide(Backends.clientLayer(u, options))
+            Layer.mapError((cause) => new Stores.BackendOpenError({ backend: BackendUrl.describe(u), cause })),
+            Layer.provide(Stores.clientLayer(u, options))
           )
         case "Arango": {
           const input = { url: u.url, create: options.create === true }
@@ -169,7 +169,7 @@ export const layerFromUrl = (
             ArangoPipelineStore.layer(input, { ...storeOptions, prefix: options.prefix }),
             layerArangoBrowser(input, options.prefix)
           ).pipe(
-            Layer.mapError((cause) => new Backends.BackendOpenError({ backend: BackendUrl.describe(u), cause }))
+            Layer.mapError((cause) => new Stores.BackendOpenError({ backend: BackendUrl.describe(u), cause }))
           )
         }
       }

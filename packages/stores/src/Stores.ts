@@ -91,7 +91,7 @@ export const encodingConfig: Config.Config<ResultCodec.Encoding> = Config.string
  * @since 0.1.0
  * @category errors
  */
-export class BackendOpenError extends Schema.TaggedError<BackendOpenError>("@taskmeta/backends/BackendOpenError")(
+export class BackendOpenError extends Schema.TaggedError<BackendOpenError>("@taskmeta/stores/BackendOpenError")(
   "BackendOpenError",
   {
     backend: Schema.String,
@@ -302,4 +302,4 @@ export const migrate = (
       Effect.mapError((cause) => new BackendOpenError({ backend: BackendUrl.describe(parsed), cause })),
       Effect.provide(clientLayer(parsed, options))
     )
-  }).pipe(Effect.withSpan("Backends.migrate"))
+  }).pipe(Effect.withSpan("Stores.migrate"))

@@ -5,7 +5,7 @@ export * as BackendUrl from "./BackendUrl.js"
 /**
  * @since 0.1.0
  */
-export * as Backends from "./Backends.js"
+export * as Stores from "./Stores.js"
 /**
  * @since 0.1.0
  */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
-import * as BackendUrl from "@taskmeta/backends/BackendUrl"
+import * as BackendUrl from "@taskmeta/stores/BackendUrl"
 
 const parse = (url: string) => Either.getOrThrow(BackendUrl.parse(url))
 const error = (url: string) => Either.match(BackendUrl.parse(url), { onLeft: (e) => e.message, onRight: () => "parsed" })

@@ -1,5 +1,5 @@
 /**
- * `Backends.Options.encoding` reaches the SQL backends a URL selects, and
+ * `Stores.Options.encoding` reaches the SQL backends a URL selects, and
  * `TASKMETA_ENCODING` is read by `encodingConfig`. (That Python Celery reads
  * the pickles back is checked against real Celery in the CLI and worker
  * tests and in `@taskmeta/sql`.)
@@ -12,8 +12,8 @@ import * as Either from "effect/Either"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as BackendUrl from "@taskmeta/backends/BackendUrl"
-import * as Backends from "@taskmeta/backends/Backends"
+import * as BackendUrl from "@taskmeta/stores/BackendUrl"
+import * as Stores from "@taskmeta/stores/Stores"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "taskmeta-encoding-"))
@@ -26,15 +26,15 @@ afterAll(async () => {
   if (url._tag !== "Postgres") return
   await Effect.runPromise(
     Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)).pipe(
-      Effect.provide(Backends.clientLayer(url))
+      Effect.provide(Stores.clientLayer(url))
     )
   )
 })
 
-describe("Backends.encodingConfig", () => {
+describe("Stores.encodingConfig", () => {
   const read = (env: Record<string, string>) =>
     Effect.runSync(
-      Effect.either(Backends.encodingConfig).pipe(
+      Effect.either(Stores.encodingConfig).pipe(
         Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
       )
     )
@@ -50,13 +50,13 @@ describe("Backends.encodingConfig", () => {
   })
 })
 
-const cases: ReadonlyArray<readonly [string, string, Backends.Options]> = [
+const cases: ReadonlyArray<readonly [string, string, Stores.Options]> = [
   ["sqlite", "db+sqlite:///encoding.sqlite", { baseDirectory: dir }],
   ["postgres", PG, { tables: { schema } }]
 ]
 
 for (const [label, url, options] of cases) {
-  describe(`Backends.layerFromUrl encoding (${label})`, () => {
+  describe(`Stores.layerFromUrl encoding (${label})`, () => {
     it.live("pickle writes Celery's pickled result column, json writes JSON; both read back the same", () =>
       Effect.gen(function*() {
         const value = { big: 2n ** 70n, list: [1, "ü", null] }
@@ -65,7 +65,7 @@ for (const [label, url, options] of cases) {
             const backend = yield* ResultBackend.ResultBackend
             yield* backend.store(id, value, "SUCCESS")
             return yield* backend.get(id)
-          }).pipe(Effect.provide(Backends.layerFromUrl(url, { ...options, encoding })))
+          }).pipe(Effect.provide(Stores.layerFromUrl(url, { ...options, encoding })))
         const pickled = yield* store("pickle", `${label}-pickle`)
         const json = yield* store("json", `${label}-json`)
         const byDefault = yield* store(undefined, `${label}-default`)
@@ -75,7 +75,7 @@ for (const [label, url, options] of cases) {
         const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
           sql.unsafe<{ task_id: string; result: Uint8Array }>(
             `SELECT task_id, result FROM celery_taskmeta WHERE task_id LIKE '${label}-%' ORDER BY id`
-          )).pipe(Effect.provide(Backends.clientLayer(parsed, options)))
+          )).pipe(Effect.provide(Stores.clientLayer(parsed, options)))
         expect(rows.map((r) => [r.task_id, r.result[0]])).toEqual([
           [`${label}-pickle`, 0x80],
           [`${label}-json`, "{".charCodeAt(0)],

@@ -1,5 +1,5 @@
 /**
- * `Backends.layerFromUrl` and `Pipelines.layerFromUrl` for each kind of URL:
+ * `Stores.layerFromUrl` and `Pipelines.layerFromUrl` for each kind of URL:
  * the browser each gives reads the store its backend writes, `Transfer`
  * restores records as they were (and twice changes nothing), and pipeline
  * ids are listed. ArangoDB runs against the loopback FakeArango (which
@@ -21,10 +21,10 @@ import * as Path from "node:path"
 import * as ArangoBackend from "@taskmeta/arango/ArangoBackend"
 import * as ArangoConfig from "@taskmeta/arango/ArangoConfig"
 import * as ArangoPipelineStore from "@taskmeta/arango/ArangoPipelineStore"
-import * as BackendUrl from "@taskmeta/backends/BackendUrl"
-import * as Backends from "@taskmeta/backends/Backends"
-import * as Pipelines from "@taskmeta/backends/Pipelines"
-import * as Transfer from "@taskmeta/backends/Transfer"
+import * as BackendUrl from "@taskmeta/stores/BackendUrl"
+import * as Stores from "@taskmeta/stores/Stores"
+import * as Pipelines from "@taskmeta/stores/Pipelines"
+import * as Transfer from "@taskmeta/stores/Transfer"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
@@ -49,12 +49,12 @@ afterAll(async () => {
   if (url._tag !== "Postgres") return
   await Effect.runPromise(
     Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)).pipe(
-      Effect.provide(Backends.clientLayer(url))
+      Effect.provide(Stores.clientLayer(url))
     )
   )
 })
 
-const cases: ReadonlyArray<readonly [string, string, string, Backends.Options]> = [
+const cases: ReadonlyArray<readonly [string, string, string, Stores.Options]> = [
   ["memory", "memory", "memory://", {}],
   ["sqlite", "sqlite", "db+sqlite:///browse.sqlite", { baseDirectory: dir }],
   ["postgres", "postgres", PG, { tables: { schema } }],
@@ -71,8 +71,8 @@ const restore = Effect.gen(function*() {
 })
 
 for (const [label, kind, url, options] of cases) {
-  describe(`Backends.layerFromUrl (${label})`, () => {
-    const layer = Backends.layerFromUrl(url, { ...ResultBrowserConformance.options, ...options })
+  describe(`Stores.layerFromUrl (${label})`, () => {
+    const layer = Stores.layerFromUrl(url, { ...ResultBrowserConformance.options, ...options })
 
     it.effect("the browser reads back what Transfer restored through the backend, exactly as it was", () =>
       Effect.gen(function*() {
@@ -104,10 +104,10 @@ for (const [label, kind, url, options] of cases) {
   })
 }
 
-describe("Backends.layerFromUrl", () => {
+describe("Stores.layerFromUrl", () => {
   it.effect("fails with one clear, password-free error when the database refuses", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(Layer.build(Backends.layerFromUrl("postgresql://nobody:hunter2@127.0.0.1:1/x")).pipe(Effect.scoped))
+      const error = yield* Effect.flip(Layer.build(Stores.layerFromUrl("postgresql://nobody:hunter2@127.0.0.1:1/x")).pipe(Effect.scoped))
       expect(error._tag).toBe("BackendOpenError")
       expect(error.message).toMatch(/^cannot open postgresql:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/x: /)
       expect(error.message).toMatch(/ECONNREFUSED/)
@@ -122,7 +122,7 @@ describe("Backends.layerFromUrl", () => {
       const stats = yield* Effect.flatMap(ResultBrowser.ResultBrowser, (browser) => browser.stats)
       expect(stats.tasks).toBe(2)
       expect(stats.byState).toEqual({ SUCCESS: 1, STARTED: 1 })
-    }).pipe(Effect.provide(Backends.layerFromUrl("db+sqlite:///:memory:"))))
+    }).pipe(Effect.provide(Stores.layerFromUrl("db+sqlite:///:memory:"))))
 })
 
 describe("Pipelines.layerFromUrl over the loopback FakeArango (emulated statements, not ArangoDB)", () => {
@@ -196,15 +196,15 @@ describe.runIf(realUrl)("arangodb:// against a real ArangoDB (TASKMETA_TEST_ARAN
     })))
   })
 
-  it.effect("Backends.layerFromUrl: the browser reads back what Transfer restored", () =>
+  it.effect("Stores.layerFromUrl: the browser reads back what Transfer restored", () =>
     Effect.gen(function*() {
-      // `Backends.layerFromUrl` never creates anything: make the collection first.
+      // `Stores.layerFromUrl` never creates anything: make the collection first.
       yield* Layer.build(ArangoBackend.layer({ url, create: true })).pipe(Effect.scoped)
       yield* Effect.gen(function*() {
         yield* restore
         const browser = yield* ResultBrowser.ResultBrowser
         expect(yield* collect(browser.exportTasks)).toEqual(ResultBrowserConformance.tasks)
-      }).pipe(Effect.provide(Backends.layerFromUrl(url, ResultBrowserConformance.options)))
+      }).pipe(Effect.provide(Stores.layerFromUrl(url, ResultBrowserConformance.options)))
     }), 60_000)
 
   it.effect("the pipeline store and its browser, collections created on request", () =>
