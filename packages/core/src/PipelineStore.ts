@@ -260,20 +260,21 @@ export class PipelineStore extends Context.Tag("@taskmeta/core/PipelineStore")<P
 // validation
 // ---------------------------------------------------------------------------
 
-const checkText = (field: string, value: unknown, max: number, id?: string): Either.Either<string, InvalidInput> => {
+// The rules and their messages are the schema's (`Pipeline.nameIssue`, `Pipeline.idIssue`).
+const checkText = (
+  field: string,
+  value: unknown,
+  issue: (value: string) => string | undefined,
+  id?: string
+): Either.Either<string, InvalidInput> => {
   const context = id === undefined ? {} : { id }
   if (typeof value !== "string") return Either.left(new InvalidInput({ field, reason: "must be a string", ...context }))
-  if (value.length === 0) return Either.left(new InvalidInput({ field, reason: "must not be empty", ...context }))
-  if (value.length > max) {
-    return Either.left(
-      new InvalidInput({ field, reason: `is ${value.length} characters, at most ${max} fit`, ...context })
-    )
-  }
-  return Either.right(value)
+  const problem = issue(value)
+  return problem === undefined ? Either.right(value) : Either.left(new InvalidInput({ field, reason: problem, ...context }))
 }
 
-const checkName = (field: string, value: unknown, id?: string) => checkText(field, value, Pipeline.MAX_NAME_LENGTH, id)
-const checkId = (field: string, value: unknown) => checkText(field, value, Pipeline.MAX_ID_LENGTH)
+const checkName = (field: string, value: unknown, id?: string) => checkText(field, value, Pipeline.nameIssue, id)
+const checkId = (field: string, value: unknown) => checkText(field, value, Pipeline.idIssue)
 
 const checkJson = (field: string, value: unknown, id: string): Either.Either<Json.Json, InvalidInput> =>
   value === undefined

@@ -22,6 +22,7 @@ import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import * as Json from "@taskmeta/schema/Json"
 import * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
+import * as Text from "@taskmeta/schema/Text"
 import type { BackendDriver, CleanupRule } from "./BackendDriver.js"
 import {
   CleanupError,
@@ -151,25 +152,17 @@ export class ResultBackend extends Context.Tag("@taskmeta/core/ResultBackend")<R
 // validation
 // ---------------------------------------------------------------------------
 
-// Text every store keeps as it was given: no NUL (PostgreSQL text refuses it)
-// and no unpaired surrogate (drivers would store U+FFFD, a different string).
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-const badText = (value: string): string | undefined =>
-  value.includes("\u0000")
-    ? "must not contain a NUL character"
-    : LONE_SURROGATE.test(value)
-    ? "must be well-formed Unicode (it has an unpaired surrogate)"
-    : undefined
+// The rules (and their messages) are the schema package's: `TaskRecord.idIssue`,
+// `TaskRecord.shortTextIssue`, `TaskState.stateIssue`, `TaskRecord.retriesIssue`,
+// `Text.textIssue`. Here they only become `InvalidInput`s. Each check is a plain
+// function returning the problem or `undefined`: no decode, and nothing is
+// allocated when the input is fine (they run on every store and read).
 
-/** What is wrong with an id, if anything (no `Either` to allocate: it runs on every call). */
+/** What is wrong with an id, if anything. */
 const idProblem = (field: string, id: unknown): InvalidInput | undefined => {
   if (typeof id !== "string") return new InvalidInput({ field, reason: "must be a string" })
-  if (id.length === 0) return new InvalidInput({ field, reason: "must not be empty", id })
-  if (id.length > TaskRecord.MAX_ID_LENGTH) {
-    return new InvalidInput({ field, reason: `is ${id.length} characters, at most ${TaskRecord.MAX_ID_LENGTH} fit`, id })
-  }
-  const bad = badText(id)
-  return bad === undefined ? undefined : new InvalidInput({ field, reason: bad, id })
+  const issue = TaskRecord.idIssue(id)
+  return issue === undefined ? undefined : new InvalidInput({ field, reason: issue, id })
 }
 
 const checkId = (field: string, id: unknown): Either.Either<string, InvalidInput> => {
@@ -186,29 +179,18 @@ const checkIds = (field: string, ids: ReadonlyArray<string>): Either.Either<Read
   return Either.right(ids)
 }
 
-const checkText = (
-  field: string,
-  id: string,
-  value: unknown,
-  max: number
-): Either.Either<string | null, InvalidInput> => {
-  if (value === undefined || value === null) return Either.right(null)
-  if (typeof value !== "string") return Either.left(new InvalidInput({ field, reason: "must be a string", id }))
-  if (value.length > max) {
-    return Either.left(new InvalidInput({ field, reason: `is ${value.length} characters, at most ${max} fit`, id }))
-  }
-  const bad = badText(value)
-  if (bad !== undefined) return Either.left(new InvalidInput({ field, reason: bad, id }))
-  return Either.right(value)
+/** What is wrong with an optional short text field (name, worker, queue), if anything. */
+const shortTextProblem = (field: string, id: string, value: unknown): InvalidInput | undefined => {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== "string") return new InvalidInput({ field, reason: "must be a string", id })
+  const issue = TaskRecord.shortTextIssue(value)
+  return issue === undefined ? undefined : new InvalidInput({ field, reason: issue, id })
 }
 
 // The instants a SQL timestamp can hold: years 1 to 9999.
 // (Date.UTC reads years 0–99 as 1900–1999, hence setUTCFullYear.)
 const FIRST_SQL_MILLIS = new Date(0).setUTCFullYear(1, 0, 1)
 const LAST_SQL_MILLIS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
-
-// Celery's `retries` column is a 32-bit INTEGER.
-const MAX_RETRIES = 2_147_483_647
 
 const checkJson = (field: string, id: string, value: unknown): Either.Either<Json.Json, InvalidInput> =>
   Either.mapLeft(Json.normalize(value), (e) => new InvalidInput({ field, reason: e.message, id }))
@@ -250,14 +232,11 @@ const prepare = (
   const badId = idProblem("taskId", taskId)
   if (badId !== undefined) return Either.left(badId)
   const id = taskId as string
-  if (typeof state !== "string" || state.length === 0) {
+  if (typeof state !== "string") {
     return Either.left(new InvalidInput({ field: "state", reason: "must be a non-empty string", id }))
   }
-  if (state.length > TaskState.MAX_LENGTH) {
-    return Either.left(
-      new InvalidInput({ field: "state", reason: `is ${state.length} characters, at most ${TaskState.MAX_LENGTH} fit`, id })
-    )
-  }
+  const badState = TaskState.stateIssue(state)
+  if (badState !== undefined) return Either.left(new InvalidInput({ field: "state", reason: badState, id }))
   const value = TaskState.isException(state) && result instanceof Error ? ExceptionInfo.fromError(result) : result
   const json = Json.normalize(value)
   if (Either.isLeft(json)) return Either.left(new InvalidInput({ field: "result", reason: json.left.message, id }))
@@ -265,7 +244,7 @@ const prepare = (
   if (traceback !== null && typeof traceback !== "string") {
     return Either.left(new InvalidInput({ field: "traceback", reason: "must be a string or null", id }))
   }
-  const badTraceback = traceback === null ? undefined : badText(traceback)
+  const badTraceback = traceback === null ? undefined : Text.textIssue(traceback)
   if (badTraceback !== undefined) return Either.left(new InvalidInput({ field: "traceback", reason: badTraceback, id }))
   let name: string | null = null
   let worker: string | null = null
@@ -274,15 +253,13 @@ const prepare = (
   let kwargs: Json.JsonObject | null = null
   let retries: number | null = null
   if (options.resultExtended) {
-    const checkedName = checkText("name", id, request?.name, TaskRecord.MAX_ID_LENGTH)
-    if (Either.isLeft(checkedName)) return Either.left(checkedName.left)
-    const checkedWorker = checkText("worker", id, request?.worker, TaskRecord.MAX_ID_LENGTH)
-    if (Either.isLeft(checkedWorker)) return Either.left(checkedWorker.left)
-    const checkedQueue = checkText("queue", id, request?.queue, TaskRecord.MAX_ID_LENGTH)
-    if (Either.isLeft(checkedQueue)) return Either.left(checkedQueue.left)
-    name = checkedName.right
-    worker = checkedWorker.right
-    queue = checkedQueue.right
+    const badText = shortTextProblem("name", id, request?.name) ??
+      shortTextProblem("worker", id, request?.worker) ??
+      shortTextProblem("queue", id, request?.queue)
+    if (badText !== undefined) return Either.left(badText)
+    name = request?.name ?? null
+    worker = request?.worker ?? null
+    queue = request?.queue ?? null
     if (request?.args !== undefined && request.args !== null) {
       if (!Array.isArray(request.args)) {
         return Either.left(new InvalidInput({ field: "args", reason: "must be an array", id }))
@@ -300,11 +277,8 @@ const prepare = (
       kwargs = k.right as Json.JsonObject
     }
     retries = request?.retries ?? null
-    if (retries !== null && (!Number.isSafeInteger(retries) || retries < 0 || retries > MAX_RETRIES)) {
-      return Either.left(
-        new InvalidInput({ field: "retries", reason: `must be a whole number from 0 to ${MAX_RETRIES}`, id })
-      )
-    }
+    const badRetries = retries === null ? undefined : TaskRecord.retriesIssue(retries)
+    if (badRetries !== undefined) return Either.left(new InvalidInput({ field: "retries", reason: badRetries, id }))
   }
   return Either.right({
     taskId: id,

@@ -15,6 +15,7 @@
 import type * as DateTime from "effect/DateTime"
 import * as Schema from "effect/Schema"
 import * as Json from "./Json.js"
+import * as Text from "./Text.js"
 
 // ---------------------------------------------------------------------------
 // statuses
@@ -234,25 +235,41 @@ export const MAX_NAME_LENGTH = 155
 export const MAX_ID_LENGTH = 255
 
 /**
- * A run id, pipeline id or task name: 1 to 155 characters.
+ * What is wrong with a run id, pipeline id or task name, if anything: it
+ * must be 1 to 155 characters.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const nameIssue = (name: string): string | undefined => Text.nonEmptyIssue(name, MAX_NAME_LENGTH)
+
+/**
+ * What is wrong with a record id, if anything: it must be 1 to 255
+ * characters.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const idIssue = (id: string): string | undefined => Text.nonEmptyIssue(id, MAX_ID_LENGTH)
+
+/**
+ * A run id, pipeline id or task name (`nameIssue`).
  *
  * @since 0.1.0
  * @category schemas
  */
 export const Name = Schema.String.pipe(
-  Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(MAX_NAME_LENGTH, { message: () => `must be at most ${MAX_NAME_LENGTH} characters` })
+  Schema.filter(nameIssue, { jsonSchema: { minLength: 1, maxLength: MAX_NAME_LENGTH } })
 ).annotations({ identifier: "PipelineName" })
 
 /**
- * A record id: 1 to 255 characters.
+ * A record id (`idIssue`).
  *
  * @since 0.1.0
  * @category schemas
  */
 export const Id = Schema.String.pipe(
-  Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(MAX_ID_LENGTH, { message: () => `must be at most ${MAX_ID_LENGTH} characters` })
+  Schema.filter(idIssue, { jsonSchema: { minLength: 1, maxLength: MAX_ID_LENGTH } })
 ).annotations({ identifier: "PipelineRecordId" })
 
 const Timestamp = Schema.NullOr(Schema.DateTimeUtc)

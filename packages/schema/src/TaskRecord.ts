@@ -7,6 +7,7 @@ import * as DateTime from "effect/DateTime"
 import * as Schema from "effect/Schema"
 import * as Json from "./Json.js"
 import * as TaskState from "./TaskState.js"
+import * as Text from "./Text.js"
 
 /**
  * The longest task or group id Celery's tables hold.
@@ -17,25 +18,74 @@ import * as TaskState from "./TaskState.js"
 export const MAX_ID_LENGTH = 155
 
 /**
- * A task id: 1 to 155 characters.
+ * The largest `retries` Celery's 32-bit INTEGER column holds.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_RETRIES = 2_147_483_647
+
+/**
+ * What is wrong with a task or group id, if anything: it must be 1 to 155
+ * characters of text a store keeps as given (`Text.textIssue`).
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const idIssue = (id: string): string | undefined =>
+  Text.nonEmptyIssue(id, MAX_ID_LENGTH) ?? Text.textIssue(id)
+
+/**
+ * What is wrong with a short metadata field (name, worker, queue), if
+ * anything: at most 155 characters of text a store keeps as given.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const shortTextIssue = (value: string): string | undefined =>
+  Text.lengthIssue(value, MAX_ID_LENGTH) ?? Text.textIssue(value)
+
+/**
+ * What is wrong with a retry count, if anything: a whole number from 0 to
+ * `MAX_RETRIES`.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const retriesIssue = (retries: number): string | undefined =>
+  Number.isSafeInteger(retries) && retries >= 0 && retries <= MAX_RETRIES
+    ? undefined
+    : `must be a whole number from 0 to ${MAX_RETRIES}`
+
+/**
+ * A task id (`idIssue`).
  *
  * @since 0.1.0
  * @category schemas
  */
 export const TaskId = Schema.String.pipe(
-  Schema.minLength(1, { message: () => "a task id must not be empty" }),
-  Schema.maxLength(MAX_ID_LENGTH, { message: () => `a task id is at most ${MAX_ID_LENGTH} characters` })
+  Schema.filter(idIssue, { jsonSchema: { minLength: 1, maxLength: MAX_ID_LENGTH } })
 ).annotations({ identifier: "TaskId" })
 
 /**
- * A short metadata field (name, worker, queue): at most 155 characters.
+ * A short metadata field: name, worker, queue (`shortTextIssue`).
  *
  * @since 0.1.0
  * @category schemas
  */
 export const ShortText = Schema.String.pipe(
-  Schema.maxLength(MAX_ID_LENGTH, { message: () => `at most ${MAX_ID_LENGTH} characters` })
+  Schema.filter(shortTextIssue, { jsonSchema: { maxLength: MAX_ID_LENGTH } })
 )
+
+/**
+ * A retry count (`retriesIssue`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Retries = Schema.Number.pipe(
+  Schema.filter(retriesIssue, { jsonSchema: { type: "integer", minimum: 0, maximum: MAX_RETRIES } })
+).annotations({ identifier: "Retries" })
 
 /**
  * The extended fields Celery stores with `result_extended`.

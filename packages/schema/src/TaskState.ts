@@ -8,6 +8,7 @@
  */
 import * as Order from "effect/Order"
 import * as Schema from "effect/Schema"
+import * as Text from "./Text.js"
 
 /** @since 0.1.0 @category states */
 export const PENDING = "PENDING"
@@ -60,12 +61,22 @@ export type TaskState = BuiltIn | (string & {})
 export const MAX_LENGTH = 50
 
 /**
+ * What is wrong with a state, if anything: it must be 1 to 50 characters.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const stateIssue = (state: string): string | undefined =>
+  state.length === 0 ? "must be a non-empty string" : Text.lengthIssue(state, MAX_LENGTH)
+
+/**
+ * A state (`stateIssue`).
+ *
  * @since 0.1.0
  * @category schemas
  */
 export const TaskState: Schema.Schema<TaskState> = Schema.String.pipe(
-  Schema.minLength(1, { message: () => "a task state must not be empty" }),
-  Schema.maxLength(MAX_LENGTH, { message: () => `a task state is at most ${MAX_LENGTH} characters` })
+  Schema.filter(stateIssue, { jsonSchema: { minLength: 1, maxLength: MAX_LENGTH } })
 ).annotations({ identifier: "TaskState" })
 
 /**

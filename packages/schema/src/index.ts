@@ -25,4 +25,8 @@ export * as TaskState from "./TaskState.js"
 /**
  * @since 0.1.0
  */
+export * as Text from "./Text.js"
+/**
+ * @since 0.1.0
+ */
 export * as UtcTime from "./UtcTime.js"

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as DateTime from "effect/DateTime"
 import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import * as Pipeline from "@taskmeta/schema/Pipeline"
@@ -139,6 +140,27 @@ describe("Pipeline records", () => {
     expect(Either.isLeft(Schema.decodeUnknownEither(Pipeline.TaskResult)({ ...encoded, status: "SUCCESS" }))).toBe(true)
     expect(Either.isLeft(Schema.decodeUnknownEither(Pipeline.TaskResult)({ ...encoded, index: -1 }))).toBe(true)
     expect(Either.isLeft(Schema.decodeUnknownEither(Pipeline.PipelineExecution)({ runId: "" }))).toBe(true)
+  })
+
+  it("checks names and ids with the rules the stores use, with the same messages", () => {
+    expect(Pipeline.nameIssue("run-1")).toBeUndefined()
+    expect(Pipeline.nameIssue("")).toBe("must not be empty")
+    expect(Pipeline.nameIssue("r".repeat(155))).toBeUndefined()
+    expect(Pipeline.nameIssue("r".repeat(156))).toBe("is 156 characters, at most 155 fit")
+    expect(Pipeline.idIssue("i".repeat(255))).toBeUndefined()
+    expect(Pipeline.idIssue("i".repeat(256))).toBe("is 256 characters, at most 255 fit")
+    expect(Pipeline.idIssue("")).toBe("must not be empty")
+    const messages = (schema: Schema.Schema<string>, value: unknown) =>
+      Either.match(Schema.decodeUnknownEither(schema)(value), {
+        onLeft: (e) => ParseResult.ArrayFormatter.formatErrorSync(e).map((i) => i.message),
+        onRight: () => []
+      })
+    for (const value of ["", "r", "r".repeat(156), "r".repeat(256)]) {
+      const name = Pipeline.nameIssue(value)
+      const id = Pipeline.idIssue(value)
+      expect(messages(Pipeline.Name, value)).toEqual(name === undefined ? [] : [name])
+      expect(messages(Pipeline.Id, value)).toEqual(id === undefined ? [] : [id])
+    }
   })
 
   it("describes a digest", () => {

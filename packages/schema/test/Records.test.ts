@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as DateTime from "effect/DateTime"
 import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { ExceptionInfo, GroupRecord, TaskRecord, TaskState } from "@taskmeta/schema"
 
@@ -117,5 +118,103 @@ describe("ExceptionInfo", () => {
     expect(ExceptionInfo.fromError("oops")).toEqual({ exc_type: "Exception", exc_message: ["oops"], exc_module: "builtins" })
     expect(ExceptionInfo.isEncoded({ exc_type: "E", exc_message: [] })).toBe(true)
     expect(ExceptionInfo.isEncoded({ exc_type: "E" })).toBe(false)
+  })
+})
+
+describe("the rules the services and the schemas share", () => {
+  const NUL = "must not contain a NUL character"
+  const SURROGATE = "must be well-formed Unicode (it has an unpaired surrogate)"
+  const issues = <A, I>(schema: Schema.Schema<A, I>) => (value: unknown) =>
+    Either.match(Schema.decodeUnknownEither(schema)(value), {
+      onLeft: (e) => ParseResult.ArrayFormatter.formatErrorSync(e).map((i) => i.message),
+      onRight: () => []
+    })
+
+  it("TaskRecord.idIssue: 1 to 155 characters of storable text", () => {
+    expect(TaskRecord.idIssue("x")).toBeUndefined()
+    expect(TaskRecord.idIssue("x".repeat(155))).toBeUndefined()
+    expect(TaskRecord.idIssue("")).toBe("must not be empty")
+    expect(TaskRecord.idIssue("x".repeat(156))).toBe("is 156 characters, at most 155 fit")
+    expect(TaskRecord.idIssue("\u0000".repeat(156))).toBe("is 156 characters, at most 155 fit")
+    expect(TaskRecord.idIssue("a\u0000")).toBe(NUL)
+    expect(TaskRecord.idIssue("a\uD800")).toBe(SURROGATE)
+    expect(TaskRecord.idIssue("astral-𝄞")).toBeUndefined()
+  })
+
+  it("TaskRecord.shortTextIssue: at most 155 characters of storable text, empty allowed", () => {
+    expect(TaskRecord.shortTextIssue("")).toBeUndefined()
+    expect(TaskRecord.shortTextIssue("n".repeat(156))).toBe("is 156 characters, at most 155 fit")
+    expect(TaskRecord.shortTextIssue("w\uDBFF")).toBe(SURROGATE)
+    expect(TaskRecord.shortTextIssue("q\u0000")).toBe(NUL)
+  })
+
+  it("TaskRecord.retriesIssue: a whole number from 0 to 2^31 - 1", () => {
+    for (const ok of [0, 1, TaskRecord.MAX_RETRIES]) expect(TaskRecord.retriesIssue(ok)).toBeUndefined()
+    expect(TaskRecord.MAX_RETRIES).toBe(2 ** 31 - 1)
+    for (const bad of [-1, 1.5, 2 ** 31, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
+      expect(TaskRecord.retriesIssue(bad)).toBe("must be a whole number from 0 to 2147483647")
+    }
+  })
+
+  it("TaskState.stateIssue: 1 to 50 characters", () => {
+    expect(TaskState.stateIssue("PROGRESS")).toBeUndefined()
+    expect(TaskState.stateIssue("")).toBe("must be a non-empty string")
+    expect(TaskState.stateIssue("S".repeat(51))).toBe("is 51 characters, at most 50 fit")
+  })
+
+  it("the schemas refuse what the rules refuse, with the same messages", () => {
+    for (const schema of [TaskRecord.TaskId, GroupRecord.GroupId]) {
+      const check = issues(schema)
+      for (const value of ["", "x".repeat(156), "a\u0000", "a\uD800", "\uDC00", "ok", "𝄞"]) {
+        const issue = TaskRecord.idIssue(value)
+        expect(check(value)).toEqual(issue === undefined ? [] : [issue])
+      }
+    }
+    for (const value of ["", "n".repeat(156), "w\uDBFF", "q\u0000", "celery"]) {
+      const issue = TaskRecord.shortTextIssue(value)
+      expect(issues(TaskRecord.ShortText)(value)).toEqual(issue === undefined ? [] : [issue])
+    }
+    for (const value of [-1, 1.5, 2 ** 31, 0, 3]) {
+      const issue = TaskRecord.retriesIssue(value)
+      expect(issues(TaskRecord.Retries)(value)).toEqual(issue === undefined ? [] : [issue])
+    }
+    for (const value of ["", "S".repeat(51), "SUCCESS"]) {
+      const issue = TaskState.stateIssue(value)
+      expect(issues(TaskState.TaskState)(value)).toEqual(issue === undefined ? [] : [issue])
+    }
+  })
+
+  it("a task or group line with text a store cannot keep does not decode", () => {
+    const line = {
+      kind: "task",
+      task_id: "t1",
+      status: "SUCCESS",
+      result: null,
+      traceback: null,
+      date_done: null,
+      name: "n",
+      args: null,
+      kwargs: null,
+      worker: "w",
+      retries: 1,
+      queue: "q"
+    }
+    const check = issues(TaskRecord.TaskLine)
+    expect(check(line)).toEqual([])
+    expect(check({ ...line, task_id: "t\u0000" })).toEqual([NUL])
+    expect(check({ ...line, task_id: "t\uD800" })).toEqual([SURROGATE])
+    // A nullable field also reports that the value is not null.
+    expect(check({ ...line, name: "n\uDC00" })).toContain(SURROGATE)
+    expect(check({ ...line, worker: "w\u0000" })).toContain(NUL)
+    expect(check({ ...line, queue: "q".repeat(156) })).toContain("is 156 characters, at most 155 fit")
+    // The traceback and retries of a line are what a store holds (Celery may have written a NUL or a
+    // negative count on SQLite), so an export prints them; `store` refuses them on the way in.
+    expect(check({ ...line, traceback: "boom\u0000" })).toEqual([])
+    expect(check({ ...line, retries: -1 })).toEqual([])
+    const group = issues(GroupRecord.GroupLine)
+    const groupLine = { kind: "group", group_id: "g", task_ids: ["a"], date_done: "2024-05-06T07:08:09.000Z" }
+    expect(group(groupLine)).toEqual([])
+    expect(group({ ...groupLine, group_id: "g\u0000" })).toEqual([NUL])
+    expect(group({ ...groupLine, task_ids: ["a", "b\uDBFF"] })).toEqual([SURROGATE])
   })
 })
