@@ -21,10 +21,6 @@ export * as SqlMigrations from "./SqlMigrations.js"
 /**
  * @since 0.1.0
  */
-export * as SqlUrl from "./SqlUrl.js"
-/**
- * @since 0.1.0
- */
 export * as TableNames from "./TableNames.js"
 /**
  * @since 0.1.0

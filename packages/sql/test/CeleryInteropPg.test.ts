@@ -12,7 +12,6 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as PgBackend from "../src/PgBackend.js"
-import * as SqlUrl from "../src/SqlUrl.js"
 import * as Harness from "./celery/harness.js"
 import * as Scenarios from "./celery/scenarios.js"
 import { dropSchema, PG_URL, pgQuery, suffix } from "./helpers.js"
@@ -51,9 +50,10 @@ describe("Celery 5.2 ⇄ taskmeta on PostgreSQL", () => {
         celeryUrl: url,
         schema,
         secret: SECRET,
-        // through the URL layer, with the same password-bearing URL
+        // with the same password-bearing URL
         backend: (encoding) =>
-          SqlUrl.layer(Redacted.make(withPassword()), {
+          PgBackend.layer({
+            url: Redacted.make(withPassword()),
             tables: { schema },
             encoding,
             resultExtended: true,

@@ -8,7 +8,6 @@ import * as path from "node:path"
 import { afterAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as SqliteBackend from "../src/SqliteBackend.js"
-import * as SqlUrl from "../src/SqlUrl.js"
 import * as Harness from "./celery/harness.js"
 import * as Scenarios from "./celery/scenarios.js"
 import { removeDir, tempDir } from "./helpers.js"
@@ -34,12 +33,12 @@ describe("Celery 5.2 ⇄ taskmeta on SQLite", () => {
       })
     }), 120_000)
 
-  it.live("taskmeta writes in Celery mode (tables taskmeta created, via SqlUrl) → Celery reads it back equal", () =>
+  it.live("taskmeta writes in Celery mode (tables taskmeta created) → Celery reads it back equal", () =>
     Effect.gen(function*() {
       const file = fileFor("taskmeta-writes")
       yield* Scenarios.taskmetaWritesCeleryReads({
         celeryUrl: celeryUrl(file),
-        backend: SqlUrl.layer(`sqlite:///${file}`, { encoding: "pickle", resultExtended: true }),
+        backend: SqliteBackend.layer({ filename: file, encoding: "pickle", resultExtended: true }),
         jsonBackend: SqliteBackend.layer({ filename: file }),
         prefix: "tm-own"
       })

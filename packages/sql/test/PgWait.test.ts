@@ -4,7 +4,10 @@ import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Queue from "effect/Queue"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as Listener from "../src/internal/listener.js"
 import * as PgBackend from "../src/PgBackend.js"
 import { dropSchema, pgQuery, pgUrl, suffix } from "./helpers.js"
 
@@ -74,4 +77,24 @@ describe("PostgreSQL waiting (LISTEN/NOTIFY)", () => {
       // After the linger, the session runs UNLISTEN.
       yield* listenersUntil((pids) => pids.length === 0)
     }).pipe(Effect.provide(layer)), 30_000)
+
+  it.live("the listener's heartbeat comes back: a session listening for a while logs no loss, and notifications arrive", () => {
+    const logs: Array<string> = []
+    const capture = Logger.replace(
+      Logger.defaultLogger,
+      Logger.make(({ message }) => void logs.push(Array.isArray(message) ? message.join(" ") : String(message)))
+    )
+    const channel = `tm_hb_${suffix()}`
+    return Effect.gen(function*() {
+      const client = yield* PgClient.PgClient
+      const listener = yield* Listener.make(client, channel, { heartbeat: "100 millis" })
+      const ids = yield* listener.subscribe
+      // Ten heartbeats; a heartbeat that does not come back logs "LISTEN connection lost".
+      yield* Effect.sleep("1500 millis")
+      yield* client`SELECT pg_notify(${channel}, ${JSON.stringify(["hb-1", "hb-2"])})`
+      expect(yield* Queue.take(ids)).toBe("hb-1")
+      expect(yield* Queue.take(ids)).toBe("hb-2")
+      expect(logs.filter((line) => line.includes("LISTEN connection lost"))).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(PgClient.layer({ url: pgUrl })), Effect.provide(capture))
+  }, 30_000)
 })

@@ -5,13 +5,11 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import { DriverError } from "@taskmeta/core/BackendError"
 import * as Batcher from "../src/internal/batcher.js"
 import { isPgTransient, isSqliteTransient } from "../src/internal/classify.js"
 import * as ResultCodec from "@taskmeta/celery/ResultCodec"
 import * as SqlBackend from "../src/SqlBackend.js"
-import * as SqlUrl from "../src/SqlUrl.js"
 import * as TableNames from "../src/TableNames.js"
 
 describe("TableNames", () => {
@@ -31,27 +29,6 @@ describe("TableNames", () => {
     const b = TableNames.derive("a".repeat(59) + "b", "date_done_idx")
     expect(a.length).toBeLessThanOrEqual(63)
     expect(a).not.toBe(b)
-  })
-})
-
-describe("SqlUrl", () => {
-  it("parses Celery's SQLite and PostgreSQL URLs", () => {
-    expect(SqlUrl.parse("db+sqlite:///results.sqlite")).toEqual(Either.right({ _tag: "Sqlite", filename: "results.sqlite" }))
-    expect(SqlUrl.parse("sqlite:////var/lib/r.db")).toEqual(Either.right({ _tag: "Sqlite", filename: "/var/lib/r.db" }))
-    for (const url of ["db+postgresql://u:secret@h/db", "postgresql://u:secret@h/db", "postgres://u:secret@h/db"]) {
-      const parsed = SqlUrl.parse(url)
-      expect(Either.isRight(parsed) && parsed.right._tag === "Postgres").toBe(true)
-      if (Either.isRight(parsed) && parsed.right._tag === "Postgres") {
-        expect(Redacted.value(parsed.right.url)).toBe("postgresql://u:secret@h/db")
-        expect(String(parsed.right.url)).not.toContain("secret")
-      }
-    }
-  })
-  it("never shows a password in an error", () => {
-    const parsed = SqlUrl.parse("mysql://u:secret@h/db")
-    expect(Either.isLeft(parsed)).toBe(true)
-    if (Either.isLeft(parsed)) expect(parsed.left.message).not.toContain("secret")
-    expect(SqlUrl.redact("postgresql://u:secret@h/db")).toBe("postgresql://u:***@h/db")
   })
 })
 
@@ -279,15 +256,3 @@ describe("batcher isolation", () => {
     }).pipe(Effect.scoped))
 })
 
-describe("URL redaction", () => {
-  it("hides passwords holding / or @, and turns bad escapes into a typed error", async () => {
-    const SqlUrl = await import("../src/SqlUrl.js")
-    expect(SqlUrl.redact("db+postgresql://u:pa/ss@host/db")).toBe("db+postgresql://u:***@host/db")
-    expect(SqlUrl.redact("postgresql://u:p@ss@host:5432/db")).toBe("postgresql://u:***@host:5432/db")
-    expect(SqlUrl.redact("postgresql://host/db")).toBe("postgresql://host/db")
-    const bad = SqlUrl.parse("db+postgresql://u:pa/ss@host:notaport/db")
-    expect(Either.isLeft(bad) && bad.left.message).not.toContain("pa/ss")
-    const escape = SqlUrl.parse("db+sqlite:///%zz")
-    expect(Either.isLeft(escape) && escape.left._tag).toBe("InvalidUrl")
-  })
-})

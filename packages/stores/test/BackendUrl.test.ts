@@ -54,5 +54,16 @@ describe("BackendUrl.redact", () => {
     expect(BackendUrl.redact("postgresql://app@db/results")).toBe("postgresql://app@db/results")
     expect(BackendUrl.redact("postgresql://app:p@ss/word@db/results")).toBe("postgresql://app:***@db/results")
     expect(BackendUrl.redact("db+sqlite:///results.sqlite")).toBe("db+sqlite:///results.sqlite")
+    expect(BackendUrl.redact("db+postgresql://u:pa/ss@host/db")).toBe("db+postgresql://u:***@host/db")
+    expect(BackendUrl.redact("postgresql://u:p@ss@host:5432/db")).toBe("postgresql://u:***@host:5432/db")
+  })
+
+  it("never shows the password in a parse error", () => {
+    const bad = BackendUrl.parse("db+postgresql://u:pa/ss@host:notaport/db")
+    expect(Either.isLeft(bad)).toBe(true)
+    if (Either.isLeft(bad)) expect(bad.left.message).not.toContain("pa/ss")
+    const unsupported = BackendUrl.parse("mysql://u:secret@h/db")
+    expect(Either.isLeft(unsupported)).toBe(true)
+    if (Either.isLeft(unsupported)) expect(unsupported.left.message).not.toContain("secret")
   })
 })

@@ -88,7 +88,9 @@ export const make = (
     /** Sends heartbeats until one comes back (LISTEN may still be on its way). */
     const confirm = Effect.suspend(() => {
       const current = echo
-      return client.notify(channel, token).pipe(
+      // `pg_notify` with parameters: `PgClient.notify` (0.53) sends `NOTIFY "chan", $1`, which
+      // PostgreSQL refuses (a NOTIFY payload takes no parameter).
+      return client`SELECT pg_notify(${channel}, ${token})`.pipe(
         Effect.zipRight(Deferred.await(current).pipe(Effect.timeoutFail({ duration: "100 millis", onTimeout: () => "late" }))),
         Effect.retry(Schedule.recurs(9))
       )
