@@ -1,6 +1,9 @@
 /**
- * `pnpm bench`: the SQL backends against the raw drivers doing the same work
- * in the same run. Prints a table and writes `bench-results.json` at the
+ * `pnpm bench`: the SQL backends against the raw drivers (node-postgres,
+ * better-sqlite3) and the bare Effect SQL clients (`@effect/sql-pg`,
+ * `@effect/sql-sqlite-node`) doing the same statements in the same run, and
+ * PostgreSQL stores from several processes at once (`multiprocess.ts`).
+ * Prints a table and the goals and writes `bench-results.json` at the
  * repository root. PostgreSQL from TASKMETA_BENCH_PG_URL; rounds from
  * TASKMETA_BENCH_ROUNDS (default 3, the median round is reported).
  */
@@ -8,6 +11,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import Sqlite from "better-sqlite3"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -19,8 +25,10 @@ import * as Pg from "pg"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as PgBackend from "../src/PgBackend.js"
 import * as SqliteBackend from "../src/SqliteBackend.js"
+import { DEFAULT_PG_URL, parallel, percentile, result } from "./harness.js"
+import { checkStored, storeFromProcesses } from "./multiprocess.js"
 
-const PG_URL = process.env.TASKMETA_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const PG_URL = process.env.TASKMETA_BENCH_PG_URL ?? DEFAULT_PG_URL
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
 const base = Math.random().toString(36).slice(2, 8)
 // Ids are unique per round (a repeated SUCCESS would be ignored, which is other work).
@@ -29,20 +37,43 @@ let run = base
 // ours and the raw drivers' interleaved, and the median round is reported.
 const ROUNDS = Math.max(1, Number(process.env.TASKMETA_BENCH_ROUNDS ?? "3"))
 
+// The multi-process row: PROCESSES processes storing at PROCESS_CONCURRENCY
+// each (together the single process's c=64), PROCESS_COUNT records each
+// after PROCESS_WARM of warm-up.
+const PROCESSES = 4
+const PROCESS_CONCURRENCY = 16
+const PROCESS_COUNT = 10_000
+const PROCESS_WARM = 10_000
+
+type Backend =
+  | "postgres"
+  | "sqlite"
+  | "raw-postgres"
+  | "raw-sqlite"
+  | "effect-sql-postgres"
+  | "effect-sql-sqlite"
+
 interface Row {
-  backend: "postgres" | "sqlite" | "raw-postgres" | "raw-sqlite"
+  backend: Backend
   operation: "store" | "get" | "getMany" | "wait" | "cleanup"
   concurrency: number
+  /** Set on the multi-process row only: how many processes stored, each at `concurrency`. */
+  processes?: number
   ops_s: number
   p50_ms: number
   p99_ms: number
 }
+type Key = Pick<Row, "backend" | "operation" | "concurrency" | "processes">
+const sameKey = (a: Key, b: Key) =>
+  a.backend === b.backend && a.operation === b.operation && a.concurrency === b.concurrency &&
+  (a.processes ?? 1) === (b.processes ?? 1)
+const label = (row: Key) =>
+  `${row.backend.padEnd(19)} ${row.operation.padEnd(8)} c=${String(row.concurrency).padEnd(3)}${
+    row.processes === undefined ? "        " : ` ×${row.processes} proc`
+  }`
+
 const samples: Array<Row> = []
 
-const pct = (xs: Array<number>, p: number) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.floor(p * s.length))]
-}
 // Printed for comparison, kept out of bench-results.json (see `encode`).
 const bytesOnlySamples: Array<Row> = []
 const recordInto = (into: Array<Row>, note: string) =>
@@ -52,21 +83,23 @@ const recordInto = (into: Array<Row>, note: string) =>
   concurrency: number,
   count: number,
   seconds: number,
-  latencies: Array<number>
+  latencies: Array<number>,
+  processes?: number
 ) => {
   const row: Row = {
     backend,
     operation,
     concurrency,
+    ...(processes === undefined ? {} : { processes }),
     ops_s: Math.round(count / seconds),
-    p50_ms: Number(pct(latencies, 0.5).toFixed(3)),
-    p99_ms: Number(pct(latencies, 0.99).toFixed(3))
+    p50_ms: Number(percentile(latencies, 0.5).toFixed(3)),
+    p99_ms: Number(percentile(latencies, 0.99).toFixed(3))
   }
   into.push(row)
   console.log(
-    `${backend.padEnd(13)} ${operation.padEnd(8)} c=${String(concurrency).padEnd(3)} ${
-      String(row.ops_s).padStart(8)
-    } ops/s  p50 ${row.p50_ms.toFixed(3)} ms  p99 ${row.p99_ms.toFixed(3)} ms${note}`
+    `${label(row)} ${String(row.ops_s).padStart(8)} ops/s  p50 ${row.p50_ms.toFixed(3)} ms  p99 ${
+      row.p99_ms.toFixed(3)
+    } ms${note}`
   )
 }
 const record = recordInto(samples, "")
@@ -74,12 +107,11 @@ const bytesOnly = recordInto(bytesOnlySamples, "  (bytes only)")
 // The warm-up runs are printed too (a cold process's figure), not written.
 const warmUp = recordInto([], "  (warm-up, cold JIT)")
 
-const result = { value: 12345, items: ["a", "b", "c"], ok: true }
-// The raw drivers do the same work as the layers: each store serialises its
-// result, each read parses the result it fetched (a result is a value, not
-// bytes). The bytes-only variants (one buffer encoded once for every store,
-// reads left as bytes) are printed as "bytes only" lines, not written to
-// bench-results.json.
+// The raw drivers and the bare Effect SQL clients do the same work as the
+// layers: each store serialises its result, each read parses the result it
+// fetched (a result is a value, not bytes). The bytes-only variants (one
+// buffer encoded once for every store, reads left as bytes) are printed as
+// "bytes only" lines, not written to bench-results.json.
 const encode = () => Buffer.from(JSON.stringify(result))
 const resultBytes = encode()
 const parseRow = (row: { result: Buffer } | undefined) => (row === undefined ? undefined : JSON.parse(row.result.toString()))
@@ -88,81 +120,57 @@ const parseRow = (row: { result: Buffer } | undefined) => (row === undefined ? u
 // the backends
 // ---------------------------------------------------------------------------
 
-// Each worker is a plain generator loop, timing its own calls (the same
-// measurement the raw drivers' loops make): the harness costs well under a
-// microsecond per call, so what is measured is the layer.
-const parallel = (
-  concurrency: number,
-  total: number,
-  op: (i: number) => Effect.Effect<unknown, unknown>,
-  latencies?: Array<number>
-) =>
-  Effect.gen(function*() {
-    let next = 0
-    const worker = Effect.gen(function*() {
-      for (let i = next++; i < total; i = next++) {
-        const s = performance.now()
-        yield* op(i)
-        latencies?.push(performance.now() - s)
-      }
-    })
-    const t0 = performance.now()
-    if (concurrency === 1) yield* worker
-    else yield* Effect.all(Array.from({ length: concurrency }, () => worker), { concurrency: "unbounded", discard: true })
-    return (performance.now() - t0) / 1000
-  })
+/** Calls for ids [from, to), one at a time, each timed into `latencies`. */
+type Slice = (from: number, to: number, latencies: Array<number>) => Effect.Effect<void, unknown>
 
 /**
- * The raw driver's one-at-a-time store and read by id, run for ids
- * [from, to) in a plain loop, each call timed.
+ * A raw driver's or a bare client's one-at-a-time store and read by id, for
+ * `alternate`.
  */
-interface RawOne {
-  readonly store: (from: number, to: number, latencies: Array<number>) => Effect.Effect<void>
+interface One {
+  readonly store: Slice
   /** Reads cycle through the ids stored by `store` (`stored` of them). */
-  readonly get: (from: number, to: number, latencies: Array<number>) => Effect.Effect<void>
+  readonly get: Slice
 }
 
-// The c=1 measurements alternate between our layer and the raw driver in
-// slices of this many calls (which one goes first alternates too), so that
-// the VM's speed drifting over seconds weighs on both sides alike.
+// The c=1 measurements alternate between our layer, the raw driver and the
+// bare Effect SQL client in slices of this many calls (who goes first
+// rotates), so that the VM's speed drifting over seconds weighs on all alike.
 const SLICE = 250
 
-const alternate = (
-  total: number,
-  ours: (i: number) => Effect.Effect<unknown, unknown>,
-  raw: (from: number, to: number, latencies: Array<number>) => Effect.Effect<void>
-) =>
+/** Runs the contenders over [0, total) slice by slice; each one's time and latencies. */
+const alternate = (total: number, contenders: ReadonlyArray<Slice>) =>
   Effect.gen(function*() {
-    const oursLat: Array<number> = []
-    const rawLat: Array<number> = []
-    let oursSecs = 0
-    let rawSecs = 0
+    const out = contenders.map(() => ({ secs: 0, lat: [] as Array<number> }))
     for (let from = 0, n = 0; from < total; from += SLICE, n++) {
       const to = Math.min(total, from + SLICE)
-      const runOurs = Effect.map(parallel(1, to - from, (k) => ours(from + k), oursLat), (secs) => {
-        oursSecs += secs
-      })
-      const runRaw = Effect.suspend(() => {
+      for (let j = 0; j < contenders.length; j++) {
+        const c = (n + j) % contenders.length
         const t0 = performance.now()
-        return Effect.map(raw(from, to, rawLat), () => {
-          rawSecs += (performance.now() - t0) / 1000
-        })
-      })
-      yield* n % 2 === 0 ? Effect.zipRight(runOurs, runRaw) : Effect.zipRight(runRaw, runOurs)
+        yield* contenders[c](from, to, out[c].lat)
+        out[c].secs += (performance.now() - t0) / 1000
+      }
     }
-    return { oursSecs, oursLat, rawSecs, rawLat }
+    return out
   })
+
+/** The c=1 loop over an Effect per call, as a `Slice`. */
+const effectSlice = (op: (i: number) => Effect.Effect<unknown, unknown>): Slice => (from, to, latencies) =>
+  Effect.asVoid(parallel(1, to - from, (k) => op(from + k), latencies))
 
 const benchBackend = (
   name: "postgres" | "sqlite",
   /** get1: reads at concurrency 1, cycling through the store1 records (a short run is noisy). */
   sizes: { store1: number; store64: number; get1: number },
-  makeRaw: Effect.Effect<RawOne, never, Scope.Scope>
+  makeRaw: Effect.Effect<One, never, Scope.Scope>,
+  makeBare: Effect.Effect<One, unknown, Scope.Scope>
 ) =>
   Effect.gen(function*() {
     const backend = yield* ResultBackend.ResultBackend
     const raw = yield* makeRaw
+    const bare = yield* makeBare
     const rawName = name === "postgres" ? "raw-postgres" : "raw-sqlite"
+    const bareName = name === "postgres" ? "effect-sql-postgres" : "effect-sql-sqlite"
     const id = (label: string, i: number) => `${run}-${label}-${i}`
     // Warm up (the JIT compiles what runs hot; V8 takes tens of thousands of
     // stores to settle): stores and reads at both concurrencies measured, as
@@ -179,17 +187,30 @@ const benchBackend = (
     warmUp(name, "store", 64, sizes.store64, warmSecs, warmLat)
     yield* parallel(1, 1000, (i) => backend.get(id("warm1", i)))
 
-    const stores = yield* alternate(sizes.store1, (i) => backend.store(id("s1", i), result, "SUCCESS"), raw.store)
-    record(name, "store", 1, sizes.store1, stores.oursSecs, stores.oursLat)
-    record(rawName, "store", 1, sizes.store1, stores.rawSecs, stores.rawLat)
+    const [ours, theirs, client] = yield* alternate(sizes.store1, [
+      effectSlice((i) => backend.store(id("s1", i), result, "SUCCESS")),
+      raw.store,
+      bare.store
+    ])
+    record(name, "store", 1, sizes.store1, ours.secs, ours.lat)
+    record(rawName, "store", 1, sizes.store1, theirs.secs, theirs.lat)
+    record(bareName, "store", 1, sizes.store1, client.secs, client.lat)
 
     let lat: Array<number> = []
+    const cpu = process.cpuUsage()
     let secs = yield* parallel(64, sizes.store64, (i) => backend.store(id("s64", i), result, "SUCCESS"), lat)
+    const used = process.cpuUsage(cpu)
     record(name, "store", 64, sizes.store64, secs, lat)
+    console.log(`  node CPU ${((used.user + used.system) / sizes.store64).toFixed(0)} µs per record`)
 
-    const gets = yield* alternate(sizes.get1, (i) => backend.get(id("s1", i % sizes.store1)), raw.get)
-    record(name, "get", 1, sizes.get1, gets.oursSecs, gets.oursLat)
-    record(rawName, "get", 1, sizes.get1, gets.rawSecs, gets.rawLat)
+    const [oursGet, theirsGet, clientGet] = yield* alternate(sizes.get1, [
+      effectSlice((i) => backend.get(id("s1", i % sizes.store1))),
+      raw.get,
+      bare.get
+    ])
+    record(name, "get", 1, sizes.get1, oursGet.secs, oursGet.lat)
+    record(rawName, "get", 1, sizes.get1, theirsGet.secs, theirsGet.lat)
+    record(bareName, "get", 1, sizes.get1, clientGet.secs, clientGet.lat)
 
     lat = []
     const rounds = 30
@@ -201,8 +222,10 @@ const benchBackend = (
     )
     record(name, "getMany", 1, rounds * 1000, secs, lat)
 
+    // 100 waits: enough for the p50, and short even when waiting falls back
+    // to polling (~500 ms a wait).
     lat = []
-    const waits = 200
+    const waits = 100
     const t0 = performance.now()
     for (let i = 0; i < waits; i++) {
       const taskId = id("wait", i)
@@ -231,14 +254,26 @@ const benchBackend = (
   })
 
 // ---------------------------------------------------------------------------
-// raw drivers
+// the statements (the layers' own: see `statements` in src/SqlBackend.ts)
 // ---------------------------------------------------------------------------
 
 const COLS = "task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue"
 const SET = "status = excluded.status, result = excluded.result, date_done = excluded.date_done, " +
   "traceback = excluded.traceback, name = excluded.name, args = excluded.args, kwargs = excluded.kwargs, " +
   "worker = excluded.worker, retries = excluded.retries, queue = excluded.queue"
+// A stored SUCCESS is final (the layers' upsert rule).
+const successIsFinal = (distinct: string, same: string) =>
+  `WHERE t.status ${distinct} 'SUCCESS' OR (t.status = excluded.status AND t.date_done ${same} excluded.date_done ` +
+  `AND t.result ${same} excluded.result)`
+const PG_WHERE = successIsFinal("IS DISTINCT FROM", "IS NOT DISTINCT FROM")
+const SQLITE_WHERE = successIsFinal("IS NOT", "IS")
+// PostgreSQL's `date_done` is read as text, as the layer reads it.
+const PG_SELECT_COLS = COLS.replace("date_done", "to_char(date_done, 'YYYY-MM-DD HH24:MI:SS.US') AS date_done")
 const stamp = () => new Date().toISOString().replace("T", " ").replace("Z", "000")
+
+// ---------------------------------------------------------------------------
+// raw drivers
+// ---------------------------------------------------------------------------
 
 const pgStatements = (schema: string) => {
   const t = `"${schema}"."celery_taskmeta"`
@@ -246,15 +281,15 @@ const pgStatements = (schema: string) => {
     table: t,
     upsert: `INSERT INTO ${t} AS t (id, ${COLS}) VALUES (nextval('"${schema}".task_id_sequence'), ` +
       `$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (task_id) DO UPDATE SET ${SET} ` +
-      `WHERE t.status IS DISTINCT FROM 'SUCCESS' RETURNING t.task_id`,
-    select: `SELECT ${COLS} FROM ${t} WHERE task_id = $1`
+      `${PG_WHERE} RETURNING t.task_id`,
+    select: `SELECT ${PG_SELECT_COLS} FROM ${t} WHERE task_id = $1`
   }
 }
 const pgRow = (id: string, bytes?: Buffer) =>
   [id, "SUCCESS", bytes ?? encode(), stamp(), null, null, null, null, null, null, null]
 
 /** node-postgres one call at a time (one pooled connection), warmed up, for `alternate`. */
-const rawPostgresOne = (schema: string, stored: number): Effect.Effect<RawOne, never, Scope.Scope> =>
+const rawPostgresOne = (schema: string, stored: number): Effect.Effect<One, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { select, upsert } = pgStatements(schema)
     const pool = yield* Effect.acquireRelease(
@@ -301,7 +336,7 @@ const rawPostgres = async (schema: string) => {
   let r = await go("s8", 8, 8000, store("8"))
   record("raw-postgres", "store", 8, 8000, r.secs, r.lat)
   r = await go("gm", 1, 30, (k) =>
-    pool.query(`SELECT ${COLS} FROM ${t} WHERE task_id = ANY($1::varchar[])`, [
+    pool.query(`SELECT ${PG_SELECT_COLS} FROM ${t} WHERE task_id = ANY($1::varchar[])`, [
       Array.from({ length: 1000 }, (_, i) => `${run}-raw8-${(k * 1000 + i) % 8000}`)
     ]).then((res) => res.rows.map(parseRow)))
   record("raw-postgres", "getMany", 1, 30_000, r.secs, r.lat)
@@ -319,10 +354,10 @@ const openSqlite = (file: string) => {
   db.pragma("journal_mode = WAL")
   db.pragma("synchronous = NORMAL")
   const upsert = db.prepare(
-    `INSERT INTO celery_taskmeta AS t (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE ` +
-      `SET ${SET} WHERE t.status IS NOT 'SUCCESS' RETURNING task_id`
+    `INSERT INTO "celery_taskmeta" AS t (${COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE ` +
+      `SET ${SET} ${SQLITE_WHERE} RETURNING task_id`
   )
-  const select = db.prepare(`SELECT ${COLS} FROM celery_taskmeta WHERE task_id = ?`)
+  const select = db.prepare(`SELECT ${COLS} FROM "celery_taskmeta" WHERE task_id = ?`)
   const store = (label: string, bytes?: Buffer) => (i: number) =>
     upsert.all(`${run}-${label}-${i}`, "SUCCESS", bytes ?? encode(), stamp(), null, null, null, null, null, null, null)
   const get = (label: string) => (i: number) => parseRow(select.get(`${run}-${label}-${i}`) as { result: Buffer })
@@ -330,7 +365,7 @@ const openSqlite = (file: string) => {
 }
 
 /** better-sqlite3 on its own connection to the same file, warmed up, for `alternate`. */
-const rawSqliteOne = (file: string, stored: number): Effect.Effect<RawOne, never, Scope.Scope> =>
+const rawSqliteOne = (file: string, stored: number): Effect.Effect<One, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { db, get, store } = openSqlite(file)
     yield* Effect.addFinalizer(() => Effect.sync(() => db.close()))
@@ -375,6 +410,73 @@ const rawSqlite = (file: string) => {
 }
 
 // ---------------------------------------------------------------------------
+// the bare Effect SQL clients: the raw drivers' statements as `sql` templates
+// ---------------------------------------------------------------------------
+
+/** A bare client's store and read, warmed up as the raw drivers are, for `alternate`. */
+const bareOne = (
+  prefix: string,
+  stored: number,
+  store: (id: string) => Effect.Effect<unknown, unknown>,
+  get: (id: string) => Effect.Effect<unknown, unknown>
+): Effect.Effect<One, unknown> =>
+  Effect.gen(function*() {
+    const id = (i: number) => `${run}-${prefix}-${i}`
+    yield* parallel(1, 1000, (i) => store(id(i - 1000)))
+    yield* parallel(1, 1000, (i) => get(id(i - 1000)))
+    return {
+      store: effectSlice((i) => store(id(i))),
+      get: effectSlice((i) => get(id(i % stored)))
+    }
+  })
+
+/** `@effect/sql-pg`'s `PgClient`, one connection, on its own pool. */
+const effectSqlPostgresOne = (schema: string, stored: number): Effect.Effect<One, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const sql = yield* PgClient.make({ url: Redacted.make(PG_URL), maxConnections: 1 })
+    const table = sql.literal(`"${schema}"."celery_taskmeta"`)
+    const nextId = sql.literal(`nextval('"${schema}".task_id_sequence')`)
+    const cols = sql.literal(COLS)
+    const set = sql.literal(SET)
+    const where = sql.literal(PG_WHERE)
+    const selectCols = sql.literal(PG_SELECT_COLS)
+    return yield* bareOne(
+      "esql1",
+      stored,
+      (id) =>
+        sql`INSERT INTO ${table} AS t (id, ${cols}) VALUES (${nextId}, ${id}, ${"SUCCESS"}, ${encode()}, ${stamp()}, ${null}, ${null}, ${null}, ${null}, ${null}, ${null}, ${null}) ON CONFLICT (task_id) DO UPDATE SET ${set} ${where} RETURNING t.task_id`,
+      (id) =>
+        Effect.map(
+          sql<{ result: Buffer }>`SELECT ${selectCols} FROM ${table} WHERE task_id = ${id}`,
+          (rows) => parseRow(rows[0])
+        )
+    )
+  }).pipe(Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make))
+
+/** `@effect/sql-sqlite-node`'s `SqliteClient` on its own connection to the same file. */
+const effectSqlSqliteOne = (file: string, stored: number): Effect.Effect<One, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    // WAL is the client's default; `synchronous` as the raw driver and the layer set it.
+    const sql = yield* SqliteClient.make({ filename: file })
+    yield* sql`PRAGMA synchronous = NORMAL`
+    const table = sql.literal(`"celery_taskmeta"`)
+    const cols = sql.literal(COLS)
+    const set = sql.literal(SET)
+    const where = sql.literal(SQLITE_WHERE)
+    return yield* bareOne(
+      "esql1",
+      stored,
+      (id) =>
+        sql`INSERT INTO ${table} AS t (${cols}) VALUES (${id}, ${"SUCCESS"}, ${encode()}, ${stamp()}, ${null}, ${null}, ${null}, ${null}, ${null}, ${null}, ${null}) ON CONFLICT (task_id) DO UPDATE SET ${set} ${where} RETURNING task_id`,
+      (id) =>
+        Effect.map(
+          sql<{ result: Buffer }>`SELECT ${cols} FROM ${table} WHERE task_id = ${id}`,
+          (rows) => parseRow(rows[0])
+        )
+    )
+  }).pipe(Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make))
+
+// ---------------------------------------------------------------------------
 
 const dropSchema = (schema: string) =>
   Effect.promise(async () => {
@@ -384,9 +486,45 @@ const dropSchema = (schema: string) =>
     await client.end()
   })
 
+const options = { resultExpires: "1 day", pollInterval: "200 millis" } as const
+
+/**
+ * PROCESSES processes storing into one fresh schema (migrated first, so
+ * that no process waits on another's migration), then every record checked.
+ */
+const benchProcesses = (schema: string) =>
+  Effect.gen(function*() {
+    const mp = {
+      url: PG_URL,
+      schema,
+      run,
+      processes: PROCESSES,
+      concurrency: PROCESS_CONCURRENCY,
+      count: PROCESS_COUNT,
+      warm: PROCESS_WARM,
+      poolSize: 10
+    }
+    yield* Effect.scoped(
+      Layer.build(PgBackend.layer({ ...options, url: Redacted.make(PG_URL), tables: { schema }, poolSize: 1 }))
+    )
+    const outcome = yield* storeFromProcesses(mp)
+    yield* checkStored(mp)
+    const total = PROCESSES * PROCESS_COUNT
+    record("postgres", "store", PROCESS_CONCURRENCY, total, outcome.secs, outcome.latencies, PROCESSES)
+    console.log(
+      `  each process from its own start: ${
+        outcome.perProcess.map((p) => `${Math.round(p.count / p.secs)}`).join(", ")
+      } records/s, node CPU ${
+        outcome.perProcess.map((p) => (p.cpuSecs * 1e6 / p.count).toFixed(0)).join(", ")
+      } µs per record; all ${total} records present once`
+    )
+  }).pipe(Effect.ensuring(dropSchema(schema)))
+
 const main = Effect.gen(function*() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "taskmeta-bench-"))
-  const options = { resultExpires: "1 day", pollInterval: "200 millis" } as const
+  const dir = yield* Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "taskmeta-bench-"))),
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )
   console.log(`PostgreSQL (${PG_URL.replace(/:[^:@/]*@/, ":***@")}), SQLite in ${dir}, ${os.cpus().length} CPUs\n`)
   // Every round starts from empty tables (a fresh schema, a fresh file), so
   // that the rounds measure the same thing.
@@ -396,86 +534,134 @@ const main = Effect.gen(function*() {
     const file = path.join(dir, `bench-r${round}.sqlite`)
     console.log(`round ${round} of ${ROUNDS}`)
     yield* Effect.gen(function*() {
-      yield* benchBackend("postgres", { store1: 2000, store64: 30_000, get1: 2000 }, rawPostgresOne(schema, 2000)).pipe(
+      yield* benchBackend(
+        "postgres",
+        { store1: 2000, store64: 30_000, get1: 2000 },
+        rawPostgresOne(schema, 2000),
+        effectSqlPostgresOne(schema, 2000)
+      ).pipe(
         Effect.scoped,
         Effect.provide(PgBackend.layer({ ...options, url: Redacted.make(PG_URL), tables: { schema }, poolSize: 10 }))
       )
       yield* Effect.promise(() => rawPostgres(schema))
     }).pipe(Effect.ensuring(dropSchema(schema)))
-    yield* benchBackend("sqlite", { store1: 5000, store64: 30_000, get1: 20_000 }, rawSqliteOne(file, 5000)).pipe(
+    yield* benchProcesses(`${schema}_mp`)
+    yield* benchBackend(
+      "sqlite",
+      { store1: 5000, store64: 30_000, get1: 20_000 },
+      rawSqliteOne(file, 5000),
+      effectSqlSqliteOne(file, 5000)
+    ).pipe(
       Effect.scoped,
       Effect.provide(SqliteBackend.layer({ ...options, filename: file }))
     )
     yield* Effect.sync(() => rawSqlite(file))
+    yield* Effect.sync(() => {
+      for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true })
+    })
     console.log("")
   }
-  fs.rmSync(dir, { recursive: true, force: true })
   // The median round of each measurement.
   const results: Array<Row> = []
   for (const sample of samples) {
-    if (results.some((r) => r.backend === sample.backend && r.operation === sample.operation && r.concurrency === sample.concurrency)) continue
-    const same = samples
-      .filter((r) => r.backend === sample.backend && r.operation === sample.operation && r.concurrency === sample.concurrency)
-      .sort((a, b) => a.ops_s - b.ops_s)
+    if (results.some((r) => sameKey(r, sample))) continue
+    const same = samples.filter((r) => sameKey(r, sample)).sort((a, b) => a.ops_s - b.ops_s)
     results.push(same[Math.floor((same.length - 1) / 2)])
   }
   console.log(`median of ${ROUNDS} round(s):`)
   for (const row of results) {
     console.log(
-      `${row.backend.padEnd(13)} ${row.operation.padEnd(8)} c=${String(row.concurrency).padEnd(3)} ${
-        String(row.ops_s).padStart(8)
-      } ops/s  p50 ${row.p50_ms.toFixed(3)} ms  p99 ${row.p99_ms.toFixed(3)} ms`
+      `${label(row)} ${String(row.ops_s).padStart(8)} ops/s  p50 ${row.p50_ms.toFixed(3)} ms  p99 ${
+        row.p99_ms.toFixed(3)
+      } ms`
     )
   }
   fs.writeFileSync(path.join(ROOT, "bench-results.json"), JSON.stringify({ results }, null, 2) + "\n")
 
-  const find = (b: Row["backend"], o: Row["operation"], c: number) =>
-    results.find((r) => r.backend === b && r.operation === o && r.concurrency === c)?.ops_s ?? 0
+  const key = (backend: Backend, operation: Row["operation"], concurrency: number, processes?: number): Key => ({
+    backend,
+    operation,
+    concurrency,
+    ...(processes === undefined ? {} : { processes })
+  })
+  const find = (k: Key, field: "ops_s" | "p50_ms" = "ops_s") => results.find((r) => sameKey(r, k))?.[field] ?? Number.NaN
+  const roundsOf = (k: Key) => samples.filter((r) => sameKey(r, k))
+  // Each round's own figure, for the goals on one measurement.
+  const perRound = (k: Key, field: "ops_s" | "p50_ms" = "ops_s") => `rounds ${roundsOf(k).map((r) => r[field]).join(", ")}`
   // The same ratio against the bytes-only raw run (median round).
-  const bytesOnlyRatio = (ours: number, b: Row["backend"], o: Row["operation"], c: number) => {
-    const same = bytesOnlySamples.filter((r) => r.backend === b && r.operation === o && r.concurrency === c)
-      .sort((x, y) => x.ops_s - y.ops_s)
+  const bytesOnlyRatio = (ours: number, theirs: Key) => {
+    const same = bytesOnlySamples.filter((r) => sameKey(r, theirs)).sort((x, y) => x.ops_s - y.ops_s)
     const median = same[Math.floor((same.length - 1) / 2)]?.ops_s
     return median === undefined ? "" : `; against bytes only ${(ours / median).toFixed(2)}×`
   }
-  // Each round's own ratio: the medians above may come from different rounds.
-  const perRound = (b: Row["backend"], raw: Row["backend"], o: Row["operation"], c: number, rawC: number) => {
-    const ours = samples.filter((r) => r.backend === b && r.operation === o && r.concurrency === c)
-    const theirs = samples.filter((r) => r.backend === raw && r.operation === o && r.concurrency === rawC)
-    return ours.map((r, k) => (r.ops_s / (theirs[k]?.ops_s ?? Number.NaN)).toFixed(2)).join(", ")
+  // Each round's own ratio: the medians may come from different rounds.
+  const ratioRounds = (ours: Key, theirs: Key) => {
+    const them = roundsOf(theirs)
+    return roundsOf(ours).map((r, k) => (r.ops_s / (them[k]?.ops_s ?? Number.NaN)).toFixed(2)).join(", ")
   }
-  const ratio = (b: "postgres" | "sqlite", o: Row["operation"], c: number, rawC: number) => {
-    const raw = b === "postgres" ? "raw-postgres" : "raw-sqlite"
-    return `${(find(b, o, c) / find(raw, o, rawC)).toFixed(2)}×${bytesOnlyRatio(find(b, o, c), raw, o, rawC)}; ` +
-      `rounds ${perRound(b, raw, o, c, rawC)}`
-  }
-  // Each round's own figure, for the goals on one measurement.
-  const rounds = (b: Row["backend"], o: Row["operation"], c: number, key: "ops_s" | "p50_ms" = "ops_s") =>
-    `rounds ${samples.filter((r) => r.backend === b && r.operation === o && r.concurrency === c).map((r) => r[key]).join(", ")}`
+  const atLeast = (name: string, k: Key, min: number): [string, boolean, string] => [
+    name,
+    find(k) >= min,
+    `${find(k)}; ${perRound(k)}`
+  ]
+  const ratioAtLeast = (name: string, ours: Key, theirs: Key, factor: number): [string, boolean, string] => [
+    name,
+    find(ours) >= factor * find(theirs),
+    `${(find(ours) / find(theirs)).toFixed(2)}×: ${find(ours)} against ${find(theirs)}${
+      bytesOnlyRatio(find(ours), theirs)
+    }; rounds ${ratioRounds(ours, theirs)}`
+  ]
+  const pgStore64 = key("postgres", "store", 64)
+  const pgWait = key("postgres", "wait", 1)
   const goals: Array<[string, boolean, string]> = [
-    ["pg store c64 ≥ 3× raw c8", find("postgres", "store", 64) >= 3 * find("raw-postgres", "store", 8),
-      ratio("postgres", "store", 64, 8)],
-    ["pg store c64 ≥ 16,000/s", find("postgres", "store", 64) >= 16_000, `${find("postgres", "store", 64)}; ${rounds("postgres", "store", 64)}`],
-    ["pg store c1 ≥ 0.8× raw", find("postgres", "store", 1) >= 0.8 * find("raw-postgres", "store", 1),
-      ratio("postgres", "store", 1, 1)],
-    ["pg get c1 ≥ 0.8× raw", find("postgres", "get", 1) >= 0.8 * find("raw-postgres", "get", 1),
-      ratio("postgres", "get", 1, 1)],
-    ["sqlite store c1 ≥ 0.8× raw", find("sqlite", "store", 1) >= 0.8 * find("raw-sqlite", "store", 1),
-      ratio("sqlite", "store", 1, 1)],
-    ["sqlite get c1 ≥ 0.8× raw", find("sqlite", "get", 1) >= 0.8 * find("raw-sqlite", "get", 1),
-      ratio("sqlite", "get", 1, 1)],
-    ["pg getMany ≥ 50,000 rec/s", find("postgres", "getMany", 1) >= 50_000, `${find("postgres", "getMany", 1)}; ${rounds("postgres", "getMany", 1)}`],
-    ["sqlite getMany ≥ 50,000 rec/s", find("sqlite", "getMany", 1) >= 50_000, `${find("sqlite", "getMany", 1)}; ${rounds("sqlite", "getMany", 1)}`],
-    ["pg wait p50 ≤ 5 ms", (results.find((r) => r.backend === "postgres" && r.operation === "wait")?.p50_ms ?? 99) <= 5,
-      `${results.find((r) => r.backend === "postgres" && r.operation === "wait")?.p50_ms} ms; ${rounds("postgres", "wait", 1, "p50_ms")}`],
-    ["sqlite store c64 ≥ 20,000/s", find("sqlite", "store", 64) >= 20_000, `${find("sqlite", "store", 64)}; ${rounds("sqlite", "store", 64)}`]
+    atLeast("pg store c64 ≥ 16,000/s", pgStore64, 16_000),
+    ratioAtLeast("pg store c64 ≥ 3× raw c8", pgStore64, key("raw-postgres", "store", 8), 3),
+    ratioAtLeast(
+      `pg store ${PROCESSES} processes × c${PROCESS_CONCURRENCY} ≥ 0.7× one process c64`,
+      key("postgres", "store", PROCESS_CONCURRENCY, PROCESSES),
+      pgStore64,
+      0.7
+    ),
+    ratioAtLeast("pg store c1 ≥ 0.7× raw", key("postgres", "store", 1), key("raw-postgres", "store", 1), 0.7),
+    ratioAtLeast("pg get c1 ≥ 0.7× raw", key("postgres", "get", 1), key("raw-postgres", "get", 1), 0.7),
+    ratioAtLeast(
+      "sqlite store c1 ≥ 0.8× effect-sql-sqlite",
+      key("sqlite", "store", 1),
+      key("effect-sql-sqlite", "store", 1),
+      0.8
+    ),
+    ratioAtLeast(
+      "sqlite get c1 ≥ 0.8× effect-sql-sqlite",
+      key("sqlite", "get", 1),
+      key("effect-sql-sqlite", "get", 1),
+      0.8
+    ),
+    atLeast("sqlite store c64 ≥ 20,000/s", key("sqlite", "store", 64), 20_000),
+    atLeast("pg getMany ≥ 50,000 rec/s", key("postgres", "getMany", 1), 50_000),
+    atLeast("sqlite getMany ≥ 50,000 rec/s", key("sqlite", "getMany", 1), 50_000),
+    ["pg wait p50 ≤ 5 ms", find(pgWait, "p50_ms") <= 5, `${find(pgWait, "p50_ms")} ms; ${perRound(pgWait, "p50_ms")}`]
   ]
   console.log("\ngoals:")
-  for (const [label, ok, value] of goals) console.log(`  ${ok ? "met    " : "NOT MET"}  ${label}  (${value})`)
+  for (const [name, ok, value] of goals) console.log(`  ${ok ? "met    " : "NOT MET"}  ${name}  (${value})`)
+
+  // Not goals: where the time goes at c=1. The per-call difference in µs is
+  // what one layer adds over the other (medians; 1e6 / ops_s is µs per call).
+  const compare = (ours: Key, theirs: Key) => {
+    const extra = 1e6 / find(ours) - 1e6 / find(theirs)
+    return `${ours.backend} ${ours.operation} against ${theirs.backend}: ${(find(ours) / find(theirs)).toFixed(2)}× ` +
+      `(${extra >= 0 ? "+" : ""}${extra.toFixed(1)} µs per call; rounds ${ratioRounds(ours, theirs)})`
+  }
+  console.log("\nat c=1 (not goals):")
+  for (const operation of ["store", "get"] as const) {
+    console.log(`  ${compare(key("effect-sql-postgres", operation, 1), key("raw-postgres", operation, 1))}`)
+    console.log(`  ${compare(key("postgres", operation, 1), key("effect-sql-postgres", operation, 1))}`)
+    console.log(`  ${compare(key("effect-sql-sqlite", operation, 1), key("raw-sqlite", operation, 1))}`)
+    console.log(`  ${compare(key("sqlite", operation, 1), key("raw-sqlite", operation, 1))}`)
+  }
   console.log(`\nwrote ${path.join(ROOT, "bench-results.json")}`)
 })
 
-Effect.runPromise(main.pipe(Effect.provide(Layer.empty))).catch((e) => {
+Effect.runPromise(Effect.scoped(main)).catch((e) => {
   console.error(e)
   process.exit(1)
 })
