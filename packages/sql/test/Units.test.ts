@@ -223,6 +223,33 @@ describe("batcher turnaround", () => {
     }))
 })
 
+describe("batcher, inline (SQLite)", () => {
+  it.effect("after a run of lone writes, concurrent writers still coalesce (the probe yields)", () =>
+    Effect.gen(function*() {
+      const statements: Array<number> = []
+      const batcher = yield* Batcher.make<string, never>({
+        key: (k) => k,
+        maxRows: 500,
+        maxInFlight: 1,
+        inline: true,
+        run: (items) => Effect.sync(() => (statements.push(items.length), new Set(items)))
+      })
+      // One writer at a time: every statement carries one write, and after a few the writes skip the yield.
+      for (let i = 0; i < 40; i++) expect(yield* batcher.submit(`lone-${i}`)).toBe(true)
+      expect(statements.every((n) => n === 1)).toBe(true)
+      // Then 64 writers writing 10 times each.
+      const before = statements.length
+      yield* Effect.forEach(
+        Array.from({ length: 64 }, (_, w) => w),
+        (w) => Effect.forEach(Array.from({ length: 10 }, (_, k) => `w${w}-${k}`), (id) => batcher.submit(id), { discard: true }),
+        { concurrency: "unbounded", discard: true }
+      )
+      const after = statements.slice(before)
+      expect(after.reduce((a, b) => a + b, 0)).toBe(640)
+      expect(after.length).toBeLessThan(100)
+    }).pipe(Effect.scoped))
+})
+
 describe("LISTEN payloads", () => {
   it("reads a statement's JSON array of ids, and a bare id from the old row trigger", async () => {
     const { payloadIds } = await import("../src/internal/listener.js")
