@@ -409,6 +409,14 @@ const statements = (sql: SqlClient.SqlClient, names: TableNames.TableNames) => {
     orElse: () => "date_done"
   }))
   const taskColumns = sql`task_id, status, result, ${dateDone}, traceback, name, args, kwargs, worker, retries, queue`
+  // The read by id's fixed part as one literal: a read by id runs on every `get`.
+  const selectById = sql.literal(
+    `SELECT task_id, status, result, ${
+      sql.onDialectOrElse({ pg: () => "to_char(date_done, 'YYYY-MM-DD HH24:MI:SS.US') AS date_done", orElse: () => "date_done" })
+    }, traceback, name, args, kwargs, worker, retries, queue FROM ${
+      sql.onDialectOrElse({ pg: () => TableNames.qualify(names, names.tasks), orElse: () => TableNames.quote(names.tasks) })
+    } WHERE task_id = `
+  )
   const writeColumns = sql.literal(WRITE_COLUMNS)
   const updateSet = sql.literal(UPDATE_SET)
   const successIsFinal = sql.literal(sql.onDialectOrElse({
@@ -460,7 +468,7 @@ const statements = (sql: SqlClient.SqlClient, names: TableNames.TableNames) => {
       }),
     select: (ids: ReadonlyArray<string>) =>
       ids.length === 1
-        ? sql`SELECT ${taskColumns} FROM ${tasks} WHERE task_id = ${ids[0]}`
+        ? sql`${selectById}${ids[0]}`
         : sql.onDialectOrElse({
           // One statement text whatever the number of ids.
           pg: () => sql`SELECT ${taskColumns} FROM ${tasks} WHERE task_id = ANY(${ids}::varchar[])`,
@@ -570,9 +578,15 @@ export const makeDriver = (
         Effect.flatMap((raw) => {
           const rows = decodeTaskRows(raw)
           if (Either.isLeft(rows)) return Effect.fail(fail("getMany")(rowError(rows.left)))
+          const problems: Array<ResultCodec.UndecodableValue> = []
+          // One id, one row, nothing to warn about: the common read by id.
+          if (ids.length === 1 && rows.right.length === 1) {
+            const record = toRecord(rows.right[0], problems)
+            if (problems.length === 0 && record.taskId === ids[0]) return Effect.succeed([record])
+            problems.length = 0
+          }
           const byId = new Map<string, TaskRecord.TaskRecord>()
           const warnings: Array<Effect.Effect<void>> = []
-          const problems: Array<ResultCodec.UndecodableValue> = []
           for (const row of rows.right) {
             const record = toRecord(row, problems)
             byId.set(record.taskId, record)
