@@ -67,7 +67,8 @@ export class SetupError extends Schema.TaggedError<SetupError>("@taskmeta/sql/Se
 
 /**
  * How writes are coalesced: at most `maxRows` records per statement, at most
- * `maxInFlight` statements running at once.
+ * `maxInFlight` statements running at once, a second one only once
+ * `overlapAt` writes wait.
  *
  * @since 0.1.0
  * @category models
@@ -75,6 +76,13 @@ export class SetupError extends Schema.TaggedError<SetupError>("@taskmeta/sql/Se
 export interface BatchOptions {
   readonly maxRows?: number | undefined
   readonly maxInFlight?: number | undefined
+  /**
+   * How many queued writes it takes to start a statement beside a running
+   * one (default 16). Fewer wait for the running statement and then go as
+   * one: every statement is a commit, and commits are what PostgreSQL runs
+   * out of first when several processes write at once.
+   */
+  readonly overlapAt?: number | undefined
 }
 
 /**
@@ -552,6 +560,7 @@ export const makeDriver = (
       key: (params) => String(params[0]),
       maxRows: Math.min(options.batch?.maxRows ?? 500, kind === "sqlite" ? 2900 : 5900),
       maxInFlight: options.batch?.maxInFlight ?? (kind === "sqlite" ? 1 : 2),
+      overlapAt: options.batch?.overlapAt ?? 16,
       isolate: (error) => !isTransient(error),
       inline: kind === "sqlite",
       run: (batch) => {

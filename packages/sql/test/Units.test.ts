@@ -250,6 +250,45 @@ describe("batcher, inline (SQLite)", () => {
     }).pipe(Effect.scoped))
 })
 
+describe("batcher overlap", () => {
+  const sixteenWriters = (overlapAt: number | undefined) =>
+    Effect.gen(function*() {
+      const statements: Array<number> = []
+      const batcher = yield* Batcher.make<string, never>({
+        key: (k) => k,
+        maxRows: 500,
+        maxInFlight: 2,
+        overlapAt,
+        run: (items) =>
+          Effect.gen(function*() {
+            statements.push(items.length)
+            yield* Effect.sleep("1 millis")
+            return new Set(items)
+          })
+      })
+      yield* Effect.forEach(
+        Array.from({ length: 16 }, (_, w) => w),
+        (w) => Effect.forEach(Array.from({ length: 5 }, (_, k) => `w${w}-${k}`), (id) => batcher.submit(id), { discard: true }),
+        { concurrency: "unbounded", discard: true }
+      )
+      return statements
+    }).pipe(Effect.scoped)
+
+  it.live("16 writers: with overlapAt 16 every statement carries all 16 writes (one commit, not two)", () =>
+    Effect.gen(function*() {
+      const statements = yield* sixteenWriters(16)
+      expect(statements.reduce((a, b) => a + b, 0)).toBe(80)
+      expect(statements).toEqual([16, 16, 16, 16, 16])
+    }))
+
+  it.live("16 writers: without it, two statements side by side split them", () =>
+    Effect.gen(function*() {
+      const statements = yield* sixteenWriters(undefined)
+      expect(statements.reduce((a, b) => a + b, 0)).toBe(80)
+      expect(statements.length).toBeGreaterThan(5)
+    }))
+})
+
 describe("LISTEN payloads", () => {
   it("reads a statement's JSON array of ids, and a bare id from the old row trigger", async () => {
     const { payloadIds } = await import("../src/internal/listener.js")

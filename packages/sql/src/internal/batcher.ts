@@ -18,6 +18,12 @@ export interface Options<A, E> {
   readonly key: (item: A) => string
   readonly maxRows: number
   readonly maxInFlight: number
+  /**
+   * How many queued writes it takes to start a statement while another is
+   * running (default 1: any). Below it, the writes wait for the running
+   * statement and then go together.
+   */
+  readonly overlapAt?: number | undefined
   /** Runs one statement; returns the keys whose writes were applied. */
   readonly run: (items: ReadonlyArray<A>) => Effect.Effect<ReadonlySet<string>, E>
   /**
@@ -72,6 +78,7 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
     let inFlight = 0
     const maxRows = Math.max(1, options.maxRows)
     const maxInFlight = Math.max(1, options.maxInFlight)
+    const overlapAt = Math.max(1, options.overlapAt ?? 1)
     // Inline mode: statements in a row that carried one write, and a counter for the probes.
     let singles = 0
     let probe = 0
@@ -143,7 +150,10 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
     })
     const pump: Effect.Effect<void> = Effect.suspend(() => {
       const starts: Array<Effect.Effect<unknown>> = []
-      while (inFlight < maxInFlight && queue.length > reserved) {
+      // A statement beside a running one only once enough writes wait for
+      // it: small statements side by side cost a commit each, where waiting
+      // for the running one lets the queue grow into one larger statement.
+      while (inFlight < maxInFlight && queue.length > reserved && (inFlight === 0 || queue.length >= overlapAt + reserved)) {
         inFlight++
         reserved++
         starts.push(Effect.forkIn(Effect.uninterruptible(startBatch), scope))
