@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type * as Statement from "@effect/sql/Statement"
 import * as Chunk from "effect/Chunk"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
@@ -52,26 +53,6 @@ const decodeStats = decodeRows(StatsRow)
 
 const toNumber = (n: number | bigint): number => (typeof n === "bigint" ? Number(n) : n)
 
-/** Builds a parameter list and its placeholders for one dialect. */
-const params = (pg: boolean) => {
-  const values: Array<unknown> = []
-  return {
-    values,
-    add: (value: unknown) => {
-      values.push(value)
-      return pg ? `$${values.length}` : "?"
-    },
-    anyOf: (column: string, list: ReadonlyArray<string>) => {
-      if (pg) {
-        values.push(list)
-        return `${column} = ANY($${values.length}::text[])`
-      }
-      values.push(JSON.stringify(list))
-      return `${column} IN (SELECT value FROM json_each(?))`
-    }
-  }
-}
-
 const READY = Array.from(TaskState.READY_STATES)
 
 /**
@@ -89,21 +70,22 @@ export const make = (
   SqlClient.SqlClient | ResultBackend.ResultBackend
 > =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
+    // The client as the user built it, but with taskmeta's own column names.
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const backend = yield* ResultBackend.ResultBackend
     const names = yield* TableNames.make(options.tables)
-    const pg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
-    const tasks = pg ? TableNames.qualify(names, names.tasks) : TableNames.quote(names.tasks)
-    const groups = pg ? TableNames.qualify(names, names.groups) : TableNames.quote(names.groups)
+    const table = (name: string) =>
+      sql.literal(sql.onDialectOrElse({ pg: () => TableNames.qualify(names, name), orElse: () => TableNames.quote(name) }))
+    const tasks = table(names.tasks)
+    const groups = table(names.groups)
     const pageSize = Math.max(1, Math.floor(options.pageSize ?? 500))
 
     const query = <A>(
       operation: string,
-      text: string,
-      values: ReadonlyArray<unknown>,
+      statement: Effect.Effect<ReadonlyArray<unknown>, unknown>,
       decode: (rows: ReadonlyArray<unknown>) => Either.Either<A, Error>
     ) =>
-      sql.unsafe<Record<string, unknown>>(text, values).pipe(
+      statement.pipe(
         Effect.flatMap(decode),
         Effect.mapError((cause) => new ResultBrowser.BrowseError({ operation, cause })),
         Effect.withSpan("ResultBrowser.query", { attributes: { operation, "db.kind": backend.kind } })
@@ -112,23 +94,23 @@ export const make = (
     /** Pages of ids by `id`, through `where`, descending or ascending. */
     const pages = (
       operation: string,
-      table: string,
-      key: string,
+      from: Statement.Fragment,
+      key: "task_id" | "taskset_id",
       order: "asc" | "desc",
-      where: (p: ReturnType<typeof params>) => ReadonlyArray<string>,
+      where: ReadonlyArray<Statement.Fragment>,
       limit: number | undefined
     ): Stream.Stream<ReadonlyArray<string>, ResultBrowser.BrowseError> =>
       Stream.paginateChunkEffect(
         { cursor: undefined as number | undefined, remaining: limit ?? Number.POSITIVE_INFINITY },
         ({ cursor, remaining }) => {
-          const p = params(pg)
-          const clauses = [...where(p)]
-          if (cursor !== undefined) clauses.push(`id ${order === "desc" ? "<" : ">"} ${p.add(cursor)}`)
+          const clauses = cursor === undefined
+            ? where
+            : [...where, order === "desc" ? sql`id < ${cursor}` : sql`id > ${cursor}`]
           const size = Math.min(pageSize, remaining)
-          const text = `SELECT id, ${key} AS ${pg ? `"key"` : "key"} FROM ${table}` +
-            (clauses.length > 0 ? ` WHERE ${clauses.join(" AND ")}` : "") +
-            ` ORDER BY id ${order.toUpperCase()} LIMIT ${size}`
-          return Effect.map(query(operation, text, p.values, decodeIds), (rows) => {
+          const statement = sql`SELECT id, ${sql(key)} AS ${sql("key")} FROM ${from} ${
+            clauses.length > 0 ? sql`WHERE ${sql.and(clauses)}` : sql``
+          } ORDER BY id ${sql.literal(order === "desc" ? "DESC" : "ASC")} LIMIT ${size}`
+          return Effect.map(query(operation, statement, decodeIds), (rows) => {
             const ids = rows.map((r) => r.key)
             const left = remaining - rows.length
             const next = rows.length < size || left <= 0
@@ -150,21 +132,21 @@ export const make = (
         Stream.flattenIterables
       )
 
-    const filterClauses = (filter: ResultBrowser.Filter) => (p: ReturnType<typeof params>) => {
-      const clauses: Array<string> = []
-      if (filter.states !== undefined && filter.states.length > 0) clauses.push(p.anyOf("status", filter.states))
-      if (filter.name !== undefined) clauses.push(`name = ${p.add(filter.name)}`)
+    const filterClauses = (filter: ResultBrowser.Filter): ReadonlyArray<Statement.Fragment> => {
+      const clauses: Array<Statement.Fragment> = []
+      if (filter.states !== undefined && filter.states.length > 0) clauses.push(sql.in("status", filter.states))
+      if (filter.name !== undefined) clauses.push(sql`name = ${filter.name}`)
       if (filter.since !== undefined || filter.until !== undefined) {
         // dateDone is reported for READY records only (Celery stamps every write).
-        clauses.push(p.anyOf("status", READY))
-        if (filter.since !== undefined) clauses.push(`date_done >= ${p.add(formatTimestamp(filter.since))}`)
-        if (filter.until !== undefined) clauses.push(`date_done < ${p.add(formatTimestamp(filter.until))}`)
+        clauses.push(sql.in("status", READY))
+        if (filter.since !== undefined) clauses.push(sql`date_done >= ${formatTimestamp(filter.since)}`)
+        if (filter.until !== undefined) clauses.push(sql`date_done < ${formatTimestamp(filter.until)}`)
       }
       return clauses
     }
 
-    const count = (operation: string, text: string, values: ReadonlyArray<unknown>) =>
-      Effect.map(query(operation, text, values, decodeCounts), (rows) => rows.length === 0 ? 0 : toNumber(rows[0].n))
+    const count = (operation: string, statement: Effect.Effect<ReadonlyArray<unknown>, unknown>) =>
+      Effect.map(query(operation, statement, decodeCounts), (rows) => rows.length === 0 ? 0 : toNumber(rows[0].n))
 
     const list = (filter: ResultBrowser.Filter = {}) =>
       records("list tasks", pages("list tasks", tasks, "task_id", "desc", filterClauses(filter), filter.limit))
@@ -172,25 +154,24 @@ export const make = (
     const stats = Effect.gen(function*() {
       const rows = yield* query(
         "count tasks",
-        `SELECT status, name, COUNT(*) AS n FROM ${tasks} GROUP BY status, name`,
-        [],
+        sql`SELECT status, name, COUNT(*) AS n FROM ${tasks} GROUP BY status, name`,
         decodeStats
       )
-      const groupCount = yield* count("count groups", `SELECT COUNT(*) AS n FROM ${groups}`, [])
+      const groupCount = yield* count("count groups", sql`SELECT COUNT(*) AS n FROM ${groups}`)
       return ResultBrowser.statsFromCounts(
         rows.map((r) => ({ status: r.status ?? TaskState.PENDING, name: r.name, count: toNumber(r.n) })),
         groupCount
       )
     }).pipe(Effect.withSpan("ResultBrowser.stats"))
 
-    const exportTasks = records("export tasks", pages("export tasks", tasks, "task_id", "asc", () => [], undefined))
+    const exportTasks = records("export tasks", pages("export tasks", tasks, "task_id", "asc", [], undefined))
 
     const exportGroups: Stream.Stream<GroupRecord.GroupRecord, ResultBrowser.BrowseError> = pages(
       "export groups",
       groups,
       "taskset_id",
       "asc",
-      () => [],
+      [],
       undefined
     ).pipe(
       Stream.flattenIterables,
@@ -206,24 +187,17 @@ export const make = (
       const now = yield* DateTime.now
       let expiredTasks = 0
       for (const rule of ResultBackend.cleanupRules(backend.options, now)) {
-        const p = params(pg)
-        const clauses = [`date_done < ${p.add(formatTimestamp(rule.before))}`]
-        if (rule.only !== undefined) clauses.push(p.anyOf("status", rule.only))
-        if (rule.except !== undefined) clauses.push(`(status IS NULL OR NOT (${p.anyOf("status", rule.except)}))`)
-        expiredTasks += yield* count(
-          "count expired tasks",
-          `SELECT COUNT(*) AS n FROM ${tasks} WHERE ${clauses.join(" AND ")}`,
-          p.values
-        )
+        const clauses: Array<Statement.Fragment> = [sql`date_done < ${formatTimestamp(rule.before)}`]
+        if (rule.only !== undefined) clauses.push(sql.in("status", rule.only))
+        if (rule.except !== undefined) clauses.push(sql`(status IS NULL OR NOT ${sql.in("status", rule.except)})`)
+        expiredTasks += yield* count("count expired tasks", sql`SELECT COUNT(*) AS n FROM ${tasks} WHERE ${sql.and(clauses)}`)
       }
       let expiredGroups = 0
       if (backend.options.resultExpires !== null) {
         const before = DateTime.subtractDuration(now, backend.options.resultExpires)
-        const p = params(pg)
         expiredGroups = yield* count(
           "count expired groups",
-          `SELECT COUNT(*) AS n FROM ${groups} WHERE date_done < ${p.add(formatTimestamp(before))}`,
-          p.values
+          sql`SELECT COUNT(*) AS n FROM ${groups} WHERE date_done < ${formatTimestamp(before)}`
         )
       }
       return { tasks: expiredTasks, groups: expiredGroups }

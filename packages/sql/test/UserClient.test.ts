@@ -9,17 +9,21 @@ process.env.TZ = "America/New_York"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { afterAll, describe, expect, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import * as String from "effect/String"
 import * as TestClock from "effect/TestClock"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 import * as ResultBackendConformance from "@taskmeta/testkit/ResultBackendConformance"
 import * as path from "node:path"
 import * as PgBackend from "../src/PgBackend.js"
 import * as SqlBackend from "../src/SqlBackend.js"
 import * as SqliteBackend from "../src/SqliteBackend.js"
+import * as SqlStore from "../src/SqlStore.js"
 import { dropSchema, pgQuery, pgUrl, removeDir, suffix, tempDir } from "./helpers.js"
 
 const schema = `tm_user_${suffix()}`
@@ -108,14 +112,20 @@ describe("instants through a user's client", () => {
       expect(text[0].date_done).toBe("2026-11-20 08:15:30.123000")
     }))
 
-  it.effect("a client that renames result columns (camelCase) still reads taskmeta's rows", () =>
+  it.effect("a client that renames result columns (camelCase) still reads taskmeta's rows, and browses them", () =>
     Effect.gen(function*() {
       const id = `camel-${suffix()}`
       const camel = PgClient.layer({ url: pgUrl, transformResultNames: String.snakeToCamel })
-      const layer = SqlBackend.layer({ tables: { schema } }).pipe(Layer.provide(camel))
-      const record = yield* Effect.flatMap(ResultBackend.ResultBackend, (backend) =>
-        Effect.zipRight(backend.store(id, { a: 1 }, "SUCCESS"), backend.get(id))).pipe(Effect.provide(layer))
+      const layer = SqlStore.layer({ tables: { schema } }).pipe(Layer.provide(camel))
+      const [record, listed] = yield* Effect.gen(function*() {
+        const backend = yield* ResultBackend.ResultBackend
+        yield* backend.store(id, { a: 1 }, "SUCCESS")
+        const browser = yield* ResultBrowser.ResultBrowser
+        const listed = yield* Stream.runCollect(browser.list({ name: undefined, limit: 1000 }))
+        return [yield* backend.get(id), Chunk.toReadonlyArray(listed)] as const
+      }).pipe(Effect.provide(layer))
       expect(record.taskId).toBe(id)
       expect(record.result).toEqual({ a: 1 })
+      expect(listed.map((r) => r.taskId)).toContain(id)
     }))
 })
