@@ -14,12 +14,14 @@ import * as TaskState from "@taskmeta/schema/TaskState"
 import { parseTimestamp } from "./timestamps.js"
 
 /**
- * A bytes column. SQLite columns are dynamically typed: another writer may
- * have put TEXT in a BLOB column; its UTF-8 bytes are what the codec reads (a
- * pickle cannot be TEXT, so this only ever holds JSON).
+ * A nullable bytes column. SQLite columns are dynamically typed: another
+ * writer may have put TEXT in a BLOB column; its UTF-8 bytes are what the
+ * codec reads (a pickle cannot be TEXT, so this only ever holds JSON).
+ * One flat union (not `NullOr` of a union): half the decoding time.
  */
 const Bytes = Schema.Union(
   Schema.Uint8ArrayFromSelf,
+  Schema.Null,
   Schema.transform(Schema.String, Schema.Uint8ArrayFromSelf, {
     strict: true,
     decode: (text) => Buffer.from(text, "utf8"),
@@ -27,8 +29,9 @@ const Bytes = Schema.Union(
   })
 )
 
-/** An integer column: a number, or a bigint from a client reading safe integers. */
+/** A nullable integer column: a number, or a bigint from a client reading safe integers. */
 const Int = Schema.Union(
+  Schema.Null,
   Schema.Number,
   Schema.transform(Schema.BigIntFromSelf, Schema.Number, { strict: true, decode: Number, encode: BigInt })
 )
@@ -37,14 +40,14 @@ const Int = Schema.Union(
 export const TaskRow = Schema.Struct({
   task_id: Schema.String,
   status: Schema.NullOr(Schema.String),
-  result: Schema.NullOr(Bytes),
+  result: Bytes,
   date_done: Schema.NullOr(Schema.String),
   traceback: Schema.NullOr(Schema.String),
   name: Schema.NullOr(Schema.String),
-  args: Schema.NullOr(Bytes),
-  kwargs: Schema.NullOr(Bytes),
+  args: Bytes,
+  kwargs: Bytes,
   worker: Schema.NullOr(Schema.String),
-  retries: Schema.NullOr(Int),
+  retries: Int,
   queue: Schema.NullOr(Schema.String)
 })
 export const decodeTaskRows = Schema.decodeUnknownEither(Schema.Array(TaskRow))
@@ -54,7 +57,7 @@ export const decodeTaskRows = Schema.decodeUnknownEither(Schema.Array(TaskRow))
  * `ResultCodec.decodeGroup`, whose `UndecodableValue` is the typed cause a
  * caller sees).
  */
-const GroupRow = Schema.Struct({ result: Schema.NullOr(Bytes), date_done: Schema.NullOr(Schema.String) })
+const GroupRow = Schema.Struct({ result: Bytes, date_done: Schema.NullOr(Schema.String) })
 export const decodeGroupRows = Schema.decodeUnknownEither(Schema.Array(GroupRow))
 
 const KeyRows = Schema.Array(Schema.Struct({ task_id: Schema.String }))
