@@ -250,6 +250,7 @@ describe("taskmeta CLI across backends and on bad input", () => {
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
       [["list", "--backend", "redis://app:hunter2@localhost/0"], /^taskmeta: invalid backend URL redis:\/\/app:\*\*\*@localhost\/0: unsupported scheme "redis"/],
       [["stats", "--backend", "postgresql://app:hunter2@127.0.0.1:1/db"], /^taskmeta: cannot open postgresql:\/\/app:\*\*\*@127\.0\.0\.1:1\/db: .*ECONNREFUSED/],
+      [["stats", "--backend", "db+postgresql://app@127.0.0.1:1/db?password=hunter2"], /^taskmeta: cannot open db\+postgresql:\/\/app@127\.0\.0\.1:1\/db\?password=\*\*\*: .*ECONNREFUSED/],
       [["list", "--backend", "memory://", "--since", "yesterday-ish"], /^taskmeta: "yesterday-ish" is not a date or a duration/],
       [["import", "--backend", "memory://"], /^taskmeta: line 2: /]
     ]

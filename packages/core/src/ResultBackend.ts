@@ -192,8 +192,27 @@ const shortTextProblem = (field: string, id: string, value: unknown): InvalidInp
 const FIRST_SQL_MILLIS = new Date(0).setUTCFullYear(1, 0, 1)
 const LAST_SQL_MILLIS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 
-const checkJson = (field: string, id: string, value: unknown): Either.Either<Json.Json, InvalidInput> =>
-  Either.mapLeft(Json.normalize(value), (e) => new InvalidInput({ field, reason: e.message, id }))
+/**
+ * A value whose reading throws (a getter, a Proxy trap) is bad input like
+ * any other: what it threw becomes the reason.
+ */
+const unreadable = (field: string, id: string | undefined, error: unknown) =>
+  new InvalidInput({
+    field,
+    reason: `cannot be read: ${error instanceof Error ? error.message : String(error)}`.slice(0, 300),
+    ...(id === undefined ? {} : { id })
+  })
+
+/** The JSON of a value, or why not (a value that throws while being read included). */
+const normalizeField = (field: string, id: string, value: unknown): Either.Either<Json.Json, InvalidInput> => {
+  try {
+    return Either.mapLeft(Json.normalize(value), (e) => new InvalidInput({ field, reason: e.message, id }))
+  } catch (error) {
+    return Either.left(unreadable(field, id, error))
+  }
+}
+
+
 
 /** A validated store request: the record to write, `dateDone` not yet stamped (null). */
 type Prepared = TaskRecord.TaskRecord
@@ -237,9 +256,14 @@ const prepare = (
   }
   const badState = TaskState.stateIssue(state)
   if (badState !== undefined) return Either.left(new InvalidInput({ field: "state", reason: badState, id }))
-  const value = TaskState.isException(state) && result instanceof Error ? ExceptionInfo.fromError(result) : result
-  const json = Json.normalize(value)
-  if (Either.isLeft(json)) return Either.left(new InvalidInput({ field: "result", reason: json.left.message, id }))
+  let value: unknown
+  try {
+    value = TaskState.isException(state) && result instanceof Error ? ExceptionInfo.fromError(result) : result
+  } catch (error) {
+    return Either.left(unreadable("result", id, error))
+  }
+  const json = normalizeField("result", id, value)
+  if (Either.isLeft(json)) return Either.left(json.left)
   const traceback = request?.traceback ?? null
   if (traceback !== null && typeof traceback !== "string") {
     return Either.left(new InvalidInput({ field: "traceback", reason: "must be a string or null", id }))
@@ -264,12 +288,12 @@ const prepare = (
       if (!Array.isArray(request.args)) {
         return Either.left(new InvalidInput({ field: "args", reason: "must be an array", id }))
       }
-      const a = checkJson("args", id, request.args)
+      const a = normalizeField("args", id, request.args)
       if (Either.isLeft(a)) return Either.left(a.left)
       args = a.right as ReadonlyArray<Json.Json>
     }
     if (request?.kwargs !== undefined && request.kwargs !== null) {
-      const k = checkJson("kwargs", id, request.kwargs)
+      const k = normalizeField("kwargs", id, request.kwargs)
       if (Either.isLeft(k)) return Either.left(k.left)
       if (typeof k.right !== "object" || k.right === null || Array.isArray(k.right)) {
         return Either.left(new InvalidInput({ field: "kwargs", reason: "must be an object", id }))
@@ -381,7 +405,13 @@ export const make = (
       state: string,
       request?: StoreOptions
     ): Effect.Effect<StoreOutcome, InvalidInput | StoreError> => {
-      const prepared = prepare(options, taskId, result, state, request)
+      let prepared: Either.Either<Prepared, InvalidInput>
+      try {
+        prepared = prepare(options, taskId, result, state, request)
+      } catch (error) {
+        // What is left to throw: the request's own fields (a getter or a Proxy).
+        return Effect.fail(unreadable("options", typeof taskId === "string" ? taskId : undefined, error))
+      }
       if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
       if (state === TaskState.IGNORED) return Effect.succeed(StoreOutcome.Ignored({ reason: "IgnoredState", taskId }))
       const ready = TaskState.isReady(state)

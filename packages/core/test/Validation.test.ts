@@ -64,9 +64,41 @@ describe("ResultBackend validation", () => {
       expect(yield* store("t", "")).toEqual({ field: "state", reason: "must be a non-empty string", id: "t" })
       expect(yield* store("t", 3)).toEqual({ field: "state", reason: "must be a non-empty string", id: "t" })
       expect(yield* store("t", "S".repeat(51))).toEqual({ field: "state", reason: "is 51 characters, at most 50 fit", id: "t" })
-      // A state is not checked for NUL or surrogates (it never was).
+      // NUL and unpaired surrogates are refused in a state too (issue 14, finding 9: SQLite stored it,
+      // PostgreSQL failed with an untyped message echoing the byte).
+      expect(yield* store("t", "ODD\u0000")).toEqual({ field: "state", reason: NUL, id: "t" })
+      expect(yield* store("t", "ODD\uD800")).toEqual({ field: "state", reason: SURROGATE, id: "t" })
+    }))
+
+  it.effect("a value that throws while being read is InvalidInput, not a defect (issue 14, finding 10)", () =>
+    Effect.gen(function*() {
       const b = yield* backend
-      expect((yield* b.store("t", 1, "ODD\u0000"))._tag).toBe("Stored")
+      const getter = { get boom() { throw new Error("getter says no") } }
+      const proxy = new Proxy({}, { ownKeys: () => { throw new Error("trap says no") } })
+      const throwingError = new Error("x")
+      Object.defineProperty(throwingError, "message", { get: () => { throw new Error("message says no") } })
+      for (const [value, state, reason] of [
+        [getter, "SUCCESS", "cannot be read: getter says no"],
+        [proxy, "SUCCESS", "cannot be read: trap says no"],
+        [throwingError, "FAILURE", "cannot be read: message says no"]
+      ] as const) {
+        const exit = yield* Effect.exit(b.store("t-throw", value, state))
+        expect(exit._tag).toBe("Failure")
+        expect(yield* refusal(b.store("t-throw", value, state))).toEqual({ field: "result", reason, id: "t-throw" })
+      }
+      const args = [{ get boom() { throw new Error("args say no") } }]
+      expect(yield* refusal(b.store("t-throw", 1, "SUCCESS", { args }))).toEqual({
+        field: "args",
+        reason: "cannot be read: args say no",
+        id: "t-throw"
+      })
+      const options = new Proxy({}, { get: () => { throw new Error("options say no") } })
+      expect(yield* refusal(b.store("t-throw", 1, "SUCCESS", options as ResultBackend.StoreOptions))).toEqual({
+        field: "options",
+        reason: "cannot be read: options say no",
+        id: "t-throw"
+      })
+      expect(yield* b.exists("t-throw")).toBe(false)
     }))
 
   it.effect("refuses extended fields with these reasons", () =>

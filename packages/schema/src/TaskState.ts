@@ -67,7 +67,7 @@ export const MAX_LENGTH = 50
  * @category rules
  */
 export const stateIssue = (state: string): string | undefined =>
-  state.length === 0 ? "must be a non-empty string" : Text.lengthIssue(state, MAX_LENGTH)
+  state.length === 0 ? "must be a non-empty string" : Text.lengthIssue(state, MAX_LENGTH) ?? Text.textIssue(state)
 
 /**
  * A state (`stateIssue`).

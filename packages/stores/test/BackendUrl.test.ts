@@ -58,6 +58,15 @@ describe("BackendUrl.redact", () => {
     expect(BackendUrl.redact("postgresql://u:p@ss@host:5432/db")).toBe("postgresql://u:***@host:5432/db")
   })
 
+  it("hides a password or token in the query too (issue 14, finding 4: node-postgres uses ?password=)", () => {
+    expect(BackendUrl.redact("db+postgresql://u@host/db?password=hunter2")).toBe("db+postgresql://u@host/db?password=***")
+    expect(BackendUrl.redact("postgresql://u@host/db?sslmode=require&PASSWORD=hunter2&application_name=x")).toBe(
+      "postgresql://u@host/db?sslmode=require&PASSWORD=***&application_name=x"
+    )
+    expect(BackendUrl.redact("postgresql://u:pw@host/db?sslpassword=k3y")).toBe("postgresql://u:***@host/db?sslpassword=***")
+    expect(BackendUrl.redact("postgresql://u@host/db?application_name=pass")).toBe("postgresql://u@host/db?application_name=pass")
+  })
+
   it("never shows the password in a parse error", () => {
     const bad = BackendUrl.parse("db+postgresql://u:pa/ss@host:notaport/db")
     expect(Either.isLeft(bad)).toBe(true)
