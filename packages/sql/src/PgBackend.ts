@@ -25,9 +25,12 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as BackendOptions from "@taskmeta/core/BackendOptions"
+import * as RetryPolicy from "@taskmeta/core/RetryPolicy"
 import * as Expiry from "@taskmeta/core/Expiry"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import { isTransientCause } from "./internal/classify.js"
 import * as SqlBackend from "./SqlBackend.js"
 import * as SqlStore from "./SqlStore.js"
 import * as TableNames from "./TableNames.js"
@@ -67,20 +70,26 @@ const withSearchPath = (url: Redacted.Redacted<string>, schema: string): Redacte
  * @category constructors
  */
 export const makeClient = (
-  options: Pick<Options, "url" | "poolSize" | "applicationName" | "connectTimeout" | "tables">
+  options: Pick<Options, "url" | "poolSize" | "applicationName" | "connectTimeout" | "tables" | "retry">
 ): Effect.Effect<PgClient.PgClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const names = yield* Either.mapLeft(
       TableNames.make(options.tables),
       (e) => new SqlBackend.SetupError({ reason: e.message, cause: e })
     )
-    return yield* PgClient.make({
+    // A refused or lost first connection is retried by the backend's policy, like any statement.
+    const retry = RetryPolicy.retryTransient<SqlError>(
+      BackendOptions.make(options).retry,
+      isTransientCause,
+      (error) => Effect.logWarning("cannot connect to PostgreSQL yet; retrying").pipe(Effect.annotateLogs({ error: error.message }))
+    )
+    return yield* retry(PgClient.make({
       url: names.schema === undefined ? options.url : withSearchPath(options.url, names.schema),
       maxConnections: options.poolSize ?? 10,
       applicationName: options.applicationName ?? "taskmeta",
       connectTimeout: options.connectTimeout ?? Duration.seconds(10),
       spanAttributes: { "db.taskmeta": "postgres" }
-    }).pipe(
+    })).pipe(
       Effect.mapError((cause) => new SqlBackend.SetupError({ reason: "cannot connect to PostgreSQL", cause })),
       Effect.catchAllDefect((cause) => Effect.fail(new SqlBackend.SetupError({ reason: "cannot connect to PostgreSQL", cause })))
     )
@@ -93,7 +102,7 @@ export const makeClient = (
  * @category layers
  */
 export const layerClient = (
-  options: Pick<Options, "url" | "poolSize" | "applicationName" | "connectTimeout" | "tables">
+  options: Pick<Options, "url" | "poolSize" | "applicationName" | "connectTimeout" | "tables" | "retry">
 ): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlBackend.SetupError> =>
   Layer.scopedContext(
     Effect.map(makeClient(options), (client) =>
