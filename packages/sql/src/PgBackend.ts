@@ -81,7 +81,7 @@ export const makeClient = (
     const retry = RetryPolicy.retryTransient<SqlError>(
       BackendOptions.make(options).retry,
       isTransientCause,
-      (error) => Effect.logWarning("cannot connect to PostgreSQL yet; retrying").pipe(Effect.annotateLogs({ error: error.message }))
+      (error) => Effect.logDebug("cannot connect to PostgreSQL yet; retrying").pipe(Effect.annotateLogs({ error: error.message }))
     )
     return yield* retry(PgClient.make({
       url: names.schema === undefined ? options.url : withSearchPath(options.url, names.schema),

@@ -316,7 +316,7 @@ export const make = (
       const retry = RetryPolicy.retryTransient<SqlError>(
         BackendOptions.make(options).retry,
         isTransientCause,
-        (error) => Effect.logWarning("migrations failed; retrying").pipe(Effect.annotateLogs({ error: error.message }))
+        (error) => Effect.logDebug("migrations failed; retrying").pipe(Effect.annotateLogs({ error: error.message }))
       )
       yield* retry(SqlMigrations.run(names)).pipe(Effect.mapError(setupFailed("migrations failed")))
     }

@@ -105,7 +105,7 @@ for (const [label, kind, url, options] of cases) {
 }
 
 describe("Stores.layerFromUrl", () => {
-  it.effect("fails with one clear, password-free error when the database refuses", () =>
+  it.live("fails with one clear, password-free error when the database refuses (after the startup retries)", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Layer.build(Stores.layerFromUrl("postgresql://nobody:hunter2@127.0.0.1:1/x")).pipe(Effect.scoped))
       expect(error._tag).toBe("BackendOpenError")
