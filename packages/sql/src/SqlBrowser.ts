@@ -187,7 +187,8 @@ export const make = (
       const now = yield* DateTime.now
       let expiredTasks = 0
       for (const rule of ResultBackend.cleanupRules(backend.options, now)) {
-        const clauses: Array<Statement.Fragment> = [sql`date_done < ${formatTimestamp(rule.before)}`]
+        // What cleanup deletes: READY records only (a row another writer stamped while unfinished stays).
+        const clauses: Array<Statement.Fragment> = [sql`date_done < ${formatTimestamp(rule.before)}`, sql.in("status", READY)]
         if (rule.only !== undefined) clauses.push(sql.in("status", rule.only))
         if (rule.except !== undefined) clauses.push(sql`(status IS NULL OR NOT ${sql.in("status", rule.except)})`)
         expiredTasks += yield* count("count expired tasks", sql`SELECT COUNT(*) AS n FROM ${tasks} WHERE ${sql.and(clauses)}`)

@@ -7,9 +7,13 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { afterAll } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as TestClock from "effect/TestClock"
+import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 import * as ResultBrowserConformance from "@taskmeta/testkit/ResultBrowserConformance"
 import * as path from "node:path"
 import * as PgBackend from "../src/PgBackend.js"
@@ -46,3 +50,23 @@ ResultBrowserConformance.suite("postgres", (options) =>
     PgClient.layer({ url: pgUrl, maxConnections: 2 }),
     { tables: { schema } }
   ))
+
+describe("countExpired counts what cleanup deletes", () => {
+  // Issue 14, finding 11: an unfinished row another writer stamped with an old date_done was counted,
+  // though cleanup (READY records only) keeps it.
+  it.effect("an unfinished row with an old date_done is neither counted nor deleted", () =>
+    Effect.gen(function*() {
+      const backend = yield* ResultBackend.ResultBackend
+      const browser = yield* ResultBrowser.ResultBrowser
+      const sql = yield* SqlClient.SqlClient
+      yield* backend.store("old-done", 1, "SUCCESS")
+      yield* sql`INSERT INTO celery_taskmeta (task_id, status, date_done) VALUES ('old-started', 'STARTED', '1970-01-01 00:00:00.000000')`
+      yield* TestClock.adjust(Duration.days(2))
+      expect((yield* browser.countExpired).tasks).toBe(1)
+      expect((yield* backend.cleanup()).tasks).toBe(1)
+      expect(yield* backend.exists("old-started")).toBe(true)
+      expect(yield* backend.exists("old-done")).toBe(false)
+    }).pipe(Effect.provide(SqliteBackend.layerStore({ filename: path.join(dir, "expired.sqlite") }).pipe(
+      Layer.provideMerge(SqliteBackend.layerClient({ filename: path.join(dir, "expired.sqlite") }))
+    ))))
+})
