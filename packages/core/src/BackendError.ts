@@ -157,18 +157,33 @@ export class DriverError extends Schema.TaggedError<DriverError>("@taskmeta/core
   }
 }
 
-/**
- * A short description of a cause, for messages. Never includes more than the
- * cause's own message.
- *
- * @since 0.1.0
- * @category utils
- */
-export const causeMessage = (cause: unknown): string => {
+/** One error's own message, with its code when the message does not say it. */
+const ownMessage = (cause: unknown): string => {
   if (cause instanceof Error) {
     const code = (cause as { readonly code?: unknown }).code
     return typeof code === "string" && !cause.message.includes(code) ? `${cause.message} (${code})` : cause.message
   }
   if (typeof cause === "object" && cause !== null && "message" in cause) return String(cause.message)
   return String(cause)
+}
+
+/**
+ * A short description of a cause, for messages: the messages along its
+ * cause chain (`error.cause.cause…`, at most 6 deep), each once, with their
+ * codes: "Failed to execute statement: attempt to write a readonly database
+ * (SQLITE_READONLY)". The driver's reason and code are what a reader needs;
+ * the wrapper's "Failed to execute statement" alone says nothing.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const causeMessage = (cause: unknown): string => {
+  const parts: Array<string> = []
+  let current: unknown = cause
+  for (let depth = 0; depth < 6 && current !== undefined && current !== null; depth++) {
+    const text = ownMessage(current)
+    if (text !== "" && !parts.some((part) => part.includes(text))) parts.push(text)
+    current = typeof current === "object" ? (current as { readonly cause?: unknown }).cause : undefined
+  }
+  return parts.join(": ")
 }

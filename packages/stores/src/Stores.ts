@@ -110,16 +110,7 @@ export class BackendOpenError extends Schema.TaggedError<BackendOpenError>("@tas
  * @since 0.1.0
  * @category errors
  */
-export const causeChain = (cause: unknown): string => {
-  const parts: Array<string> = []
-  let current: unknown = cause
-  for (let depth = 0; depth < 6 && current !== undefined && current !== null; depth++) {
-    const text = causeMessage(current)
-    if (text !== "" && !parts.some((p) => p.includes(text))) parts.push(text)
-    current = typeof current === "object" ? (current as { readonly cause?: unknown }).cause : undefined
-  }
-  return parts.join(": ")
-}
+export const causeChain = (cause: unknown): string => causeMessage(cause)
 
 /**
  * What `layerFromUrl` gives: every service over one store.
