@@ -427,6 +427,45 @@ const parseLine = (text: string, n: number) =>
       })
   )
 
+/**
+ * The lines of a byte stream as text, each checked to be UTF-8 (a decoder
+ * that replaced invalid bytes with U+FFFD would import a different id or
+ * result than the one written): a line that is not fails the stream with its
+ * number. A line ends at `\n`; a `\r` before it is dropped.
+ */
+const utf8Lines = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<string, E | CliError, R> =>
+  Stream.suspend(() => {
+    const decoder = new TextDecoder("utf-8", { fatal: true })
+    let carry = new Uint8Array(0)
+    let n = 0
+    const split = (chunk: Uint8Array): Array<Uint8Array> => {
+      const joined = new Uint8Array(carry.length + chunk.length)
+      joined.set(carry)
+      joined.set(chunk, carry.length)
+      const out: Array<Uint8Array> = []
+      let start = 0
+      for (let i = joined.indexOf(10); i !== -1; i = joined.indexOf(10, start)) {
+        out.push(joined.subarray(start, i))
+        start = i + 1
+      }
+      carry = joined.slice(start)
+      return out
+    }
+    const decode = (line: Uint8Array): Effect.Effect<string, CliError> => {
+      n++
+      try {
+        return Effect.succeed(decoder.decode(line).replace(/\r$/, ""))
+      } catch {
+        return fail(`line ${n}: not valid UTF-8 text`)
+      }
+    }
+    return bytes.pipe(
+      Stream.mapConcat(split),
+      Stream.concat(Stream.suspend(() => (carry.length > 0 ? Stream.make(carry) : Stream.empty))),
+      Stream.mapEffect(decode)
+    )
+  })
+
 /** `--encoding` (alias `--codec`), else `TASKMETA_ENCODING`, else json. */
 const encodingOption = Options.choice("encoding", Stores.encodings).pipe(
   Options.withAlias("codec"),
@@ -456,9 +495,7 @@ const importCommand = Command.make("import", {
     let unchanged = 0
     let groups = 0
     let n = 0
-    yield* bytes.pipe(
-      Stream.decodeText(),
-      Stream.splitLines,
+    yield* utf8Lines(bytes).pipe(
       Stream.runForEach((text) =>
         Effect.gen(function*() {
           n++

@@ -95,6 +95,22 @@ for (const fixture of fixtures) {
       expect((await run("export")).stdout).toBe(before.stdout)
     }, 60_000)
 
+    it("import refuses a line that is not UTF-8 text, naming it, and keeps what came before (issue 14, finding 8)", async () => {
+      const file = Path.join(dir, `bad-utf8-${fixture.label}.jsonl`)
+      const [first] = INPUT.split("\n")
+      const second = Buffer.from(first.replace(/"task_id":"[^"]*"/, `"task_id":"utf8-XX"`), "utf8")
+      const at2 = second.indexOf("XX")
+      second[at2] = 0xff // a byte that never appears in UTF-8
+      second[at2 + 1] = 0x41
+      Fs.writeFileSync(file, Buffer.concat([Buffer.from(`${first}\n`), second, Buffer.from("\n")]))
+      const r = await cli(["import", ...at, file], { cwd: dir })
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/^taskmeta: line 2: not valid UTF-8 text; the 1 task and 0 groups before it were imported/)
+      const exported = await run("export")
+      expect(exported.stdout).not.toContain("utf8-")
+      expect(exported.stdout).not.toContain("\ufffd")
+    }, 60_000)
+
     it("get --json prints the task line field by field", async () => {
       const r = await run("get", "f1", "--json")
       expect(r.code).toBe(0)
