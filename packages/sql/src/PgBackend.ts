@@ -25,12 +25,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import type { SqlError } from "@effect/sql/SqlError"
 import * as BackendOptions from "@taskmeta/core/BackendOptions"
-import * as RetryPolicy from "@taskmeta/core/RetryPolicy"
 import * as Expiry from "@taskmeta/core/Expiry"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
-import { isTransientCause } from "./internal/classify.js"
+import { retryStartup } from "./internal/classify.js"
 import * as SqlBackend from "./SqlBackend.js"
 import * as SqlStore from "./SqlStore.js"
 import * as TableNames from "./TableNames.js"
@@ -78,11 +76,7 @@ export const makeClient = (
       (e) => new SqlBackend.SetupError({ reason: e.message, cause: e })
     )
     // A refused or lost first connection is retried by the backend's policy, like any statement.
-    const retry = RetryPolicy.retryTransient<SqlError>(
-      BackendOptions.make(options).retry,
-      isTransientCause,
-      (error) => Effect.logDebug("cannot connect to PostgreSQL yet; retrying").pipe(Effect.annotateLogs({ error: error.message }))
-    )
+    const retry = retryStartup(options, "cannot connect to PostgreSQL yet")
     return yield* retry(PgClient.make({
       url: names.schema === undefined ? options.url : withSearchPath(options.url, names.schema),
       maxConnections: options.poolSize ?? 10,

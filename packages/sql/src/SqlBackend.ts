@@ -36,11 +36,10 @@ import type * as BackendDriver from "@taskmeta/core/BackendDriver"
 import { DriverError } from "@taskmeta/core/BackendError"
 import * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
-import * as RetryPolicy from "@taskmeta/core/RetryPolicy"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as Batcher from "./internal/batcher.js"
-import { isPgTransient, isSqliteTransient, isTransientCause } from "./internal/classify.js"
+import { isPgTransient, isSqliteTransient, retryStartup } from "./internal/classify.js"
 import * as Listener from "./internal/listener.js"
 import { decodeGroupRows, decodeKeyRows, decodeTaskRows, rowError, toParams, toRecord } from "./internal/taskRows.js"
 import { statements } from "./internal/taskStatements.js"
@@ -313,11 +312,7 @@ export const make = (
     if (options.migrate !== false) {
       // A transient failure while starting (a lost connection, 57P01, SQLITE_BUSY) is retried by
       // the backend's policy, as at run time; then the error says what failed, with its cause.
-      const retry = RetryPolicy.retryTransient<SqlError>(
-        BackendOptions.make(options).retry,
-        isTransientCause,
-        (error) => Effect.logDebug("migrations failed; retrying").pipe(Effect.annotateLogs({ error: error.message }))
-      )
+      const retry = retryStartup(options, "migrations failed")
       yield* retry(SqlMigrations.run(names)).pipe(Effect.mapError(setupFailed("migrations failed")))
     }
     const driver = yield* makeDriver(options)

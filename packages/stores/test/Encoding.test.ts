@@ -14,21 +14,14 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as BackendUrl from "@taskmeta/stores/BackendUrl"
 import * as Stores from "@taskmeta/stores/Stores"
+import { dropPgSchema, PG } from "./helpers.js"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "taskmeta-encoding-"))
 const schema = `tm_encoding_${Math.random().toString(36).slice(2, 8)}`
-const PG = process.env.TASKMETA_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-
 afterAll(async () => {
   Fs.rmSync(dir, { recursive: true, force: true })
-  const url = Either.getOrThrow(BackendUrl.parse(PG))
-  if (url._tag !== "Postgres") return
-  await Effect.runPromise(
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)).pipe(
-      Effect.provide(Stores.clientLayer(url))
-    )
-  )
+  await dropPgSchema(schema)
 })
 
 describe("Stores.encodingConfig", () => {

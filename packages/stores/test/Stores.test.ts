@@ -8,7 +8,6 @@
  * `ResultBrowserConformance`, run where each lives (core, sql, arango).
  */
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "@effect/vitest"
-import * as SqlClient from "@effect/sql/SqlClient"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -21,8 +20,8 @@ import * as Path from "node:path"
 import * as ArangoBackend from "@taskmeta/arango/ArangoBackend"
 import * as ArangoConfig from "@taskmeta/arango/ArangoConfig"
 import * as ArangoPipelineStore from "@taskmeta/arango/ArangoPipelineStore"
-import * as BackendUrl from "@taskmeta/stores/BackendUrl"
 import * as Stores from "@taskmeta/stores/Stores"
+import { dropPgSchema, PG } from "./helpers.js"
 import * as Pipelines from "@taskmeta/stores/Pipelines"
 import * as Transfer from "@taskmeta/stores/Transfer"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
@@ -40,18 +39,10 @@ await fakeArango.start()
 
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "taskmeta-browse-"))
 const schema = `tm_browse_${Math.random().toString(36).slice(2, 8)}`
-const PG = process.env.TASKMETA_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-
 afterAll(async () => {
   await fakeArango.stop()
   Fs.rmSync(dir, { recursive: true, force: true })
-  const url = Either.getOrThrow(BackendUrl.parse(PG))
-  if (url._tag !== "Postgres") return
-  await Effect.runPromise(
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)).pipe(
-      Effect.provide(Stores.clientLayer(url))
-    )
-  )
+  await dropPgSchema(schema)
 })
 
 const cases: ReadonlyArray<readonly [string, string, string, Stores.Options]> = [

@@ -1,7 +1,11 @@
 /**
  * Which SQL failures are transient (SPEC §5), per dialect.
  */
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
 import type { DriverError } from "@taskmeta/core/BackendError"
+import * as BackendOptions from "@taskmeta/core/BackendOptions"
+import * as RetryPolicy from "@taskmeta/core/RetryPolicy"
 
 const codeOf = (cause: unknown): string | undefined => {
   const code = (cause as { readonly code?: unknown } | null)?.code
@@ -66,3 +70,15 @@ export const isTransientCause = (cause: unknown): boolean =>
     const code = codeOf(e)
     return code !== undefined && PG_STATES.has(code)
   })
+
+/**
+ * What starting a layer does (connecting, migrating), retried by the
+ * backend's own policy on a transient failure, as a statement is at run time;
+ * each retry is logged at debug level with what failed.
+ */
+export const retryStartup = (options: BackendOptions.Input, what: string) =>
+  RetryPolicy.retryTransient<SqlError>(
+    BackendOptions.make(options).retry,
+    isTransientCause,
+    (error) => Effect.logDebug(`${what}; retrying`).pipe(Effect.annotateLogs({ error: error.message }))
+  )
