@@ -246,6 +246,52 @@ describe("taskmeta CLI across backends and on bad input", () => {
     expect((await cli(["export", "--backend", url], { cwd: dir })).stdout).toBe(INPUT)
   }, 60_000)
 
+  it("a memo bomb and a 100,000-deep JSON row read as typed descriptions; list, get and export print every row (issue 14, findings 2, 3)", async () => {
+    const file = Path.join(dir, "hostile.sqlite")
+    const url = `db+sqlite:////${file.replace(/^\//, "")}`
+    expect((await cli(["import", "--backend", url], { cwd: dir, input: INPUT })).code).toBe(0)
+    // a 1 MB string in the memo, referenced 3,000 times (BINUNICODE, BINPUT 0, POP, EMPTY_LIST, MARK, BINGET 0 …, APPENDS, STOP)
+    const head = Buffer.from([0x80, 2, 0x58, 0, 0, 0, 0])
+    head.writeUInt32LE(1 << 20, 3)
+    const bomb = Buffer.concat([
+      head,
+      Buffer.alloc(1 << 20, "a"),
+      Buffer.from([0x71, 0, 0x30, 0x5d, 0x28]),
+      Buffer.alloc(6000, Buffer.from([0x68, 0])),
+      Buffer.from([0x65, 0x2e])
+    ])
+    const deep = Buffer.from("[".repeat(100_000) + "]".repeat(100_000))
+    const parsed = Either.getOrThrow(BackendUrl.parse(url))
+    if (parsed._tag !== "Sqlite") throw new Error("not sqlite")
+    await Effect.runPromise(
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.forEach([["bomb", bomb], ["deep", deep]] as const, ([id, bytes]) =>
+          sql`INSERT INTO celery_taskmeta (task_id, status, result, date_done) VALUES (${id}, 'SUCCESS', ${bytes}, '2026-01-05 00:00:00.000000')`)).pipe(
+          Effect.provide(Stores.clientLayer(parsed))
+        )
+    )
+    const expectations = { bomb: { limit: "size", reason: "decoded value larger than 67108864 bytes", size: bomb.length }, deep: { limit: "depth", reason: "nesting deeper than 512", size: deep.length } }
+    for (const command of [["list", "--json"], ["export"]]) {
+      const r = await cli([...command, "--backend", url], { cwd: dir })
+      expect(r.code, r.stderr).toBe(0)
+      const printed = lines(r.stdout).filter((l) => l.kind === "task")
+      expect(printed.map((l) => l.task_id).sort()).toEqual(["bomb", "deep", "f1", "p1", "s1", "s2"])
+      for (const [id, expected] of Object.entries(expectations)) {
+        expect(printed.find((l) => l.task_id === id)!.result).toEqual({ __pickle__: "undecodable", column: "result", format: id === "bomb" ? "pickle" : "json", ...expected })
+      }
+      expect(printed.find((l) => l.task_id === "s1")!.result).toBe(256)
+    }
+    const one = await cli(["get", "deep", "--json", "--backend", url], { cwd: dir })
+    expect(one.code, one.stderr).toBe(0)
+    expect(lines(one.stdout)[0].result).toMatchObject({ limit: "depth" })
+    // import of such a line: the line's number and the reason, typed, not a stack overflow
+    const line = INPUT.split("\n")[0].replace(/"result":[^,]*,/, `"result":${deep.toString()},`)
+    const imported = await cli(["import", "--backend", url], { cwd: dir, input: `${line}\n` })
+    expect(imported.code).toBe(1)
+    expect(imported.stderr).toMatch(/^taskmeta: line 1: invalid JSON: nesting deeper than 512 at position \d+/)
+    expect(imported.stderr).not.toContain("internal error")
+  }, 120_000)
+
   it("uses results.sqlite in the working directory by default, and TASKMETA_BACKEND_URL when set", async () => {
     const cwd = tempDir("cli-default")
     try {

@@ -236,7 +236,12 @@ const metaOf = (key: string, raw: unknown): Either.Either<Record<string, Json.Js
           : Either.left(new ArangoDocumentError({ key, reason: "task is JSON but not an object" }))
     )
   }
-  if (isObject(raw)) return Either.right(raw)
+  if (isObject(raw)) {
+    // Parsed by the driver without a depth limit; what reads it later recurses.
+    return Json.deeperThan(raw, Json.MAX_DEPTH + 1)
+      ? Either.left(new ArangoDocumentError({ key, reason: `task is nested deeper than ${Json.MAX_DEPTH}` }))
+      : Either.right(raw)
+  }
   return Either.left(
     new ArangoDocumentError({ key, reason: raw == null ? "the document has no task" : "task is neither text nor an object" })
   )

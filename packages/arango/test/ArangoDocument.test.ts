@@ -242,3 +242,19 @@ describe("documents found by a scan (id from the key, else from the meta)", () =
     expect(Either.isLeft(ArangoDocument.decodeGroupDocument("celery-taskset-meta-%s00", { result: [null, []] }))).toBe(true)
   })
 })
+
+describe("nesting (issue 14, finding 3)", () => {
+  it("a task nested deeper than Json.MAX_DEPTH is a typed document error in either form, and one at the limit reads", () => {
+    let deep: unknown = 1
+    for (let i = 0; i < 100_000; i++) deep = [deep]
+    const asObject = ArangoDocument.decodeTask("d", { status: "SUCCESS", result: deep })
+    if (Either.isRight(asObject)) throw new Error("expected an ArangoDocumentError")
+    expect(asObject.left.reason).toContain("nested deeper than 512")
+    const asText = ArangoDocument.decodeTask("d", `{"status":"SUCCESS","result":${"[".repeat(100_000)}${"]".repeat(100_000)}}`)
+    if (Either.isRight(asText)) throw new Error("expected an ArangoDocumentError")
+    expect(asText.left.reason).toContain("nesting deeper than 512")
+    let fine: unknown = 1
+    for (let i = 0; i < 500; i++) fine = [fine]
+    expect(Either.isRight(ArangoDocument.decodeTask("d", { status: "SUCCESS", result: fine }))).toBe(true)
+  })
+})

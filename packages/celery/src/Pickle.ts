@@ -397,7 +397,9 @@ const withoutUndefined = <A extends object>(parts: A | undefined): Partial<A> =>
  */
 export class PickleError extends Schema.TaggedError<PickleError>("@taskmeta/celery/PickleError")("PickleError", {
   reason: Schema.String,
-  offset: Schema.Number
+  offset: Schema.Number,
+  /** Set when a budget refused the value: input or output `size`, nesting `depth`, or value `count`. */
+  limit: Schema.optional(Schema.Literal("size", "depth", "count"))
 }) {
   override get message(): string {
     return this.offset >= 0 ? `${this.reason} (at byte ${this.offset})` : this.reason
@@ -408,7 +410,11 @@ const catchFailure = <A>(f: () => A): Either.Either<A, PickleError> => {
   try {
     return Either.right(f())
   } catch (e) {
-    if (e instanceof Failure) return Either.left(new PickleError({ reason: e.reason, offset: e.offset }))
+    if (e instanceof Failure) {
+      return Either.left(
+        new PickleError({ reason: e.reason, offset: e.offset, ...(e.limit !== undefined ? { limit: e.limit } : {}) })
+      )
+    }
     throw e
   }
 }
@@ -446,6 +452,17 @@ export const DEFAULT_MAX_NODES = 1_000_000
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 /**
+ * Default limit on the JSON text `toJson` may produce (64 MiB, estimated as
+ * the value is built; escapes are not counted). Memo references count each
+ * time they appear, so a large string shared thousands of times is refused
+ * instead of expanded.
+ *
+ * @since 0.1.0
+ * @category limits
+ */
+export const DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+
+/**
  * @since 0.1.0
  * @category options
  */
@@ -467,6 +484,8 @@ export interface ToJsonOptions {
   readonly maxDepth?: number | undefined
   /** Most JSON values produced (shared subtrees count every time); default `DEFAULT_MAX_NODES`. */
   readonly maxNodes?: number | undefined
+  /** Most characters of JSON text produced (shared subtrees count every time); default `DEFAULT_MAX_SIZE`. */
+  readonly maxSize?: number | undefined
   /**
    * Replace URL passwords with `***` in strings inside `reduce` / `newobj`
    * descriptions; default `true`. Plain data (lists, dicts, … outside any
@@ -544,8 +563,8 @@ export const decode = (bytes: Uint8Array, options?: DecodeOptions): Either.Eithe
 /**
  * The JSON taskmeta shows for a pickled value (see the module documentation
  * for the shapes). Iterative; fails with a `PickleError` beyond `maxDepth`
- * nesting or `maxNodes` produced values, so a memo bomb fails fast instead of
- * expanding.
+ * nesting, `maxNodes` produced values or `maxSize` characters of JSON text,
+ * so a memo bomb fails fast instead of expanding.
  *
  * @since 0.1.0
  * @category json
@@ -555,6 +574,7 @@ export const toJson = (value: PickleValue, options?: ToJsonOptions): Either.Eith
     internalJson.toJson(value, {
       maxDepth: options?.maxDepth ?? DEFAULT_MAX_DEPTH,
       maxNodes: options?.maxNodes ?? DEFAULT_MAX_NODES,
+      maxSize: options?.maxSize ?? DEFAULT_MAX_SIZE,
       redact: options?.redactUrlPasswords ?? true
     })
   )

@@ -53,10 +53,21 @@ export type Encoding = "json" | "pickle"
 export const encodings: ReadonlyArray<Encoding> = ["json", "pickle"]
 
 /**
+ * Which read budget a stored value went over: `size` (the stored bytes or
+ * the JSON text they expand to), nesting `depth`, or the `count` of values.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Limit = "size" | "depth" | "count"
+
+/**
  * A stored value that cannot be decoded: a pickle the safe decoder refuses
- * (malformed, truncated, too deep, too large), invalid UTF-8 or invalid JSON,
- * or a value of the wrong shape for its column. `column` names the column.
- * The reason never quotes the stored bytes.
+ * (malformed, truncated), a value over a read budget (`limit`: too large,
+ * too deep, too many values), invalid UTF-8 or invalid JSON, or a value of
+ * the wrong shape for its column. `column` names the column and `size` is
+ * the stored value's length in bytes. The reason never quotes the stored
+ * bytes.
  *
  * @since 0.1.0
  * @category errors
@@ -66,13 +77,38 @@ export class UndecodableValue extends Schema.TaggedError<UndecodableValue>("@tas
   {
     column: Schema.String,
     format: Schema.Literal("pickle", "json"),
-    reason: Schema.String
+    reason: Schema.String,
+    size: Schema.Number,
+    limit: Schema.optional(Schema.Literal("size", "depth", "count"))
   }
 ) {
   override get message(): string {
-    return `cannot decode the ${this.column} column (${this.format}): ${this.reason}`
+    return `cannot decode the ${this.column} column (${this.format}, ${this.size} bytes): ${this.reason}`
   }
 }
+
+/**
+ * The read budgets every decoded column is held to, whatever its format:
+ *
+ * - `maxSize`: the stored bytes, and the JSON text they decode to (a pickle
+ *   can reference one large value many times), 64 MiB
+ *   (`Pickle.DEFAULT_MAX_SIZE`);
+ * - `maxDepth`: nesting, 1,000 for pickles (`Pickle.DEFAULT_MAX_DEPTH`) and
+ *   512 for JSON text (`Json.parse`);
+ * - `maxNodes`: values, 1,000,000 (`Pickle.DEFAULT_MAX_NODES`).
+ *
+ * Reading is linear in what these admit, so one column costs at most a few
+ * times `maxSize` of memory and a bounded time; a value over a budget is an
+ * `UndecodableValue` with its `limit`.
+ *
+ * @since 0.1.0
+ * @category limits
+ */
+export const limits = {
+  maxSize: Pickle.DEFAULT_MAX_SIZE,
+  maxDepth: Pickle.DEFAULT_MAX_DEPTH,
+  maxNodes: Pickle.DEFAULT_MAX_NODES
+} as const
 
 /**
  * The first byte of a pickle of protocol 2 or later (the PROTO opcode).
@@ -96,10 +132,16 @@ export const isPickle = (bytes: Uint8Array): boolean => bytes.length > 0 && byte
  * @category decoding
  */
 export const decodePickle = (column: string, bytes: Uint8Array): Either.Either<Json.Json, UndecodableValue> =>
-  Either.mapLeft(
-    Pickle.decodeToJson(bytes),
-    (e) => new UndecodableValue({ column, format: "pickle", reason: e.message })
-  )
+  Either.mapLeft(Pickle.decodeToJson(bytes, { maxBytes: limits.maxSize }), (e) => pickleProblem(column, bytes, e))
+
+const pickleProblem = (column: string, bytes: Uint8Array, e: Pickle.PickleError): UndecodableValue =>
+  new UndecodableValue({
+    column,
+    format: "pickle",
+    reason: e.message,
+    size: bytes.length,
+    ...(e.limit !== undefined ? { limit: e.limit } : {})
+  })
 
 
 /**
@@ -121,31 +163,46 @@ export const encode = (value: Json.Json | null): Uint8Array | null =>
 export const decode = (column: string, bytes: Uint8Array | null): Either.Either<Json.Json, UndecodableValue> => {
   if (bytes === null) return Either.right(null)
   if (isPickle(bytes)) return decodePickle(column, bytes)
+  if (bytes.length > limits.maxSize) {
+    return Either.left(
+      new UndecodableValue({
+        column,
+        format: "json",
+        reason: `stored value larger than ${limits.maxSize} bytes`,
+        size: bytes.length,
+        limit: "size"
+      })
+    )
+  }
   // toString replaces each invalid sequence with U+FFFD: only text holding
   // one needs the check (several times cheaper than a fatal TextDecoder).
   const decoded = Buffer.isBuffer(bytes)
     ? bytes.toString("utf8")
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")
   if (decoded.includes("\uFFFD") && !isUtf8(bytes)) {
-    return Either.left(new UndecodableValue({ column, format: "json", reason: "invalid UTF-8" }))
+    return Either.left(new UndecodableValue({ column, format: "json", reason: "invalid UTF-8", size: bytes.length }))
   }
   // A leading byte-order mark is skipped, as TextDecoder does.
   const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded
-  return Either.mapLeft(Json.parse(text), (e) => new UndecodableValue({ column, format: "json", reason: jsonReason(e) }))
+  return Either.mapLeft(Json.parse(text), (e) => jsonProblem(column, bytes, e))
 }
 
 // The engine's JSON.parse messages quote the input; a reason never does.
-const jsonReason = (error: Json.JsonError): string => {
+const jsonProblem = (column: string, bytes: Uint8Array, error: Json.JsonError): UndecodableValue => {
+  const size = bytes.length
   const nesting = /nesting deeper than \d+/.exec(error.reason)
-  if (nesting !== null) return `invalid JSON: ${nesting[0]}`
+  if (nesting !== null) return new UndecodableValue({ column, format: "json", reason: nesting[0], size, limit: "depth" })
   const position = /position (\d+)/.exec(error.reason)
-  return position === null ? "invalid JSON" : `invalid JSON at position ${position[1]}`
+  const reason = position === null ? "invalid JSON" : `invalid JSON at position ${position[1]}`
+  return new UndecodableValue({ column, format: "json", reason, size })
 }
 
 /**
  * What a value that cannot be decoded reads as, so one bad row does not hide
- * the others: `{"__pickle__": "undecodable", "column", "format", "reason"}`,
- * an inert description like the pickle decoder's own.
+ * the others: `{"__pickle__": "undecodable", "column", "format", "reason",
+ * "size"}` and, when a read budget refused it, `"limit"` (`"size"`,
+ * `"depth"` or `"count"`): an inert description like the pickle decoder's
+ * own.
  *
  * @since 0.1.0
  * @category decoding
@@ -154,7 +211,9 @@ export const describeUndecodable = (error: UndecodableValue): Json.JsonObject =>
   __pickle__: "undecodable",
   column: error.column,
   format: error.format,
-  reason: error.reason
+  reason: error.reason,
+  size: error.size,
+  ...(error.limit !== undefined ? { limit: error.limit } : {})
 })
 
 /**
@@ -168,10 +227,8 @@ export const describeUndecodable = (error: UndecodableValue): Json.JsonObject =>
  */
 export const decodeGroup = (bytes: Uint8Array | null): Either.Either<ReadonlyArray<string>, UndecodableValue> => {
   if (bytes !== null && isPickle(bytes)) {
-    const tree = Pickle.decode(bytes)
-    if (Either.isLeft(tree)) {
-      return Either.left(new UndecodableValue({ column: "result", format: "pickle", reason: tree.left.message }))
-    }
+    const tree = Pickle.decode(bytes, { maxBytes: limits.maxSize })
+    if (Either.isLeft(tree)) return Either.left(pickleProblem("result", bytes, tree.left))
     const ids = CeleryCodec.groupMemberIds(tree.right)
     if (Option.isSome(ids)) return Either.right(ids.value)
   }
@@ -182,7 +239,8 @@ export const decodeGroup = (bytes: Uint8Array | null): Either.Either<ReadonlyArr
         new UndecodableValue({
           column: "result",
           format: bytes !== null && isPickle(bytes) ? "pickle" : "json",
-          reason: "not a group"
+          reason: "not a group",
+          size: bytes?.length ?? 0
         })
     ))
 }

@@ -104,13 +104,13 @@ describe("ResultColumn", () => {
     const truncated = pickle.subarray(0, pickle.length - 1)
     const pickleError = ResultCodec.decode("result", truncated)
     if (Either.isRight(pickleError)) throw new Error("expected an UndecodableValue")
-    expect(pickleError.left.message).toMatch(/^cannot decode the result column \(pickle\): /)
+    expect(pickleError.left.message).toMatch(/^cannot decode the result column \(pickle, \d+ bytes\): /)
     const message = leftMessage(ResultCodec.ResultColumn, truncated)
     expect(message).toContain(pickleError.left.message)
     expect(message).not.toContain("SECRET")
 
     const badJson = utf8("{\"password\": \"SECRET\"")
-    expect(leftMessage(ResultCodec.ResultColumn, badJson)).toContain("cannot decode the result column (json): invalid JSON")
+    expect(leftMessage(ResultCodec.ResultColumn, badJson)).toContain(`cannot decode the result column (json, ${badJson.length} bytes): invalid JSON`)
     expect(leftMessage(ResultCodec.ResultColumn, badJson)).not.toContain("SECRET")
     expect(leftMessage(ResultCodec.ResultColumn, Uint8Array.from([0x22, 0xc3, 0x22]))).toContain("invalid UTF-8")
     // not bytes at all
@@ -118,7 +118,7 @@ describe("ResultColumn", () => {
   })
 
   it("names its column", () => {
-    expect(leftMessage(ResultCodec.column("kwargs"), utf8("{nope"))).toContain("cannot decode the kwargs column (json)")
+    expect(leftMessage(ResultCodec.column("kwargs"), utf8("{nope"))).toContain("cannot decode the kwargs column (json, 5 bytes)")
     expect(Schema.decodeUnknownEither(ResultCodec.column("args"))(utf8("[1, 2]"))).toEqual(Either.right([1, 2]))
   })
 
@@ -196,5 +196,71 @@ describe("GroupRow", () => {
     const bytes = Schema.encodeSync(ResultCodec.GroupRow)(["a", "b"])
     expect(Buffer.from(bytes!).toString("utf8")).toBe("{\"task_ids\":[\"a\",\"b\"]}")
     expect(decode(bytes)).toEqual(Either.right(["a", "b"]))
+  })
+})
+
+describe("read budgets (issue 14, findings 2 and 3)", () => {
+  // a string put in the memo once (BINPUT 0, POP) and referenced `times` times in a list
+  const memoBomb = (length: number, times: number): Uint8Array => {
+    const head = Buffer.from([0x80, 2, 0x58, 0, 0, 0, 0])
+    head.writeUInt32LE(length, 3)
+    return Buffer.concat([
+      head,
+      Buffer.alloc(length, "a"),
+      Buffer.from([0x71, 0, 0x30, 0x5d, 0x28]),
+      Buffer.alloc(times * 2, Buffer.from([0x68, 0])),
+      Buffer.from([0x65, 0x2e])
+    ])
+  }
+
+  it("a pickle whose memo references expand past the size budget is refused, typed, with its size", () => {
+    const bytes = memoBomb(1 << 20, 3000)
+    const decoded = ResultCodec.decode("result", bytes)
+    if (Either.isRight(decoded)) throw new Error("expected an UndecodableValue")
+    expect(decoded.left.limit).toBe("size")
+    expect(decoded.left.size).toBe(bytes.length)
+    expect(decoded.left.reason).toBe(`decoded value larger than ${ResultCodec.limits.maxSize} bytes`)
+    expect(ResultCodec.describeUndecodable(decoded.left)).toEqual({
+      __pickle__: "undecodable",
+      column: "result",
+      format: "pickle",
+      reason: decoded.left.reason,
+      size: bytes.length,
+      limit: "size"
+    })
+  })
+
+  it("the same references under the budget read, and Pickle.toJson takes its own maxSize", () => {
+    const small = memoBomb(1000, 50)
+    const decoded = ResultCodec.decode("result", small)
+    expect(Either.isRight(decoded)).toBe(true)
+    if (Either.isRight(decoded)) expect(decoded.right).toHaveLength(50)
+    const refused = Pickle.decodeToJson(small, { maxSize: 10_000 })
+    if (Either.isRight(refused)) throw new Error("expected a PickleError")
+    expect(refused.left.limit).toBe("size")
+  })
+
+  it("JSON text nested deeper than Json.MAX_DEPTH reads as a depth problem; text over the size budget as a size problem", () => {
+    const deep = Buffer.from("[".repeat(100_000) + "]".repeat(100_000))
+    const decoded = ResultCodec.decode("result", deep)
+    if (Either.isRight(decoded)) throw new Error("expected an UndecodableValue")
+    expect(decoded.left.limit).toBe("depth")
+    expect(decoded.left.reason).toBe(`nesting deeper than ${Json.MAX_DEPTH}`)
+    expect(decoded.left.size).toBe(deep.length)
+    const large = Buffer.alloc(ResultCodec.limits.maxSize + 1, 0x20)
+    const tooLarge = ResultCodec.decode("result", large)
+    if (Either.isRight(tooLarge)) throw new Error("expected an UndecodableValue")
+    expect(tooLarge.left.limit).toBe("size")
+    expect(tooLarge.left.size).toBe(large.length)
+  })
+
+  it("a pickle nested past the depth budget and one with too many values carry their limit", () => {
+    const deep = Uint8Array.from([0x80, 2, ...Array<number>(2000).fill(0x5d), ...Array<number>(1999).fill(0x61), 0x2e])
+    const depth = ResultCodec.decode("result", deep)
+    if (Either.isRight(depth)) throw new Error("expected an UndecodableValue")
+    expect(depth.left.limit).toBe("depth")
+    const many = Pickle.decodeToJson(memoBomb(1, 100), { maxNodes: 50 })
+    if (Either.isRight(many)) throw new Error("expected a PickleError")
+    expect(many.left.limit).toBe("count")
   })
 })

@@ -47,7 +47,41 @@ export class JsonError extends Schema.TaggedError<JsonError>("@taskmeta/schema/J
   }
 }
 
-const MAX_DEPTH = 512
+/**
+ * The deepest nesting `parse` and `normalize` accept: every reader after them
+ * (printing included) may recurse this deep.
+ *
+ * @since 0.1.0
+ * @category limits
+ */
+export const MAX_DEPTH = 512
+
+/**
+ * Whether a parsed value (arrays and objects) nests deeper than `max`
+ * (default `MAX_DEPTH`). Iterative, so it answers for any depth; a value seen
+ * twice is walked once.
+ *
+ * @since 0.1.0
+ * @category limits
+ */
+export const deeperThan = (value: unknown, max: number = MAX_DEPTH): boolean => {
+  const seen = new Set<object>()
+  const stack: Array<readonly [object, number]> = []
+  const visit = (v: unknown, depth: number): boolean => {
+    if (typeof v !== "object" || v === null || seen.has(v)) return false
+    if (depth > max) return true
+    seen.add(v)
+    stack.push([v, depth])
+    return false
+  }
+  if (visit(value, 1)) return true
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!
+    const children: ReadonlyArray<unknown> = Array.isArray(node) ? node : Object.values(node)
+    for (const child of children) if (visit(child, depth + 1)) return true
+  }
+  return false
+}
 
 const describe = (value: unknown): string => {
   if (value === undefined) return "undefined"
@@ -231,6 +265,12 @@ const LONG_INTEGER = /\d{16,}/
  */
 export const parse = (text: string): Either.Either<Json, JsonError> => {
   if (!LONG_INTEGER.test(text)) {
+    // JSON.parse itself accepts any depth, but every recursive reader after
+    // it (printing included) would overflow the stack.
+    const deep = nestingAbove(text, MAX_DEPTH)
+    if (deep >= 0) {
+      return Either.left(new JsonError({ path: "$", reason: `invalid JSON: nesting deeper than ${MAX_DEPTH} at position ${deep}` }))
+    }
     try {
       return Either.right(JSON.parse(text) as Json)
     } catch (e) {
@@ -238,6 +278,32 @@ export const parse = (text: string): Either.Either<Json, JsonError> => {
     }
   }
   return parseExact(text)
+}
+
+/**
+ * The position of the first bracket that opens a level deeper than `max`
+ * outside strings, or -1. One pass, and none for text too short to nest
+ * that deep.
+ */
+const nestingAbove = (text: string, max: number): number => {
+  const n = text.length
+  if (n <= 2 * max + 1) return -1
+  let depth = 0
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 34) { // a string: skip to its closing quote
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i)
+        if (d === 92) i++
+        else if (d === 34) break
+      }
+    } else if (c === 91 || c === 123) {
+      if (++depth > max) return i
+    } else if (c === 93 || c === 125) {
+      depth--
+    }
+  }
+  return -1
 }
 
 const parseExact = (text: string): Either.Either<Json, JsonError> => {

@@ -113,3 +113,36 @@ describe("Json edge cases", () => {
     }
   })
 })
+
+describe("Json nesting limit (issue 14, finding 3)", () => {
+  const nested = (depth: number, open = "[", close = "]") => open.repeat(depth) + close.repeat(depth)
+
+  it("parse refuses text nested deeper than MAX_DEPTH on both paths, whatever JSON.parse accepts", () => {
+    const deep = Json.parse(nested(100_000))
+    expect(Either.isLeft(deep)).toBe(true)
+    if (Either.isLeft(deep)) expect(deep.left.reason).toContain(`nesting deeper than ${Json.MAX_DEPTH}`)
+    // the exact-integer path (a long literal) refuses it too
+    const exact = Json.parse(`[${"[".repeat(100_000)}12345678901234567890${"]".repeat(100_001)}`)
+    expect(Either.isLeft(exact)).toBe(true)
+    // objects count as levels
+    expect(Either.isLeft(Json.parse(`${`{"a":`.repeat(600)}1${"}".repeat(600)}`))).toBe(true)
+  })
+
+  it("parse accepts MAX_DEPTH levels, and brackets inside strings do not count", () => {
+    expect(Either.isRight(Json.parse(nested(Json.MAX_DEPTH)))).toBe(true)
+    expect(Either.isLeft(Json.parse(nested(Json.MAX_DEPTH + 1)))).toBe(true)
+    const inString = JSON.stringify({ text: nested(10_000), quoted: `\\"[[[` })
+    expect(Json.parse(inString)).toEqual(Either.right(JSON.parse(inString)))
+  })
+
+  it("deeperThan answers for any depth without recursion", () => {
+    let deep: Array<unknown> = []
+    for (let i = 0; i < 100_000; i++) deep = [deep]
+    expect(Json.deeperThan(deep)).toBe(true)
+    expect(Json.deeperThan(JSON.parse(nested(Json.MAX_DEPTH)))).toBe(false)
+    expect(Json.deeperThan(JSON.parse(nested(Json.MAX_DEPTH + 1)))).toBe(true)
+    expect(Json.deeperThan({ a: [1, { b: 2 }] }, 3)).toBe(false)
+    expect(Json.deeperThan({ a: [1, { b: [] }] }, 3)).toBe(true)
+    expect(Json.deeperThan("text")).toBe(false)
+  })
+})

@@ -45,6 +45,22 @@ const billionLaughs = (() => {
   return Buffer.from(parts)
 })()
 
+// Issue 14, finding 2: a 1 MB string put in the memo once and referenced
+// 3,000 times (3 GB of text expanded); before the size budget, one read took
+// 3.4 GB of memory and failed with "Invalid string length".
+const memoBomb = (() => {
+  const text = Buffer.alloc(1 << 20, "a")
+  const head = Buffer.from([0x80, 2, 0x58, 0, 0, 0, 0])
+  head.writeUInt32LE(text.length, 3)
+  // BINUNICODE text, BINPUT 0, POP, EMPTY_LIST, MARK, 3,000 × BINGET 0, APPENDS, STOP
+  return Buffer.concat([head, text, Buffer.from([0x71, 0, 0x30, 0x5d, 0x28]), Buffer.alloc(3000 * 2, Buffer.from([0x68, 0])), Buffer.from([0x65, 0x2e])])
+})()
+
+// Issue 14, finding 3: JSON nested 100,000 deep; before the depth check, it
+// read "fine" and overflowed the stack of whatever printed it.
+const DEEP_JSON = 100_000
+const deepJson = Buffer.from("[".repeat(DEEP_JSON) + "]".repeat(DEEP_JSON))
+
 const DEPTH = 10_000
 // pickle.dumps(ValueError-envelope) as Celery 5 writes it, cut short
 const celeryFailure = Buffer.from(
@@ -88,6 +104,8 @@ const ROWS: ReadonlyArray<Row> = [
   },
   // BINUNICODE8 announcing 2^40 bytes
   { id: "huge-length", status: "SUCCESS", result: bytesOf(0x80, 4, 0x8d, [0, 0, 0, 0, 0, 1, 0, 0], "abc", 0x2e) },
+  { id: "memo-bomb", status: "SUCCESS", result: memoBomb },
+  { id: "deep-json", status: "SUCCESS", result: deepJson, kwargs: Buffer.from(`{"k":${"[".repeat(DEEP_JSON)}${"]".repeat(DEEP_JSON)}}`) },
   {
     id: "bad-extended",
     status: "FAILURE",
@@ -97,11 +115,13 @@ const ROWS: ReadonlyArray<Row> = [
   }
 ]
 
-const undecodable = (column: string, format: "pickle" | "json", reason: string) => ({
+const undecodable = (column: string, format: "pickle" | "json", reason: string, limit?: "size" | "depth" | "count") => ({
   __pickle__: "undecodable",
   column,
   format,
-  reason: expect.stringContaining(reason)
+  reason: expect.stringContaining(reason),
+  size: expect.any(Number),
+  ...(limit !== undefined ? { limit } : {})
 })
 
 const timings: Array<string> = []
@@ -124,8 +144,17 @@ const exercise = (label: string, layer: Layer.Layer<ResultBackend.ResultBackend,
       args: [`touch ${marker}`]
     })
     expect(byId.get("os-system-p0")!.result).toEqual(undecodable("result", "json", "invalid JSON"))
-    expect(byId.get("billion-laughs")!.result).toEqual(undecodable("result", "pickle", "more than 1000000 JSON values"))
-    expect(byId.get("deep-nesting")!.result).toEqual(undecodable("result", "pickle", "nesting deeper than 1000"))
+    expect(byId.get("billion-laughs")!.result).toEqual(
+      undecodable("result", "pickle", "more than 1000000 JSON values", "count")
+    )
+    expect(byId.get("deep-nesting")!.result).toEqual(undecodable("result", "pickle", "nesting deeper than 1000", "depth"))
+    expect(byId.get("memo-bomb")!.result).toEqual(undecodable("result", "pickle", "decoded value larger than", "size"))
+    expect((byId.get("memo-bomb")!.result as { size: number }).size).toBe(memoBomb.length)
+    expect(byId.get("deep-json")!.result).toEqual(undecodable("result", "json", "nesting deeper than 512", "depth"))
+    expect((byId.get("deep-json")!.result as { size: number }).size).toBe(deepJson.length)
+    expect(byId.get("deep-json")!.kwargs).toEqual(undecodable("kwargs", "json", "nesting deeper than 512", "depth"))
+    // what reads back can be printed (the deep row overflowed the stack here)
+    expect(JSON.stringify(records).length).toBeGreaterThan(0)
     expect(byId.get("truncated")!.result).toEqual(undecodable("result", "pickle", "exceeds the 29 remaining bytes"))
     expect(byId.get("truncated-p2")!.result).toEqual(undecodable("result", "pickle", "truncated"))
     expect(byId.get("truncated")!.status).toBe("FAILURE")
@@ -138,11 +167,13 @@ const exercise = (label: string, layer: Layer.Layer<ResultBackend.ResultBackend,
     expect(fs.existsSync(marker)).toBe(false)
     // one warning per undecodable column, with the id and the reason, never the bytes
     const warnings = logs.filter((l) => l.startsWith("WARN"))
-    expect(warnings).toHaveLength(8)
+    expect(warnings).toHaveLength(11)
     expect(warnings.join("\n")).toContain("deep-nesting")
     for (const fragment of ["touch", marker, "cos\\n", "(S'"]) expect(warnings.join("\n")).not.toContain(fragment)
     expect(JSON.stringify(byId.get("os-system-p0")!.result)).toBe(
-      `{"__pickle__":"undecodable","column":"result","format":"json","reason":"invalid JSON"}`
+      `{"__pickle__":"undecodable","column":"result","format":"json","reason":"invalid JSON","size":${
+        ROWS.find((r) => r.id === "os-system-p0")!.result!.length
+      }}`
     )
     // each one alone, timed
     for (const id of ids) {

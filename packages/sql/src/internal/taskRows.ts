@@ -108,8 +108,9 @@ const decodeColumn = (
   if (wrong === undefined) return value
   return new ResultCodec.UndecodableValue({
     column: name,
-    format: bytes !== null && ResultCodec.isPickle(bytes) ? "pickle" : "json",
-    reason: wrong
+    format: ResultCodec.isPickle(bytes) ? "pickle" : "json",
+    reason: wrong,
+    size: bytes.length
   })
 }
 

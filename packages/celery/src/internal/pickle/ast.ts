@@ -11,8 +11,11 @@ import type { PickleValue } from "../../Pickle.js"
  * `PickleError`. `offset` is the byte offset of the opcode (or -1 when no
  * input bytes are involved).
  */
+/** Which budget a value went over: input or output size, nesting, or the number of values. */
+export type Limit = "size" | "depth" | "count"
+
 export class Failure {
-  constructor(readonly reason: string, readonly offset: number) {}
+  constructor(readonly reason: string, readonly offset: number, readonly limit?: Limit) {}
 }
 
 export type Entry = readonly [PickleValue, PickleValue]
@@ -104,7 +107,7 @@ export const checkDepth = (root: PickleValue, maxDepth: number): void => {
   const index: Array<number> = [0]
   const best: Array<number> = [0]
   height.set(root, -1)
-  if (maxDepth < 1) throw new Failure(`nesting deeper than ${maxDepth}`, -1)
+  if (maxDepth < 1) throw new Failure(`nesting deeper than ${maxDepth}`, -1, "depth")
   while (nodes.length > 0) {
     const top = nodes.length - 1
     const list = kids[top]
@@ -114,11 +117,11 @@ export const checkDepth = (root: PickleValue, maxDepth: number): void => {
       const known = height.get(child)
       if (known === -1) continue
       if (known !== undefined) {
-        if (nodes.length + known > maxDepth) throw new Failure(`nesting deeper than ${maxDepth}`, -1)
+        if (nodes.length + known > maxDepth) throw new Failure(`nesting deeper than ${maxDepth}`, -1, "depth")
         if (known > best[top]) best[top] = known
         continue
       }
-      if (nodes.length + 1 > maxDepth) throw new Failure(`nesting deeper than ${maxDepth}`, -1)
+      if (nodes.length + 1 > maxDepth) throw new Failure(`nesting deeper than ${maxDepth}`, -1, "depth")
       height.set(child, -1)
       nodes.push(child)
       kids.push(children(child))

@@ -6,6 +6,7 @@
  */
 import type { PickleValue } from "../../Pickle.js"
 import type { Entry, MutableDict, MutableSeq } from "./ast.js"
+import type { Limit } from "./ast.js"
 import { checkDepth, Failure, mutableObject } from "./ast.js"
 import {
   allAscii,
@@ -99,7 +100,7 @@ const fold = (callable: PickleValue, args: PickleValue): PickleValue | undefined
 
 export const decode = (bytes: Uint8Array, limits: Limits): PickleValue => {
   const end = bytes.length
-  if (end > limits.maxBytes) throw new Failure(`input of ${end} bytes exceeds the limit of ${limits.maxBytes}`, 0)
+  if (end > limits.maxBytes) throw new Failure(`input of ${end} bytes exceeds the limit of ${limits.maxBytes}`, 0, "size")
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const maxNodes = limits.maxNodes
   const stack: Array<PickleValue> = []
@@ -111,14 +112,14 @@ export const decode = (bytes: Uint8Array, limits: Limits): PickleValue => {
   let nodes = 0
   let containers = 0
 
-  const fail = (reason: string): never => {
-    throw new Failure(reason, op)
+  const fail = (reason: string, limit?: Limit): never => {
+    throw new Failure(reason, op, limit)
   }
   const need = (n: number): void => {
     if (end - pos < n) fail("truncated input")
   }
   const push = (value: PickleValue): void => {
-    if (++nodes > maxNodes) fail(`more than ${maxNodes} values`)
+    if (++nodes > maxNodes) fail(`more than ${maxNodes} values`, "count")
     stack.push(value)
   }
   const pushContainer = (value: PickleValue): void => {

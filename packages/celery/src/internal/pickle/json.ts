@@ -13,6 +13,8 @@ import { normalizeInt, redactUrlPasswords } from "./text.js"
 export interface Limits {
   readonly maxDepth: number
   readonly maxNodes: number
+  /** Most characters of JSON text the result may print as (estimated as it is built). */
+  readonly maxSize: number
   readonly redact: boolean
 }
 
@@ -57,36 +59,57 @@ const floatJson = (value: number): Json.Json => {
 }
 
 export const toJson = (root: PickleValue, limits: Limits): Json.Json => {
-  const { maxDepth, maxNodes, redact } = limits
+  const { maxDepth, maxNodes, maxSize, redact } = limits
   const frames: Array<Frame> = []
   const onPath = new Set<PickleValue>()
   let count = 0
+  // The JSON text the result prints as, estimated from above for plain text
+  // (quotes, separators and a small fixed cost per value; escapes not
+  // counted): a value shared through the memo counts each time it appears,
+  // so a 1 MB string referenced 3,000 times stops here, not in the printer.
+  let size = 0
+  const grow = (n: number): void => {
+    size += n
+    if (size > maxSize) throw new Failure(`decoded value larger than ${maxSize} bytes`, -1, "size")
+  }
+  const bytesJson = (tag: "bytes" | "bytearray", value: Uint8Array): Json.Json => {
+    grow(Math.ceil(value.length / 3) * 4 + 32)
+    return { __pickle__: tag, base64: Encoding.encodeBase64(value) }
+  }
 
   /** JSON for `node`; a container's JSON is returned empty and filled by the frame pushed for it. */
   const convert = (node: PickleValue, inObject: boolean): Json.Json => {
-    if (++count > maxNodes) throw new Failure(`more than ${maxNodes} JSON values`, -1)
+    if (++count > maxNodes) throw new Failure(`more than ${maxNodes} JSON values`, -1, "count")
     switch (node._tag) {
       case "None":
+        grow(5)
         return null
       case "Bool":
+        grow(6)
         return node.value
       case "Int":
+        grow(typeof node.value === "bigint" ? 24 + (node.value.toString(16).length * 5) / 4 : 17)
         return node.value
       case "Float":
+        grow(25)
         return floatJson(node.value)
       case "Str":
+        grow(node.value.length + 3)
         return inObject && redact ? redactUrlPasswords(node.value) : node.value
       case "Bytes":
-        return { __pickle__: "bytes", base64: Encoding.encodeBase64(node.value) }
+        return bytesJson("bytes", node.value)
       case "ByteArray":
-        return { __pickle__: "bytearray", base64: Encoding.encodeBase64(node.value) }
+        return bytesJson("bytearray", node.value)
       case "Global":
+        grow(node.module.length + node.name.length + 48)
         return { __pickle__: "global", module: node.module, name: node.name }
       case "Ext":
+        grow(40)
         return { __pickle__: "ext", code: node.code }
     }
     if (onPath.has(node)) return { __pickle__: "cycle" }
-    if (frames.length >= maxDepth) throw new Failure(`nesting deeper than ${maxDepth}`, -1)
+    if (frames.length >= maxDepth) throw new Failure(`nesting deeper than ${maxDepth}`, -1, "depth")
+    grow(16)
     let frame: Frame
     switch (node._tag) {
       case "List":
@@ -170,6 +193,7 @@ export const toJson = (root: PickleValue, limits: Limits): Json.Json => {
       }
       case RECORD: {
         const [key, value] = (node as PickleValue.Dict).entries[i]
+        grow((key as PickleValue.Str).value.length + 4)
         setKey(frame.out as JsonRecord, (key as PickleValue.Str).value, convert(value, frame.inObject))
         break
       }
