@@ -12,6 +12,7 @@
  * @since 0.1.0
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
+import type { Duplex } from "node:stream"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
@@ -28,6 +29,7 @@ import type * as Scope from "effect/Scope"
 import * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as Expiry from "@taskmeta/core/Expiry"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import { answerTimeoutStream } from "./internal/answerTimeout.js"
 import { retryStartup } from "./internal/classify.js"
 import * as SqlBackend from "./SqlBackend.js"
 import * as SqlStore from "./SqlStore.js"
@@ -46,6 +48,45 @@ export interface Options extends SqlBackend.Options {
   readonly applicationName?: string | undefined
   /** Give up connecting after this long. Default 10 s. */
   readonly connectTimeout?: Duration.DurationInput | undefined
+  /**
+   * Client-side statement timeout: a connection that sent a statement and
+   * heard nothing back for this long is dropped, and the statement fails as
+   * a lost connection (retried by the policy on a fresh one). Default
+   * `query_timeout` (milliseconds) from the URL, else 30 s. See
+   * `statementTimeoutStream`.
+   */
+  readonly statementTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * The default client-side statement timeout (30 s).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_STATEMENT_TIMEOUT: Duration.Duration = Duration.seconds(30)
+
+/**
+ * A `stream` for `PgClient.make` / `PgClient.layer` that gives the client a
+ * statement timeout against dead peers: a connection that has sent something
+ * and heard nothing back within `timeout` is destroyed (`ETIMEDOUT`), so the
+ * statement fails instead of waiting forever and the pool drops the
+ * connection. Idle connections (LISTEN included) are never dropped; any bytes
+ * back count as an answer. `makeClient` uses it; a program that builds its
+ * own client adds it the same way:
+ * `PgClient.layer({ url, stream: PgBackend.statementTimeoutStream("30 seconds") })`.
+ * Not applied under TLS (`ssl`), where node reads the socket itself.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const statementTimeoutStream = (timeout: Duration.DurationInput): () => Duplex =>
+  answerTimeoutStream(Duration.toMillis(Duration.decode(timeout)))
+
+/** `query_timeout` (milliseconds, as node-postgres reads it) from a URL's query, if any. */
+const urlQueryTimeout = (url: Redacted.Redacted<string>): Duration.Duration | undefined => {
+  const query = /[?&]query_timeout=(\d+)(?:&|$)/.exec(Redacted.value(url))
+  return query === null || Number(query[1]) <= 0 ? undefined : Duration.millis(Number(query[1]))
 }
 
 /**
@@ -61,14 +102,15 @@ const withSearchPath = (url: Redacted.Redacted<string>, schema: string): Redacte
 
 /**
  * The `PgClient` taskmeta opens for a URL: a pool of `poolSize`
- * connections; with a `tables.schema`, its connections use it as their
- * `search_path`.
+ * connections with a client-side statement timeout
+ * (`statementTimeoutStream`); with a `tables.schema`, its connections use it
+ * as their `search_path`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeClient = (
-  options: Pick<Options, "url" | "poolSize" | "applicationName" | "connectTimeout" | "tables" | "retry">
+  options: Pick<Options, "url" | "poolSize" | "applicationName" | "connectTimeout" | "statementTimeout" | "tables" | "retry">
 ): Effect.Effect<PgClient.PgClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const names = yield* Either.mapLeft(
@@ -82,6 +124,7 @@ export const makeClient = (
       maxConnections: options.poolSize ?? 10,
       applicationName: options.applicationName ?? "taskmeta",
       connectTimeout: options.connectTimeout ?? Duration.seconds(10),
+      stream: statementTimeoutStream(options.statementTimeout ?? urlQueryTimeout(options.url) ?? DEFAULT_STATEMENT_TIMEOUT),
       spanAttributes: { "db.taskmeta": "postgres" }
     })).pipe(
       Effect.mapError((cause) => new SqlBackend.SetupError({ reason: "cannot connect to PostgreSQL", cause })),
@@ -96,7 +139,7 @@ export const makeClient = (
  * @category layers
  */
 export const layerClient = (
-  options: Pick<Options, "url" | "poolSize" | "applicationName" | "connectTimeout" | "tables" | "retry">
+  options: Pick<Options, "url" | "poolSize" | "applicationName" | "connectTimeout" | "statementTimeout" | "tables" | "retry">
 ): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlBackend.SetupError> =>
   Layer.scopedContext(
     Effect.map(makeClient(options), (client) =>
@@ -153,7 +196,7 @@ export const layerWithExpiry = (
 
 /**
  * Options from configuration: `url` (redacted), `schema`, `taskTable`,
- * `groupTable`, `poolSize`, `encoding` (`json`, the default, or `pickle` for
+ * `groupTable`, `poolSize`, `statementTimeout` (a duration), `encoding` (`json`, the default, or `pickle` for
  * Celery-compatible rows), and `BackendOptions.config`.
  *
  * @since 0.1.0
@@ -165,12 +208,14 @@ export const config: Config.Config<Options> = Config.all({
   tasks: Config.option(Config.string("taskTable")),
   groups: Config.option(Config.string("groupTable")),
   poolSize: Config.integer("poolSize").pipe(Config.withDefault(10)),
+  statementTimeout: Config.option(Config.duration("statementTimeout")),
   encoding: SqlBackend.encodingConfig,
   backend: BackendOptions.config
 }).pipe(Config.map((c): Options => ({
   ...c.backend,
   url: c.url,
   poolSize: c.poolSize,
+  statementTimeout: Option.getOrUndefined(c.statementTimeout),
   encoding: c.encoding,
   tables: {
     schema: Option.getOrUndefined(c.schema),

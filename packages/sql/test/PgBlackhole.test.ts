@@ -1,0 +1,178 @@
+/**
+ * A dead peer that keeps its sockets open (issue 14, finding 5): a TCP proxy
+ * between the backend and PostgreSQL stops forwarding but never closes a
+ * connection, the way a hung server, a stateful firewall or a half-dead NAT
+ * does. Before the client-side statement timeout, stores neither failed nor
+ * finished (86 s later nothing had been acknowledged or reported). Now the
+ * connection that hears nothing back is dropped after `statementTimeout`,
+ * the retry policy takes over on a fresh connection, and a store either
+ * succeeds after reconnecting or fails with a typed error: never hangs.
+ * Nothing acknowledged is lost. (Vitest's per-test timeout is the hang guard;
+ * no assertion reads the clock.)
+ */
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Redacted from "effect/Redacted"
+import * as net from "node:net"
+import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as PgBackend from "../src/PgBackend.js"
+import { dropSchema, PG_URL, pgQuery, suffix } from "./helpers.js"
+
+const schema = `tm_blackhole_${suffix()}`
+afterAll(() => dropSchema(schema))
+
+const target = new URL(PG_URL.replace(/^postgres(ql)?:/, "http:"))
+
+interface Proxy {
+  readonly port: number
+  /** Every connection, open or new, stops forwarding; sockets stay open and their bytes are swallowed. */
+  readonly blackhole: () => void
+  /** New connections forward again; the blackholed ones stay dead, as half-dead connections do. */
+  readonly healNew: () => void
+  readonly swallowed: () => number
+}
+
+const proxy = Effect.acquireRelease(
+  Effect.async<Proxy & { readonly close: () => void }>((resume) => {
+    let dead = false
+    let swallowed = 0
+    const open: Array<{ readonly client: net.Socket; upstream: net.Socket | undefined }> = []
+    const swallow = (socket: net.Socket) => {
+      socket.removeAllListeners("data")
+      socket.on("data", (chunk: Buffer) => (swallowed += chunk.length))
+      socket.resume()
+    }
+    const server = net.createServer((client) => {
+      client.on("error", () => {})
+      const pair: { readonly client: net.Socket; upstream: net.Socket | undefined } = { client, upstream: undefined }
+      open.push(pair)
+      if (dead) return swallow(client)
+      const upstream = net.connect(Number(target.port || 5432), target.hostname)
+      upstream.on("error", () => client.destroy())
+      pair.upstream = upstream
+      client.on("data", (chunk: Buffer) => upstream.write(chunk))
+      upstream.on("data", (chunk: Buffer) => client.write(chunk))
+      client.on("close", () => upstream.destroy())
+    })
+    server.listen(0, "127.0.0.1", () =>
+      resume(Effect.succeed({
+        port: (server.address() as net.AddressInfo).port,
+        blackhole: () => {
+          dead = true
+          for (const { client, upstream } of open) {
+            swallow(client)
+            if (upstream !== undefined) swallow(upstream)
+          }
+        },
+        healNew: () => {
+          dead = false
+        },
+        swallowed: () => swallowed,
+        close: () => {
+          for (const { client, upstream } of open) {
+            client.destroy()
+            upstream?.destroy()
+          }
+          server.close()
+        }
+      })))
+  }),
+  (p) => Effect.sync(() => p.close())
+)
+
+const urlThrough = (port: number) => {
+  const url = new URL(PG_URL.replace(/^postgres(ql)?:/, "http:"))
+  url.port = String(port)
+  url.hostname = "127.0.0.1"
+  return Redacted.make(`postgresql:${url.href.slice("http:".length)}`)
+}
+
+const storedIds = (ids: ReadonlyArray<string>) =>
+  Effect.promise(() =>
+    pgQuery(`SELECT task_id FROM "${schema}".celery_taskmeta WHERE task_id = ANY($1)`, [ids])
+  ).pipe(Effect.map((r) => new Set(r.rows.map((row: { task_id: string }) => row.task_id))))
+
+describe("PostgreSQL behind a proxy that stops answering but keeps its sockets open", () => {
+  it.live("stores fail typed or succeed after reconnecting, never hang, and nothing acknowledged is lost", () =>
+    Effect.gen(function*() {
+      const p = yield* proxy
+      const context = yield* Layer.build(
+        PgBackend.layer({
+          url: urlThrough(p.port),
+          tables: { schema },
+          poolSize: 2,
+          listen: false,
+          statementTimeout: Duration.seconds(1),
+          connectTimeout: Duration.seconds(1),
+          retry: { maxRetries: 4, baseSleep: Duration.millis(50), maxSleep: Duration.millis(400) }
+        })
+      )
+      const backend = Context.get(context, ResultBackend.ResultBackend)
+      const acknowledged: Array<string> = []
+      const store = (id: string) =>
+        Effect.either(backend.store(id, { id }, "SUCCESS")).pipe(
+          Effect.tap((outcome) => Effect.sync(() => Either.isRight(outcome) && acknowledged.push(id)))
+        )
+
+      // 1. a healthy start: both pool connections in use
+      const before = yield* Effect.forEach(Array.from({ length: 20 }, (_, i) => `ok-${i}`), store, { concurrency: 4 })
+      expect(before.every(Either.isRight)).toBe(true)
+
+      // 2. the peer goes silent mid-stream; new connections forward again a little later
+      p.blackhole()
+      const during = yield* Effect.fork(
+        Effect.forEach(Array.from({ length: 10 }, (_, i) => `gap-${i}`), store, { concurrency: 4 })
+      )
+      yield* Effect.sleep("300 millis")
+      p.healNew()
+      const recovered = yield* Fiber.join(during)
+      // each statement on a dead connection was dropped after 1 s and retried on a new one
+      expect(recovered.filter(Either.isRight)).toHaveLength(10)
+      expect(p.swallowed()).toBeGreaterThan(0)
+
+      // 3. the peer goes silent for good: every store ends with a typed error
+      p.blackhole()
+      const lost = yield* Effect.forEach(Array.from({ length: 3 }, (_, i) => `lost-${i}`), store, { concurrency: 3 })
+      for (const outcome of lost) {
+        expect(Either.isLeft(outcome)).toBe(true)
+        if (Either.isLeft(outcome)) {
+          expect(outcome.left._tag).toBe("StoreError")
+          expect(outcome.left.message).toMatch(/no answer from PostgreSQL within 1000 ms|timeout/i)
+        }
+      }
+
+      // nothing acknowledged is lost (read on the server directly, not through the proxy)
+      const found = yield* storedIds(acknowledged)
+      expect(acknowledged).toHaveLength(30)
+      for (const id of acknowledged) expect(found.has(id)).toBe(true)
+    }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Error)), 90_000)
+
+  it.live("query_timeout in the URL sets the timeout when no option does", () =>
+    Effect.gen(function*() {
+      const p = yield* proxy
+      const url = Redacted.make(`${Redacted.value(urlThrough(p.port))}?query_timeout=300`)
+      const context = yield* Layer.build(PgBackend.layerClient({ url, poolSize: 1, connectTimeout: Duration.seconds(1) }))
+      const sql = Context.get(context, SqlClient.SqlClient)
+      expect(yield* sql<{ x: number }>`SELECT 1 AS x`).toEqual([{ x: 1 }])
+      p.blackhole()
+      const error = yield* Effect.flip(sql`SELECT 2 AS x`)
+      expect(error._tag).toBe("SqlError")
+      expect(String((error.cause as Error).message)).toMatch(/within 300 ms|Query read timeout/)
+    }).pipe(Effect.scoped), 30_000)
+
+  it("statementTimeoutStream is the stream a user's own PgClient takes", () => {
+    const make = PgBackend.statementTimeoutStream("5 seconds")
+    const socket = make()
+    expect(socket).toBeInstanceOf(net.Socket)
+    socket.destroy()
+    expect(Duration.toMillis(PgBackend.DEFAULT_STATEMENT_TIMEOUT)).toBe(30_000)
+  })
+})
