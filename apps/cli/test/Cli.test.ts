@@ -8,10 +8,12 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as BackendUrl from "@taskmeta/stores/BackendUrl"
 import * as Stores from "@taskmeta/stores/Stores"
+import * as Failure from "../src/Failure.js"
 import { cli, lines, PG_URL, schemaName, tempDir } from "./helpers.js"
 
 const BIG = "123456789012345678901234567890"
@@ -324,6 +326,14 @@ describe("taskmeta CLI across backends and on bad input", () => {
       expect(r.stdout + r.stderr).not.toContain("hunter2")
       expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/)
     }
+    // a driver code comes with a hint (issue 14: code, message, a hint)
+    const refused = await cli(["stats", "--backend", "postgresql://app@127.0.0.1:1/db"], { cwd: dir })
+    expect(refused.stderr).toMatch(/ECONNREFUSED.*\(hint: is the database server running, and are the URL's host and port right\?\)$/m)
+    // (root ignores file modes, so SQLITE_READONLY is shown on the message alone)
+    expect(Failure.hint("cannot forget: Failed to execute statement: attempt to write a readonly database (SQLITE_READONLY)")).toEqual(
+      Option.some("the SQLite file or its directory is read-only for this user")
+    )
+    expect(Failure.hint("line 2: not a task or group line")).toEqual(Option.none())
     const env = await cli(["list"], { cwd: dir, env: { TASKMETA_BACKEND_URL: "postgresql://app:hunter2@127.0.0.1:1/db" } })
     expect(env.code).toBe(1)
     expect(env.stderr).not.toContain("hunter2")
