@@ -504,6 +504,10 @@ export const make = (
           const n = yield* retry(driver.cleanupTasks(rule, limit)).pipe(Effect.mapError(fail))
           tasks += n
           if (n < limit) break
+          // Between batches, writers waiting for the connection go first: a
+          // synchronous driver (SQLite) would otherwise take it back at once
+          // and hold every writer for the whole sweep.
+          yield* Effect.yieldNow()
         }
       }
       if (options.resultExpires !== null) {
@@ -512,6 +516,7 @@ export const make = (
           const n = yield* retry(driver.cleanupGroups(before, limit)).pipe(Effect.mapError(fail))
           groups += n
           if (n < limit) break
+          yield* Effect.yieldNow()
         }
       }
       yield* Effect.annotateCurrentSpan({ tasks, groups })

@@ -2,10 +2,11 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
 import * as ConfigProvider from "effect/ConfigProvider"
-import { BackendDriver, BackendError, Expiry, MemoryBackend, ResultBackend } from "@taskmeta/core"
+import { BackendDriver, BackendError, BackendOptions, Expiry, MemoryBackend, ResultBackend } from "@taskmeta/core"
 
 describe("Expiry", () => {
   it.scoped("sweeps on a fixed interval in the background", () =>
@@ -72,6 +73,35 @@ describe("Expiry", () => {
       expect(before).toBeGreaterThan(0)
       yield* TestClock.adjust(Duration.hours(5))
       expect(sweeps).toBe(before)
+    }))
+
+  it.effect("lets other fibers run between cleanup batches, even on a synchronous driver", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryBackend.makeDriver
+      const log: Array<string> = []
+      let batches = 0
+      // Five full batches (logged), then empty ones, each returned synchronously (as better-sqlite3 runs).
+      const synchronous: BackendDriver.BackendDriver = {
+        ...memory,
+        cleanupTasks: (_rule, limit) =>
+          Effect.sync(() => {
+            if (++batches > 5) return 0
+            log.push("batch")
+            return limit
+          })
+      }
+      const backend = yield* ResultBackend.make(synchronous, { ...BackendOptions.defaults, cleanupBatchSize: 10 })
+      // A writer that is ready to run whenever the sweep lets it.
+      const writer = yield* Effect.fork(
+        Effect.forever(Effect.zipRight(Effect.sync(() => log.push("writer")), Effect.yieldNow()))
+      )
+      yield* Effect.yieldNow()
+      yield* backend.cleanup()
+      yield* Fiber.interrupt(writer)
+      const sweep = log.slice(log.indexOf("batch"), log.lastIndexOf("batch") + 1)
+      // The writer ran during the sweep (before, the sweep held it out from the first batch to the last).
+      expect(sweep.filter((entry) => entry === "writer").length).toBeGreaterThanOrEqual(2)
+      expect(sweep.filter((entry) => entry === "batch")).toHaveLength(5)
     }))
 
   it("rejects a bad cron expression with a typed error", () => {

@@ -26,6 +26,7 @@ import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as PgBackend from "../src/PgBackend.js"
 import * as SqliteBackend from "../src/SqliteBackend.js"
 import { DEFAULT_PG_URL, parallel, percentile, result } from "./harness.js"
+import * as Cleanup from "./cleanup.js"
 import { checkStored, storeFromProcesses } from "./multiprocess.js"
 
 const PG_URL = process.env.TASKMETA_BENCH_PG_URL ?? DEFAULT_PG_URL
@@ -561,6 +562,19 @@ const main = Effect.gen(function*() {
     })
     console.log("")
   }
+  // Once, not per round (200,000 rows filled and swept per engine).
+  const cleanupFile = path.join(dir, "bench-cleanup.sqlite")
+  const cleanupLatency = yield* Cleanup.benchCleanupLatency({
+    pgUrl: PG_URL,
+    schema: `tm_bench_${base}_cleanup`,
+    file: cleanupFile,
+    run: `${base}cl`,
+    backend: options
+  }).pipe(Effect.ensuring(dropSchema(`tm_bench_${base}_cleanup`)))
+  yield* Effect.sync(() => {
+    for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(cleanupFile + suffix, { force: true })
+  })
+  console.log("")
   // The median round of each measurement.
   const results: Array<Row> = []
   for (const sample of samples) {
@@ -576,7 +590,7 @@ const main = Effect.gen(function*() {
       } ms`
     )
   }
-  fs.writeFileSync(path.join(ROOT, "bench-results.json"), JSON.stringify({ results }, null, 2) + "\n")
+  fs.writeFileSync(path.join(ROOT, "bench-results.json"), JSON.stringify({ results, cleanupLatency }, null, 2) + "\n")
 
   const key = (backend: Backend, operation: Row["operation"], concurrency: number, processes?: number): Key => ({
     backend,
@@ -639,7 +653,8 @@ const main = Effect.gen(function*() {
     atLeast("sqlite store c64 ≥ 20,000/s", key("sqlite", "store", 64), 20_000),
     atLeast("pg getMany ≥ 50,000 rec/s", key("postgres", "getMany", 1), 50_000),
     atLeast("sqlite getMany ≥ 50,000 rec/s", key("sqlite", "getMany", 1), 50_000),
-    ["pg wait p50 ≤ 5 ms", find(pgWait, "p50_ms") <= 5, `${find(pgWait, "p50_ms")} ms; ${perRound(pgWait, "p50_ms")}`]
+    ["pg wait p50 ≤ 5 ms", find(pgWait, "p50_ms") <= 5, `${find(pgWait, "p50_ms")} ms; ${perRound(pgWait, "p50_ms")}`],
+    ...cleanupLatency.map(Cleanup.goal)
   ]
   console.log("\ngoals:")
   for (const [name, ok, value] of goals) console.log(`  ${ok ? "met    " : "NOT MET"}  ${name}  (${value})`)
