@@ -1,7 +1,7 @@
 /**
  * taskmeta over the PostgreSQL client a program already has: the result
  * backend, the pipeline store and the browser share its one pool.
- * Run it with `pnpm exec tsx examples/own-client.ts` (PostgreSQL from
+ * Run it with `pnpm exec tsx --conditions=source examples/own-client.ts` (PostgreSQL from
  * `DATABASE_URL`, default the local `test` database; tables in the schema
  * `TASKMETA_SCHEMA`, default `taskmeta_example`).
  */

@@ -1,6 +1,6 @@
 /**
  * A small program that stores and reads task results with the memory layer.
- * Run it with `pnpm exec tsx examples/quickstart.ts`.
+ * Run it with `pnpm exec tsx --conditions=source examples/quickstart.ts`.
  */
 import { Effect, Layer, Schema } from "effect"
 import { Expiry, MemoryBackend, ResultBackend } from "@taskmeta/core"

@@ -1,7 +1,11 @@
-import { defineProject } from "vitest/config"
+import { defineProject, mergeConfig } from "vitest/config"
+import shared from "../../vitest.shared.js"
 
-export default defineProject({
-  test: {
-    include: ["test/**/*.test.ts"]
-  }
-})
+export default mergeConfig(
+  shared,
+  defineProject({
+    test: {
+      include: ["test/**/*.test.ts"]
+    }
+  })
+)

@@ -37,6 +37,7 @@ import * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
 import * as Inputs from "./Inputs.js"
 import * as Output from "./Output.js"
+import { version } from "./internal/version.js"
 
 // ---------------------------------------------------------------------------
 // errors
@@ -587,4 +588,4 @@ export const command = Command.make("taskmeta").pipe(
  * @since 0.1.0
  * @category run
  */
-export const run = Command.run(command, { name: "taskmeta", version: "0.1.0" })
+export const run = Command.run(command, { name: "taskmeta", version })

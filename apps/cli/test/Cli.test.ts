@@ -339,3 +339,11 @@ describe("taskmeta CLI across backends and on bad input", () => {
     expect(env.stderr).not.toContain("hunter2")
   }, 60_000)
 })
+
+describe("taskmeta --version", () => {
+  it("prints the version in the CLI's package.json, and nothing else", async () => {
+    const { version } = JSON.parse(Fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+    const run = await cli(["--version"], { cwd: dir })
+    expect({ ...run, stdout: run.stdout.trim() }).toEqual({ code: 0, stdout: version, stderr: "" })
+  })
+})

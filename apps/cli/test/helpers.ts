@@ -27,14 +27,14 @@ const cleanEnv = (extra: Record<string, string>) => {
   return { ...env, NO_COLOR: "1", ...extra }
 }
 
-/** Runs `tsx <script> ...args` as a process in `cwd`. */
+/** Runs `tsx <script> ...args` as a process in `cwd`, workspace packages from their sources (no build needed). */
 export const run = (
   script: string,
   args: ReadonlyArray<string>,
   options: { readonly cwd: string; readonly input?: string; readonly env?: Record<string, string> }
 ): Promise<Run> =>
   new Promise((resolve) => {
-    const child = execFile(tsx, [script, ...args], {
+    const child = execFile(tsx, ["--conditions=source", script, ...args], {
       cwd: options.cwd,
       env: cleanEnv(options.env ?? {}),
       maxBuffer: 64 * 1024 * 1024,

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The demo worker's entry point:
- * `tsx apps/worker/src/bin.ts [--backend URL] [--encoding json|pickle] [--for 12s] [--expires 1d] [--sweep-every 1h]`.
+ * `node apps/worker/dist/bin.js [--backend URL] [--encoding json|pickle] [--for 12s] [--expires 1d] [--sweep-every 1h]`
+ * after `pnpm build` (`pnpm worker …` runs it from source).
  *
  * @since 0.1.0
  */

@@ -149,7 +149,7 @@ describe("demo worker shutdown", () => {
     const cwd = tempDir("worker-term")
     try {
       const tsx = Path.join(root, "apps/worker/node_modules/.bin/tsx")
-      const child = spawn(tsx, [WORKER, "--backend", "db+sqlite:///term.sqlite"], { cwd, stdio: ["ignore", "pipe", "pipe"] })
+      const child = spawn(tsx, ["--conditions=source", WORKER, "--backend", "db+sqlite:///term.sqlite"], { cwd, stdio: ["ignore", "pipe", "pipe"] })
       let output = ""
       child.stdout.on("data", (d) => (output += d))
       child.stderr.on("data", (d) => (output += d))

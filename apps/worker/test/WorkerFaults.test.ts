@@ -44,7 +44,7 @@ afterAll(async () => {
 /** The worker as a process: its output so far, whether it is still running, and its exit. */
 const startWorker = (args: ReadonlyArray<string>, cwd: string) => {
   const started = Date.now()
-  const child = spawn(tsx, [WORKER, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } })
+  const child = spawn(tsx, ["--conditions=source", WORKER, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } })
   let output = ""
   child.stdout.on("data", (d) => (output += d))
   child.stderr.on("data", (d) => (output += d))

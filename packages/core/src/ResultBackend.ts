@@ -343,18 +343,15 @@ export const make = (
     const readMany = (ids: ReadonlyArray<string>) =>
       retry(driver.getMany(ids)).pipe(Effect.mapError((e) => new GetError({ taskIds: ids, cause: e.cause })))
 
-    // Arrows passed as arguments, not as named properties: under tsx
-    // (esbuild's keepNames) a named closure costs a `__name` call per store.
     const writeRecord = (record: TaskRecord.TaskRecord) =>
-      Effect.map(
-        Effect.mapError(
-          retry(driver.put(record)),
-          (e) => new StoreError({ taskId: record.taskId, status: record.status, cause: e.cause })
-        ),
-        (written) =>
-          written
-            ? StoreOutcome.Stored({ record })
-            : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId: record.taskId })
+      retry(driver.put(record)).pipe(
+        Effect.mapBoth({
+          onFailure: (e) => new StoreError({ taskId: record.taskId, status: record.status, cause: e.cause }),
+          onSuccess: (written) =>
+            written
+              ? StoreOutcome.Stored({ record })
+              : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId: record.taskId })
+        })
       )
     // A clock pinned outside years 1–9999 (an import of odd data) has no SQL timestamp.
     const outOfRange = (prepared: Prepared, now: number) =>

@@ -27,9 +27,9 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
-import * as PgBackend from "../src/PgBackend.js"
-import * as SqlBackend from "../src/SqlBackend.js"
-import * as SqliteBackend from "../src/SqliteBackend.js"
+import * as PgBackend from "@taskmeta/sql/PgBackend"
+import * as SqlBackend from "@taskmeta/sql/SqlBackend"
+import * as SqliteBackend from "@taskmeta/sql/SqliteBackend"
 import { parallel, percentile, result } from "./harness.js"
 
 /** Expired rows the sweep deletes. */

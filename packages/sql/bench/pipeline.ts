@@ -5,7 +5,7 @@
  * with the upward propagation — and prints the times. Tables get a unique
  * prefix and are dropped at the end.
  *
- *   pnpm exec tsx packages/sql/bench/pipeline.ts [--url postgres://…] [--objects 1000] [--tasks 5]
+ *   pnpm build && pnpm exec tsx packages/sql/bench/pipeline.ts [--url postgres://…] [--objects 1000] [--tasks 5]
  *     [--results 1] [--concurrency 1,8,32] [--rounds 3]
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

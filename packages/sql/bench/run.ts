@@ -6,6 +6,8 @@
  * Prints a table and the goals and writes `bench-results.json` at the
  * repository root. PostgreSQL from TASKMETA_BENCH_PG_URL; rounds from
  * TASKMETA_BENCH_ROUNDS (default 3, the median round is reported).
+ * The packages are imported by name, so this measures their built `dist/`
+ * (the `bench` script builds first), as users run them.
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -23,8 +25,8 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Pg from "pg"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
-import * as PgBackend from "../src/PgBackend.js"
-import * as SqliteBackend from "../src/SqliteBackend.js"
+import * as PgBackend from "@taskmeta/sql/PgBackend"
+import * as SqliteBackend from "@taskmeta/sql/SqliteBackend"
 import { DEFAULT_PG_URL, parallel, percentile, result } from "./harness.js"
 import * as Cleanup from "./cleanup.js"
 import { checkStored, storeFromProcesses } from "./multiprocess.js"

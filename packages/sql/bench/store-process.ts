@@ -17,7 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as readline from "node:readline"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
-import * as PgBackend from "../src/PgBackend.js"
+import * as PgBackend from "@taskmeta/sql/PgBackend"
 import { DEFAULT_PG_URL, parallel, processTaskId, result } from "./harness.js"
 
 const arg = (name: string): string => {

@@ -14,7 +14,7 @@ afterAll(() => dropSchema(schema))
 
 const run = (file: string, env: Record<string, string>) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(path.join(root, "node_modules/.bin/tsx"), [path.join(root, file)], {
+    const child = spawn(path.join(root, "node_modules/.bin/tsx"), ["--conditions=source", path.join(root, file)], {
       cwd: root,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"]

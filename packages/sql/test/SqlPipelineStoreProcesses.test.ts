@@ -23,7 +23,7 @@ const prefix = uniquePrefix("plproc")
 
 const reporter = (args: Array<string>) =>
   Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
-    const child = spawn(TSX, [path.join(here, "scripts", "pipeline-reporter.ts"), ...args], {
+    const child = spawn(TSX, ["--conditions=source", path.join(here, "scripts", "pipeline-reporter.ts"), ...args], {
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stdout = ""

@@ -32,10 +32,10 @@ import { fileURLToPath } from "node:url"
 const here = path.dirname(fileURLToPath(import.meta.url))
 const TSX = path.resolve(here, "../../../node_modules/.bin/tsx")
 
-/** Runs `test/scripts/<script>` under tsx in a child process. */
+/** Runs `test/scripts/<script>` under tsx in a child process (workspace packages from their sources). */
 export const runScript = (script: string, args: Array<string>) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(TSX, [path.join(here, "scripts", script), ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(TSX, ["--conditions=source", path.join(here, "scripts", script), ...args], { stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d) => (stdout += d))
