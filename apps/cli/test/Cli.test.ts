@@ -272,7 +272,7 @@ describe("taskmeta CLI across backends and on bad input", () => {
           Effect.provide(Stores.clientLayer(parsed))
         )
     )
-    const expectations = { bomb: { limit: "size", reason: "decoded value larger than 67108864 bytes", size: bomb.length }, deep: { limit: "depth", reason: "nesting deeper than 512", size: deep.length } }
+    const expectations = { bomb: { limit: "size", reason: "decoded value larger than 16777216 bytes", size: bomb.length }, deep: { limit: "depth", reason: "nesting deeper than 512", size: deep.length } }
     for (const command of [["list", "--json"], ["export"]]) {
       const r = await cli([...command, "--backend", url], { cwd: dir })
       expect(r.code, r.stderr).toBe(0)

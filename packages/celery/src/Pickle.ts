@@ -452,8 +452,8 @@ export const DEFAULT_MAX_NODES = 1_000_000
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 /**
- * Default limit on the JSON text `toJson` may produce (64 MiB, estimated as
- * the value is built; escapes are not counted). Memo references count each
+ * Default limit on the JSON text `toJson` may produce (64 MiB, counted as
+ * the value is built, escapes included). Memo references count each
  * time they appear, so a large string shared thousands of times is refused
  * instead of expanded.
  *
@@ -575,7 +575,8 @@ export const toJson = (value: PickleValue, options?: ToJsonOptions): Either.Eith
       maxDepth: options?.maxDepth ?? DEFAULT_MAX_DEPTH,
       maxNodes: options?.maxNodes ?? DEFAULT_MAX_NODES,
       maxSize: options?.maxSize ?? DEFAULT_MAX_SIZE,
-      redact: options?.redactUrlPasswords ?? true
+      redact: options?.redactUrlPasswords ?? true,
+      countFirst: true
     })
   )
 
@@ -588,7 +589,23 @@ export const toJson = (value: PickleValue, options?: ToJsonOptions): Either.Eith
 export const decodeToJson = (
   bytes: Uint8Array,
   options?: DecodeOptions & ToJsonOptions
-): Either.Either<Json.Json, PickleError> => Either.flatMap(decode(bytes, options), (value) => toJson(value, options))
+): Either.Either<Json.Json, PickleError> =>
+  catchFailure(() => {
+    const { shared, value } = internalDecode.decodeShared(bytes, {
+      maxDepth: options?.maxDepth ?? DEFAULT_MAX_DEPTH,
+      maxNodes: options?.maxNodes ?? DEFAULT_MAX_NODES,
+      maxBytes: options?.maxBytes ?? DEFAULT_MAX_BYTES
+    })
+    return internalJson.toJson(value, {
+      maxDepth: options?.maxDepth ?? DEFAULT_MAX_DEPTH,
+      maxNodes: options?.maxNodes ?? DEFAULT_MAX_NODES,
+      maxSize: options?.maxSize ?? DEFAULT_MAX_SIZE,
+      redact: options?.redactUrlPasswords ?? true,
+      // without a shared container the tree has no more nodes than the decoder built (within its
+      // own count budget): the walk counts those itself
+      countFirst: shared
+    })
+  })
 
 /**
  * The plain mapping used to write a JSON result as a pickle: `null` → `None`,

@@ -91,11 +91,15 @@ export class UndecodableValue extends Schema.TaggedError<UndecodableValue>("@tas
  * The read budgets every decoded column is held to, whatever its format:
  *
  * - `maxSize`: the stored bytes, and the JSON text they decode to (a pickle
- *   can reference one large value many times), 64 MiB
- *   (`Pickle.DEFAULT_MAX_SIZE`);
+ *   can reference one large value many times), 16 MiB per column (with
+ *   three columns a row then reads within about a second and a few hundred
+ *   MB; the pickle codec's own default, `Pickle.DEFAULT_MAX_SIZE`, is 64 MiB);
  * - `maxDepth`: nesting, 1,000 for pickles (`Pickle.DEFAULT_MAX_DEPTH`) and
  *   512 for JSON text (`Json.parse`);
- * - `maxNodes`: values, 1,000,000 (`Pickle.DEFAULT_MAX_NODES`).
+ * - `maxNodes`: values, 1,000,000 (`Pickle.DEFAULT_MAX_NODES`; JSON text is
+ *   counted before it is parsed).
+ *
+ * Integers are held to CPython's 4,300 digits in text (`Json.MAX_INT_DIGITS`).
  *
  * Reading is linear in what these admit, so one column costs at most a few
  * times `maxSize` of memory and a bounded time; a value over a budget is an
@@ -105,7 +109,7 @@ export class UndecodableValue extends Schema.TaggedError<UndecodableValue>("@tas
  * @category limits
  */
 export const limits = {
-  maxSize: Pickle.DEFAULT_MAX_SIZE,
+  maxSize: 16 * 1024 * 1024,
   maxDepth: Pickle.DEFAULT_MAX_DEPTH,
   maxNodes: Pickle.DEFAULT_MAX_NODES
 } as const
@@ -132,7 +136,7 @@ export const isPickle = (bytes: Uint8Array): boolean => bytes.length > 0 && byte
  * @category decoding
  */
 export const decodePickle = (column: string, bytes: Uint8Array): Either.Either<Json.Json, UndecodableValue> =>
-  Either.mapLeft(Pickle.decodeToJson(bytes, { maxBytes: limits.maxSize }), (e) => pickleProblem(column, bytes, e))
+  Either.mapLeft(Pickle.decodeToJson(bytes, { maxBytes: limits.maxSize, maxSize: limits.maxSize }), (e) => pickleProblem(column, bytes, e))
 
 const pickleProblem = (column: string, bytes: Uint8Array, e: Pickle.PickleError): UndecodableValue =>
   new UndecodableValue({
@@ -184,7 +188,7 @@ export const decode = (column: string, bytes: Uint8Array | null): Either.Either<
   }
   // A leading byte-order mark is skipped, as TextDecoder does.
   const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded
-  return Either.mapLeft(Json.parse(text), (e) => jsonProblem(column, bytes, e))
+  return Either.mapLeft(Json.parse(text, { maxValues: limits.maxNodes }), (e) => jsonProblem(column, bytes, e))
 }
 
 // The engine's JSON.parse messages quote the input; a reason never does.
@@ -192,6 +196,10 @@ const jsonProblem = (column: string, bytes: Uint8Array, error: Json.JsonError): 
   const size = bytes.length
   const nesting = /nesting deeper than \d+/.exec(error.reason)
   if (nesting !== null) return new UndecodableValue({ column, format: "json", reason: nesting[0], size, limit: "depth" })
+  const values = /more than \d+ values/.exec(error.reason)
+  if (values !== null) return new UndecodableValue({ column, format: "json", reason: values[0], size, limit: "count" })
+  const digits = /integer of more than \d+ digits/.exec(error.reason)
+  if (digits !== null) return new UndecodableValue({ column, format: "json", reason: `invalid JSON: ${digits[0]}`, size })
   const position = /position (\d+)/.exec(error.reason)
   const reason = position === null ? "invalid JSON" : `invalid JSON at position ${position[1]}`
   return new UndecodableValue({ column, format: "json", reason, size })

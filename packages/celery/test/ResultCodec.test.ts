@@ -10,6 +10,7 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import * as CeleryCodec from "../src/CeleryCodec.js"
+import { decodeShared } from "../src/internal/pickle/decode.js"
 import * as Pickle from "../src/Pickle.js"
 import * as ResultCodec from "../src/ResultCodec.js"
 
@@ -262,5 +263,88 @@ describe("read budgets (issue 14, findings 2 and 3)", () => {
     const many = Pickle.decodeToJson(memoBomb(1, 100), { maxNodes: 50 })
     if (Either.isRight(many)) throw new Error("expected a PickleError")
     expect(many.left.limit).toBe("count")
+  })
+})
+
+describe("read budgets on fuzzed rows (issue 14, packages/sql/test/HostileFuzz.test.ts)", () => {
+  const refusal = (column: string, bytes: Uint8Array): ResultCodec.UndecodableValue => {
+    const decoded = ResultCodec.decode(column, bytes)
+    if (Either.isRight(decoded)) throw new Error("expected an UndecodableValue")
+    return decoded.left
+  }
+  const binunicode = (text: Buffer): Buffer => {
+    const head = Buffer.from([0x58, 0, 0, 0, 0])
+    head.writeUInt32LE(text.length, 1)
+    return Buffer.concat([head, text])
+  }
+
+  it("JSON text holding more values than the count budget reads as a count problem, as a pickle does", () => {
+    // 3 MB of text, 1,000,002 values: JSON.parse built them all (15 MB of `{},` took 440 MB)
+    const wide = utf8(`[${"{},".repeat(ResultCodec.limits.maxNodes)}{}]`)
+    const problem = refusal("result", wide)
+    expect(problem.limit).toBe("count")
+    expect(problem.reason).toBe(`more than ${ResultCodec.limits.maxNodes} values`)
+    expect(problem.size).toBe(wide.length)
+    const within = ResultCodec.decode("result", utf8(`[${"0,".repeat(ResultCodec.limits.maxNodes - 2)}0]`))
+    expect(Either.isRight(within) && (within.right as ReadonlyArray<Json.Json>).length).toBe(ResultCodec.limits.maxNodes - 1)
+  })
+
+  it("an integer literal of more than Json.MAX_INT_DIGITS digits is refused, never thrown", () => {
+    // a run of 15 million digits (under the size budget) overflowed the stack of the long-literal test (a defect, not a value)
+    const problem = refusal("kwargs", utf8(`{"n": ${"7".repeat(15_000_000)}}`))
+    expect(problem.reason).toBe(`invalid JSON: integer of more than ${Json.MAX_INT_DIGITS} digits`)
+  })
+
+  it("a FLOAT line of a million digits followed by junk is refused (the float pattern was quadratic)", () => {
+    const line = Buffer.from(`${"7".repeat(1_000_000)}x\n`)
+    const problem = refusal("result", Buffer.concat([Buffer.from([0x80, 2, 0x46]), line, Buffer.from([0x2e])]))
+    expect(problem.reason).toBe("invalid FLOAT (at byte 2)")
+    const valid = Buffer.concat([Buffer.from([0x80, 2, 0x46]), Buffer.from(`${"7".repeat(10)}.5e3\n`), Buffer.from([0x2e])])
+    expect(ResultCodec.decode("result", valid)).toEqual(Either.right(7777777777.5e3))
+  })
+
+  it("a tree shared through the memo is refused by the count budget before it is expanded", () => {
+    // a billion laughs (10^30 values) built as the decoder builds it: one node per level, referenced ten times
+    let reads = 0
+    const leaf = new Proxy(Pickle.int(1), {
+      get: (target, key, receiver) => {
+        if (key === "_tag") reads++
+        return Reflect.get(target, key, receiver)
+      }
+    })
+    let level: Pickle.PickleValue = Pickle.list([leaf])
+    for (let i = 0; i < 30; i++) level = Pickle.list(Array<Pickle.PickleValue>(10).fill(level))
+    const json = Pickle.toJson(level)
+    if (Either.isRight(json)) throw new Error("expected a PickleError")
+    expect(json.left.limit).toBe("count")
+    // the leaf was looked at once, not once per expanded copy (a million, a second per column)
+    expect(reads).toBeLessThan(10)
+  })
+
+  it("the decoder tells which trees share a container, so only those are counted before the walk", () => {
+    const limits = { maxDepth: 1000, maxNodes: 1_000_000, maxBytes: 1 << 20 }
+    const shared = (...bytes: Array<number>) => decodeShared(Uint8Array.from([0x80, 4, ...bytes, 0x2e]), limits).shared
+    expect(shared(0x5d, 0x71, 0, 0x68, 0, 0x86)).toBe(true) // EMPTY_LIST BINPUT 0 BINGET 0 TUPLE2
+    expect(shared(0x5d, 0x32, 0x86)).toBe(true) // EMPTY_LIST DUP TUPLE2
+    expect(shared(0x8c, 1, 0x61, 0x71, 0, 0x68, 0, 0x86)).toBe(false) // a string referenced twice
+    expect(shared(0x5d, 0x5d, 0x86)).toBe(false) // two lists
+    // a billion laughs through decodeToJson: refused by count, as through toJson
+    const laughs: Array<number> = [0x80, 2, 0x5d, 0x4b, 1, 0x61, 0x71, 0]
+    for (let i = 1; i <= 30; i++) laughs.push(0x30, 0x5d, 0x28, 0x68, i - 1, ...Array<number>(9).fill(0x32), 0x65, 0x71, i)
+    const json = Pickle.decodeToJson(Uint8Array.from([...laughs, 0x2e]))
+    expect(Either.isLeft(json) && json.left.limit).toBe("count")
+  })
+
+  it("the size budget counts the escapes a pickled string prints with", () => {
+    // 12 MB of control characters print as 72 MB of JSON: two such columns could not be printed as one record
+    const control = Buffer.concat([Buffer.from([0x80, 2]), binunicode(Buffer.alloc(12_000_000, 1)), Buffer.from([0x2e])])
+    const problem = refusal("result", control)
+    expect(problem.limit).toBe("size")
+    // a quote or a backslash takes two characters, a lone surrogate six, a pair two
+    const text = `"\\${String.fromCharCode(0xd800)}\u{1F600}\n\u0001`
+    const pickled = Pickle.encode(Pickle.str(text))
+    const printed = JSON.stringify(text).length
+    expect(Either.isRight(Pickle.decodeToJson(pickled, { maxSize: printed + 1 }))).toBe(true)
+    expect(Either.isLeft(Pickle.decodeToJson(pickled, { maxSize: printed }))).toBe(true)
   })
 })

@@ -254,23 +254,48 @@ export const stringify = (value: Json): string =>
 // ---------------------------------------------------------------------------
 
 // An integer literal of 16 or more digits may lie outside the safe range.
-const LONG_INTEGER = /\d{16,}/
+// (Not /\d{16,}/: its backtracking overflows the stack on a few million digits.)
+const LONG_INTEGER = /\d{16}/
+
+/**
+ * The most digits an integer literal may have: CPython's default limit on
+ * reading ints from text (`sys.int_info.default_max_str_digits`), which its
+ * `json.loads` applies too. Reading and printing a bigint takes time
+ * quadratic in its digits (seconds for ten million).
+ *
+ * @since 0.1.0
+ * @category limits
+ */
+export const MAX_INT_DIGITS = 4300
+
+/**
+ * @since 0.1.0
+ * @category codec
+ */
+export interface ParseOptions {
+  /**
+   * Most values the text may hold (the value itself, array items and object
+   * values; keys are not counted), checked before anything is parsed;
+   * default unlimited.
+   */
+  readonly maxValues?: number | undefined
+}
 
 /**
  * Parses JSON text. Integer literals outside the safe integer range become
- * `bigint`; everything else is what `JSON.parse` gives.
+ * `bigint` (at most `MAX_INT_DIGITS` digits); everything else is what
+ * `JSON.parse` gives. Text nested deeper than `MAX_DEPTH`, or holding more
+ * than `maxValues` values, fails before anything is built.
  *
  * @since 0.1.0
  * @category codec
  */
-export const parse = (text: string): Either.Either<Json, JsonError> => {
+export const parse = (text: string, options?: ParseOptions): Either.Either<Json, JsonError> => {
+  // JSON.parse itself accepts any depth, but every recursive reader after
+  // it (printing included) would overflow the stack.
+  const over = overBudget(text, MAX_DEPTH, options?.maxValues ?? Infinity)
+  if (over !== undefined) return Either.left(new JsonError({ path: "$", reason: over }))
   if (!LONG_INTEGER.test(text)) {
-    // JSON.parse itself accepts any depth, but every recursive reader after
-    // it (printing included) would overflow the stack.
-    const deep = nestingAbove(text, MAX_DEPTH)
-    if (deep >= 0) {
-      return Either.left(new JsonError({ path: "$", reason: `invalid JSON: nesting deeper than ${MAX_DEPTH} at position ${deep}` }))
-    }
     try {
       return Either.right(JSON.parse(text) as Json)
     } catch (e) {
@@ -280,15 +305,21 @@ export const parse = (text: string): Either.Either<Json, JsonError> => {
   return parseExact(text)
 }
 
+const isSpace = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 13
+
 /**
- * The position of the first bracket that opens a level deeper than `max`
- * outside strings, or -1. One pass, and none for text too short to nest
- * that deep.
+ * Why `text` is over a budget: a bracket opening a level deeper than
+ * `maxDepth`, or the value beyond `maxValues` (counted as JSON.parse would
+ * build them: the top value, one per comma, one per non-empty container),
+ * outside strings; `undefined` when within. One pass, and none for text too
+ * short to go over either (n characters hold at most (n + 1) / 2 values).
  */
-const nestingAbove = (text: string, max: number): number => {
+const overBudget = (text: string, maxDepth: number, maxValues: number): string | undefined => {
   const n = text.length
-  if (n <= 2 * max + 1) return -1
+  if (n <= 2 * maxDepth + 1 && n + 1 <= 2 * maxValues) return undefined
   let depth = 0
+  let values = 1
+  if (values > maxValues) return `more than ${maxValues} values at position 0`
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i)
     if (c === 34) { // a string: skip to its closing quote
@@ -298,12 +329,18 @@ const nestingAbove = (text: string, max: number): number => {
         else if (d === 34) break
       }
     } else if (c === 91 || c === 123) {
-      if (++depth > max) return i
+      if (++depth > maxDepth) return `invalid JSON: nesting deeper than ${maxDepth} at position ${i}`
+      let j = i + 1
+      while (j < n && isSpace(text.charCodeAt(j))) j++
+      const next = text.charCodeAt(j)
+      if (next !== 93 && next !== 125 && ++values > maxValues) return `more than ${maxValues} values at position ${i}`
     } else if (c === 93 || c === 125) {
       depth--
+    } else if (c === 44) {
+      if (++values > maxValues) return `more than ${maxValues} values at position ${i}`
     }
   }
-  return -1
+  return undefined
 }
 
 const parseExact = (text: string): Either.Either<Json, JsonError> => {
@@ -410,12 +447,17 @@ const parseExact = (text: string): Either.Either<Json, JsonError> => {
     NUMBER.lastIndex = i
     const m = NUMBER.exec(text)
     if (m === null || m[0].length === 0) throw error("unexpected character")
-    i += m[0].length
     const literal = m[0]
     if (m[1] === undefined && m[2] === undefined) {
+      // before Number(): converting sixty million digits took a second and a half
+      if (literal.length - (literal.charCodeAt(0) === 45 ? 1 : 0) > MAX_INT_DIGITS) {
+        throw error(`integer of more than ${MAX_INT_DIGITS} digits`)
+      }
+      i += literal.length
       const asNumber = Number(literal)
       return Number.isSafeInteger(asNumber) ? asNumber : BigInt(literal)
     }
+    i += literal.length
     return Number(literal)
   }
   try {

@@ -146,3 +146,54 @@ describe("Json nesting limit (issue 14, finding 3)", () => {
     expect(Json.deeperThan("text")).toBe(false)
   })
 })
+
+describe("Json.parse on hostile text (issue 14, fuzzing the stored rows)", () => {
+  // how many values a parsed value holds: itself, array items, object values (keys are not values)
+  const countValues = (value: Json.Json): number => {
+    if (typeof value !== "object" || value === null) return 1
+    const children: ReadonlyArray<Json.Json> = Array.isArray(value) ? value : Object.values(value)
+    let n = 1
+    for (const child of children) n += countValues(child)
+    return n
+  }
+
+  it("a run of 20 million digits is an answer, not a thrown RangeError", () => {
+    // the long-literal test was /\d{16,}/, whose backtracking overflowed on a few million digits
+    const digits = "7".repeat(20_000_000)
+    expect(Either.isLeft(Json.parse(digits))).toBe(true)
+    expect(Either.isLeft(Json.parse(`[${digits}]`))).toBe(true)
+    // in a string, digits are text
+    expect(Json.parse(`["${digits}"]`)).toEqual(Either.right([digits]))
+  })
+
+  it("refuses integer literals of more than MAX_INT_DIGITS digits, as Python's json.loads does", () => {
+    const most = "9".repeat(Json.MAX_INT_DIGITS)
+    expect(Json.parse(`[${most}, -${most}]`)).toEqual(Either.right([BigInt(most), -BigInt(most)]))
+    const parsed = Json.parse(`[1, ${most}9]`)
+    if (Either.isRight(parsed)) throw new Error("expected a JsonError")
+    expect(parsed.left.reason).toBe(`invalid JSON: integer of more than ${Json.MAX_INT_DIGITS} digits at position 4`)
+    // a fraction or an exponent makes it a double, whatever its length
+    expect(Json.parse(`[${most}9.5]`)).toEqual(Either.right([Number(`${most}9.5`)]))
+  })
+
+  it("maxValues counts values (keys are not values) before anything is parsed", () => {
+    fc.assert(
+      fc.property(jsonArb, fc.constantFrom(undefined, 1, "\t"), (value, indent) => {
+        const text = JSON.stringify(value, (_, v) => (typeof v === "bigint" ? Number(v) : v), indent)
+        const n = countValues(JSON.parse(text))
+        expect(Either.isRight(Json.parse(text, { maxValues: n }))).toBe(true)
+        const refused = Json.parse(text, { maxValues: n - 1 })
+        if (Either.isRight(refused)) throw new Error(`expected ${n - 1} values to be refused for ${text}`)
+        expect(refused.left.reason).toContain(`more than ${n - 1} values`)
+      }),
+      { numRuns: 500 }
+    )
+    // brackets and commas inside strings are text
+    expect(Json.parse(`["[[,{,]", {"a,[": "]"}]`, { maxValues: 4 })).toEqual(Either.right(["[[,{,]", { "a,[": "]" }]))
+    // a million empty objects are refused before JSON.parse builds them
+    const wide = `[${"{},".repeat(1_000_000)}{}]`
+    const refused = Json.parse(wide, { maxValues: 1_000_000 })
+    if (Either.isRight(refused)) throw new Error("expected a JsonError")
+    expect(refused.left.reason).toBe("more than 1000000 values at position 2999997")
+  })
+})

@@ -29,6 +29,7 @@ import * as PgBackend from "@taskmeta/sql/PgBackend"
 import * as SqliteBackend from "@taskmeta/sql/SqliteBackend"
 import { DEFAULT_PG_URL, parallel, percentile, result } from "./harness.js"
 import * as Cleanup from "./cleanup.js"
+import * as Hostile from "./hostile.js"
 import { checkStored, storeFromProcesses } from "./multiprocess.js"
 
 const PG_URL = process.env.TASKMETA_BENCH_PG_URL ?? DEFAULT_PG_URL
@@ -592,7 +593,10 @@ const main = Effect.gen(function*() {
       } ms`
     )
   }
-  fs.writeFileSync(path.join(ROOT, "bench-results.json"), JSON.stringify({ results, cleanupLatency }, null, 2) + "\n")
+  // Hostile rows: extreme and fuzzed, each read alone in a heap-capped child (issue 14).
+  const hostile = yield* Hostile.benchHostileRows({})
+  Hostile.print(hostile)
+  fs.writeFileSync(path.join(ROOT, "bench-results.json"), JSON.stringify({ results, cleanupLatency, hostile }, null, 2) + "\n")
 
   const key = (backend: Backend, operation: Row["operation"], concurrency: number, processes?: number): Key => ({
     backend,
@@ -656,7 +660,8 @@ const main = Effect.gen(function*() {
     atLeast("pg getMany ≥ 50,000 rec/s", key("postgres", "getMany", 1), 50_000),
     atLeast("sqlite getMany ≥ 50,000 rec/s", key("sqlite", "getMany", 1), 50_000),
     ["pg wait p50 ≤ 5 ms", find(pgWait, "p50_ms") <= 5, `${find(pgWait, "p50_ms")} ms; ${perRound(pgWait, "p50_ms")}`],
-    ...cleanupLatency.map(Cleanup.goal)
+    ...cleanupLatency.map(Cleanup.goal),
+    Hostile.goal(hostile)
   ]
   console.log("\ngoals:")
   for (const [name, ok, value] of goals) console.log(`  ${ok ? "met    " : "NOT MET"}  ${name}  (${value})`)

@@ -7,7 +7,7 @@
 import type { PickleValue } from "../../Pickle.js"
 import type { Entry, MutableDict, MutableSeq } from "./ast.js"
 import type { Limit } from "./ast.js"
-import { checkDepth, Failure, mutableObject } from "./ast.js"
+import { checkDepth, Failure, isContainer, mutableObject } from "./ast.js"
 import {
   allAscii,
   decodeLong,
@@ -98,7 +98,17 @@ const fold = (callable: PickleValue, args: PickleValue): PickleValue | undefined
   return undefined
 }
 
-export const decode = (bytes: Uint8Array, limits: Limits): PickleValue => {
+export const decode = (bytes: Uint8Array, limits: Limits): PickleValue => decodeShared(bytes, limits).value
+
+/**
+ * `decode`, and whether a container was pushed a second time (from the memo
+ * or by DUP): only then can the tree expand into more values than it has
+ * nodes (see `toJson`'s `countFirst`).
+ */
+export const decodeShared = (
+  bytes: Uint8Array,
+  limits: Limits
+): { readonly value: PickleValue; readonly shared: boolean } => {
   const end = bytes.length
   if (end > limits.maxBytes) throw new Failure(`input of ${end} bytes exceeds the limit of ${limits.maxBytes}`, 0, "size")
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -111,6 +121,7 @@ export const decode = (bytes: Uint8Array, limits: Limits): PickleValue => {
   let op = 0 // offset of the current opcode
   let nodes = 0
   let containers = 0
+  let shared = false
 
   const fail = (reason: string, limit?: Limit): never => {
     throw new Failure(reason, op, limit)
@@ -209,6 +220,7 @@ export const decode = (bytes: Uint8Array, limits: Limits): PickleValue => {
   const get = (key: number): void => {
     const value = memo.get(key)
     if (value === undefined) fail(`memo key ${key} not found`)
+    if (isContainer(value!)) shared = true
     push(value!)
   }
   const put = (key: number): void => {
@@ -266,7 +278,7 @@ export const decode = (bytes: Uint8Array, limits: Limits): PickleValue => {
         if (stack.length > 1) fail(`${stack.length - 1} values left on the stack at STOP`)
         const result = stack[0]
         if (containers > limits.maxDepth) checkDepth(result, limits.maxDepth)
-        return result
+        return { value: result, shared }
       }
       case 0x28: // MARK
         marks.push(stack.length)
@@ -280,9 +292,12 @@ export const decode = (bytes: Uint8Array, limits: Limits): PickleValue => {
       case 0x31: // POP_MARK
         popMark()
         break
-      case 0x32: // DUP
-        push(top())
+      case 0x32: { // DUP
+        const value = top()
+        if (isContainer(value)) shared = true
+        push(value)
         break
+      }
 
       // ---- numbers
       case 0x49: { // INT

@@ -3,19 +3,25 @@
  *
  * @internal
  */
-import * as Encoding from "effect/Encoding"
 import type * as Json from "@taskmeta/schema/Json"
 import type { PickleValue } from "../../Pickle.js"
 import type { Container, Entry } from "./ast.js"
-import { Failure } from "./ast.js"
+import { children, Failure, isContainer } from "./ast.js"
 import { normalizeInt, redactUrlPasswords } from "./text.js"
 
 export interface Limits {
   readonly maxDepth: number
   readonly maxNodes: number
-  /** Most characters of JSON text the result may print as (estimated as it is built). */
+  /** Most characters of JSON text the result may print as (counted as it is built). */
   readonly maxSize: number
   readonly redact: boolean
+  /**
+   * Count the values the tree expands into before building anything: needed
+   * when a container is shared (memo references can make a small tree expand
+   * past `maxNodes`, a billion laughs); a tree the decoder saw no sharing in
+   * skips it (it costs as much as the walk).
+   */
+  readonly countFirst: boolean
 }
 
 type JsonArray = Array<Json.Json>
@@ -53,28 +59,139 @@ interface Frame {
   readonly dictItems?: JsonArray
 }
 
+/**
+ * The characters `JSON.stringify` prints `text` with, quotes included: a
+ * quote, a backslash or \b \t \n \f \r take two, other control characters
+ * and lone surrogates six.
+ */
+const quotedLength = (text: string): number => {
+  let n = text.length + 2
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c >= 0x20 && c !== 0x22 && c !== 0x5c && (c < 0xd800 || c > 0xdfff)) continue
+    if (c < 0x20) n += c === 8 || c === 9 || c === 10 || c === 12 || c === 13 ? 1 : 5
+    else if (c === 0x22 || c === 0x5c) n += 1
+    else if (c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++
+    else n += 5
+  }
+  return n
+}
+
 const floatJson = (value: number): Json.Json => {
   if (Number.isFinite(value)) return value === 0 ? 0 : value
   return { __pickle__: "float", value: Number.isNaN(value) ? "nan" : value > 0 ? "inf" : "-inf" }
 }
 
+/** The children `toJson` converts: a dict with text keys only gives its values (its keys are not values). */
+const convertedChildren = (node: Container): ReadonlyArray<PickleValue> =>
+  node._tag === "Dict" && allStrKeys(node.entries) ? node.entries.map((entry) => entry[1]) : children(node)
+
+/**
+ * How many values `toJson` would produce for `root`, counted over the tree
+ * as decoded (a subtree shared through the memo is counted once and
+ * multiplied, not expanded), stopping past `max`; -1 when the tree has a
+ * cycle (the walk counts those itself). Iterative.
+ */
+const expandedCount = (root: PickleValue, max: number): number => {
+  if (!isContainer(root)) return 1
+  const known = new Map<PickleValue, number>() // -1 while on the path
+  const nodes: Array<Container> = [root]
+  const kids: Array<ReadonlyArray<PickleValue>> = [convertedChildren(root)]
+  const index: Array<number> = [0]
+  const total: Array<number> = [1]
+  known.set(root, -1)
+  while (nodes.length > 0) {
+    const top = nodes.length - 1
+    const list = kids[top]
+    if (index[top] < list.length) {
+      const child = list[index[top]++]
+      if (!isContainer(child)) {
+        total[top] = Math.min(total[top] + 1, max + 1)
+        continue
+      }
+      const n = known.get(child)
+      if (n === -1) return -1
+      if (n !== undefined) {
+        total[top] = Math.min(total[top] + n, max + 1)
+        continue
+      }
+      known.set(child, -1)
+      nodes.push(child)
+      kids.push(convertedChildren(child))
+      index.push(0)
+      total.push(1)
+      continue
+    }
+    const n = total[top]
+    known.set(nodes[top], n)
+    nodes.pop()
+    kids.pop()
+    index.pop()
+    total.pop()
+    if (top > 0) total[top - 1] = Math.min(total[top - 1] + n, max + 1)
+  }
+  return known.get(root)!
+}
+
 export const toJson = (root: PickleValue, limits: Limits): Json.Json => {
-  const { maxDepth, maxNodes, maxSize, redact } = limits
+  const { countFirst, maxDepth, maxNodes, maxSize } = limits
   const frames: Array<Frame> = []
   const onPath = new Set<PickleValue>()
   let count = 0
-  // The JSON text the result prints as, estimated from above for plain text
-  // (quotes, separators and a small fixed cost per value; escapes not
-  // counted): a value shared through the memo counts each time it appears,
+  // The JSON text the result prints as, estimated from above (strings and
+  // keys as printed, escapes included; separators and a small fixed cost per
+  // value): a value shared through the memo counts each time it appears,
   // so a 1 MB string referenced 3,000 times stops here, not in the printer.
   let size = 0
   const grow = (n: number): void => {
     size += n
     if (size > maxSize) throw new Failure(`decoded value larger than ${maxSize} bytes`, -1, "size")
   }
+  // Buffer's encoder: effect's Encoding.encodeBase64 adds one character at a
+  // time (45 MB of bytes took 18 s and 2 GB). Bytes shared through the memo
+  // are encoded once.
+  const encoded = new Map<Uint8Array, string>()
   const bytesJson = (tag: "bytes" | "bytearray", value: Uint8Array): Json.Json => {
     grow(Math.ceil(value.length / 3) * 4 + 32)
-    return { __pickle__: tag, base64: Encoding.encodeBase64(value) }
+    let base64 = value.length < 256 ? undefined : encoded.get(value)
+    if (base64 === undefined) {
+      base64 = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("base64")
+      if (value.length >= 256) encoded.set(value, base64)
+    }
+    return { __pickle__: tag, base64 }
+  }
+
+  // A large string shared through the memo is redacted and measured once,
+  // not once per reference (3,000 references to 1 MB of URLs took seconds).
+  const redacted = new Map<PickleValue, readonly [string, number]>()
+  const measured = new Map<PickleValue, number>()
+  // Redaction only removes characters and adds `***`, so the redacted text
+  // prints with at most its growth more than the original (measuring the
+  // original also spares flattening the redacted rope).
+  const redact = (text: string): readonly [string, number] => {
+    const value = redactUrlPasswords(text)
+    return [value, quotedLength(text) + value.length - text.length]
+  }
+  const strJson = (node: PickleValue.Str, redacting: boolean): string => {
+    if (node.value.length < 1024) {
+      if (!redacting) {
+        grow(quotedLength(node.value) + 1)
+        return node.value
+      }
+      const [value, length] = redact(node.value)
+      grow(length + 1)
+      return value
+    }
+    if (!redacting) {
+      let length = measured.get(node)
+      if (length === undefined) measured.set(node, length = quotedLength(node.value))
+      grow(length + 1)
+      return node.value
+    }
+    let known = redacted.get(node)
+    if (known === undefined) redacted.set(node, known = redact(node.value))
+    grow(known[1] + 1)
+    return known[0]
   }
 
   /** JSON for `node`; a container's JSON is returned empty and filled by the frame pushed for it. */
@@ -94,14 +211,13 @@ export const toJson = (root: PickleValue, limits: Limits): Json.Json => {
         grow(25)
         return floatJson(node.value)
       case "Str":
-        grow(node.value.length + 3)
-        return inObject && redact ? redactUrlPasswords(node.value) : node.value
+        return strJson(node, inObject && limits.redact)
       case "Bytes":
         return bytesJson("bytes", node.value)
       case "ByteArray":
         return bytesJson("bytearray", node.value)
       case "Global":
-        grow(node.module.length + node.name.length + 48)
+        grow(quotedLength(node.module) + quotedLength(node.name) + 44)
         return { __pickle__: "global", module: node.module, name: node.name }
       case "Ext":
         grow(40)
@@ -175,6 +291,12 @@ export const toJson = (root: PickleValue, limits: Limits): Json.Json => {
     return frame.out
   }
 
+  // Memo references can make a small tree expand past the count budget (a
+  // billion laughs): refused before anything is expanded, not after a
+  // million values were built (seconds).
+  if (countFirst && expandedCount(root, maxNodes) > maxNodes) {
+    throw new Failure(`more than ${maxNodes} JSON values`, -1, "count")
+  }
   const result = convert(root, false)
   while (frames.length > 0) {
     const frame = frames[frames.length - 1]
@@ -193,7 +315,7 @@ export const toJson = (root: PickleValue, limits: Limits): Json.Json => {
       }
       case RECORD: {
         const [key, value] = (node as PickleValue.Dict).entries[i]
-        grow((key as PickleValue.Str).value.length + 4)
+        grow(quotedLength((key as PickleValue.Str).value) + 2)
         setKey(frame.out as JsonRecord, (key as PickleValue.Str).value, convert(value, frame.inObject))
         break
       }
