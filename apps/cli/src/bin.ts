@@ -9,13 +9,19 @@
  *
  * @since 0.1.0
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Cli from "./Cli.js"
 import * as Failure from "./Failure.js"
+
+// What the commands need (`CliApp.Environment`); `NodeContext.layer` would also load the command
+// executor and workers, which nothing here uses, on every start.
+const Platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
 
 const Logging = Layer.merge(
   Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger)),
@@ -30,6 +36,6 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
 
 Cli.run(process.argv).pipe(
   Effect.tapErrorCause(Failure.report(process.env.TASKMETA_DEBUG === "1")),
-  Effect.provide(Layer.merge(NodeContext.layer, Logging)),
+  Effect.provide(Layer.merge(Platform, Logging)),
   NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
 )

@@ -20,7 +20,6 @@
  *
  * @since 0.1.0
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Config from "effect/Config"
@@ -254,9 +253,13 @@ export const makeDriver = (
         })
       )
 
-    // With a `PgClient` in context, READY writes are pushed (its LISTEN connection).
+    // With a `PgClient` in context, READY writes are pushed (its LISTEN connection). Its module
+    // (node-postgres) is loaded only here, so SQLite programs never load it.
     const pgClient = kind === "postgres" && options.listen !== false
-      ? yield* Effect.serviceOption(PgClient.PgClient)
+      ? yield* Effect.flatMap(
+        Effect.promise(() => import("@effect/sql-pg/PgClient")),
+        (PgClient) => Effect.serviceOption(PgClient.PgClient)
+      )
       : Option.none()
     const listener = Option.isSome(pgClient)
       ? yield* Listener.make(pgClient.value, SqlMigrations.channel(names))

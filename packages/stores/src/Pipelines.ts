@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -13,14 +13,11 @@ import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as ArangoConfig from "@taskmeta/arango/ArangoConfig"
-import * as ArangoPipelineStore from "@taskmeta/arango/ArangoPipelineStore"
-import * as ArangoScan from "@taskmeta/arango/ArangoScan"
 import * as MemoryPipelineStore from "@taskmeta/core/MemoryPipelineStore"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import { BrowseError } from "@taskmeta/core/ResultBrowser"
-import * as PipelineMigrations from "@taskmeta/sql/PipelineMigrations"
-import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import * as BackendUrl from "./BackendUrl.js"
+import { lazyLayer } from "./internal/lazy.js"
 import * as Stores from "./Stores.js"
 
 /**
@@ -73,22 +70,26 @@ const IdRows = Schema.Array(Schema.Struct({ pipeline_id: Schema.String }))
 export const layerSqlBrowser = (
   prefix?: string
 ): Layer.Layer<PipelineBrowser, never, SqlClient.SqlClient> =>
-  Layer.effect(
-    PipelineBrowser,
-    Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const names = PipelineMigrations.tableNames(prefix)
-      return {
-        pipelineIds: Effect.gen(function*() {
-          const tables = yield* names
-          const rows = yield* sql`SELECT DISTINCT pipeline_id FROM ${sql(tables.executions)} ORDER BY pipeline_id`
-          return (yield* Schema.decodeUnknown(IdRows)(rows)).map((r) => r.pipeline_id)
-        }).pipe(
-          Effect.mapError((cause) => new BrowseError({ operation: "list pipelines", cause })),
-          Effect.withSpan("PipelineBrowser.pipelineIds")
-        )
-      }
-    })
+  lazyLayer(
+    () => Promise.all([import("@effect/sql/SqlClient"), import("@taskmeta/sql/PipelineMigrations")]),
+    ([SqlClient, PipelineMigrations]) =>
+      Layer.effect(
+        PipelineBrowser,
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const names = PipelineMigrations.tableNames(prefix)
+          return {
+            pipelineIds: Effect.gen(function*() {
+              const tables = yield* names
+              const rows = yield* sql`SELECT DISTINCT pipeline_id FROM ${sql(tables.executions)} ORDER BY pipeline_id`
+              return (yield* Schema.decodeUnknown(IdRows)(rows)).map((r) => r.pipeline_id)
+            }).pipe(
+              Effect.mapError((cause) => new BrowseError({ operation: "list pipelines", cause })),
+              Effect.withSpan("PipelineBrowser.pipelineIds")
+            )
+          }
+        })
+      )
   )
 
 /**
@@ -102,18 +103,22 @@ export const layerArangoBrowser = (
   input: ArangoConfig.Input,
   prefix?: string
 ): Layer.Layer<PipelineBrowser, ArangoConfig.ArangoConfigError> =>
-  Layer.scoped(
-    PipelineBrowser,
-    Effect.gen(function*() {
-      const names = yield* ArangoPipelineStore.collectionNames({ prefix })
-      const scan = yield* ArangoScan.make(input)
-      return {
-        pipelineIds: scan.pipelineIds(names.executions).pipe(
-          Effect.mapError((e) => new BrowseError({ operation: "list pipelines", cause: e.cause })),
-          Effect.withSpan("PipelineBrowser.pipelineIds")
-        )
-      }
-    })
+  lazyLayer(
+    () => Promise.all([import("@taskmeta/arango/ArangoPipelineStore"), import("@taskmeta/arango/ArangoScan")]),
+    ([ArangoPipelineStore, ArangoScan]) =>
+      Layer.scoped(
+        PipelineBrowser,
+        Effect.gen(function*() {
+          const names = yield* ArangoPipelineStore.collectionNames({ prefix })
+          const scan = yield* ArangoScan.make(input)
+          return {
+            pipelineIds: scan.pipelineIds(names.executions).pipe(
+              Effect.mapError((e) => new BrowseError({ operation: "list pipelines", cause: e.cause })),
+              Effect.withSpan("PipelineBrowser.pipelineIds")
+            )
+          }
+        })
+      )
   )
 
 /**
@@ -157,7 +162,8 @@ export const layerFromUrl = (
         case "Sqlite":
         case "Postgres":
           return Layer.merge(
-            SqlPipelineStore.layer({ ...storeOptions, prefix: options.prefix }),
+            lazyLayer(() => import("@taskmeta/sql/SqlPipelineStore"), (SqlPipelineStore) =>
+              SqlPipelineStore.layer({ ...storeOptions, prefix: options.prefix })),
             layerSqlBrowser(options.prefix)
           ).pipe(
             Layer.mapError((cause) => new Stores.BackendOpenError({ backend: BackendUrl.describe(u), cause })),
@@ -166,7 +172,8 @@ export const layerFromUrl = (
         case "Arango": {
           const input = { url: u.url, create: options.create === true }
           return Layer.merge(
-            ArangoPipelineStore.layer(input, { ...storeOptions, prefix: options.prefix }),
+            lazyLayer(() => import("@taskmeta/arango/ArangoPipelineStore"), (ArangoPipelineStore) =>
+              ArangoPipelineStore.layer(input, { ...storeOptions, prefix: options.prefix })),
             layerArangoBrowser(input, options.prefix)
           ).pipe(
             Layer.mapError((cause) => new Stores.BackendOpenError({ backend: BackendUrl.describe(u), cause }))

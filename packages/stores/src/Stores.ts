@@ -17,8 +17,6 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Schedule from "effect/Schedule"
-import * as ArangoBackend from "@taskmeta/arango/ArangoBackend"
-import * as ArangoBrowser from "@taskmeta/arango/ArangoBrowser"
 import { causeMessage } from "@taskmeta/core/BackendError"
 import type * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as MemoryBackend from "@taskmeta/core/MemoryBackend"
@@ -27,16 +25,12 @@ import type * as PipelineStore from "@taskmeta/core/PipelineStore"
 import type * as ResultBackend from "@taskmeta/core/ResultBackend"
 import type * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 import * as RetryPolicy from "@taskmeta/core/RetryPolicy"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as PgBackend from "@taskmeta/sql/PgBackend"
 import * as ResultCodec from "@taskmeta/celery/ResultCodec"
-import * as SqliteBackend from "@taskmeta/sql/SqliteBackend"
-import * as SqlMigrations from "@taskmeta/sql/SqlMigrations"
-import * as SqlStore from "@taskmeta/sql/SqlStore"
 import * as TableNames from "@taskmeta/sql/TableNames"
 import * as Path from "node:path"
 import * as BackendUrl from "./BackendUrl.js"
 import * as Pipelines from "./Pipelines.js"
+import { lazyLayer } from "./internal/lazy.js"
 
 /**
  * @since 0.1.0
@@ -158,25 +152,34 @@ export const clientLayer = (
   options: Options = {}
 ): Layer.Layer<SqlClient.SqlClient, BackendOpenError> => {
   if (url._tag === "Sqlite") {
-    return opened(url)(SqliteBackend.layerClient({ filename: sqliteFilename(url, options.baseDirectory) }))
+    const filename = sqliteFilename(url, options.baseDirectory)
+    return opened(url)(
+      lazyLayer(() => import("@taskmeta/sql/SqliteBackend"), (SqliteBackend) => SqliteBackend.layerClient({ filename }))
+    )
   }
   const schema = options.tables?.schema
-  return PgBackend.layerClient({ url: url.url, tables: options.tables }).pipe(
-    // Tables addressed without a schema (the pipeline store's) live in `schema` too. CREATE SCHEMA
-    // IF NOT EXISTS in two sessions at once can still collide (23505): take the lock taskmeta's
-    // migrations hold while they create it, and try again if another writer raced anyway.
-    Layer.tap((context) => {
-      if (schema === undefined) return Effect.void
-      const sql = Context.get(context, PgClient.PgClient)
-      return sql.withTransaction(
-        Effect.zipRight(
-          sql`SELECT pg_advisory_xact_lock(${sql.literal(String(SqlMigrations.ADVISORY_LOCK_KEY))})`,
-          sql`CREATE SCHEMA IF NOT EXISTS ${sql.literal(TableNames.quote(schema))}`
-        )
-      ).pipe(Effect.retry({ times: 3, schedule: Schedule.spaced("50 millis") }))
-    }),
-    opened(url)
-  )
+  const modules = () =>
+    Promise.all([
+      import("@taskmeta/sql/PgBackend"),
+      import("@effect/sql-pg/PgClient"),
+      import("@taskmeta/sql/SqlMigrations")
+    ])
+  return lazyLayer(modules, ([PgBackend, PgClient, SqlMigrations]) =>
+    PgBackend.layerClient({ url: url.url, tables: options.tables }).pipe(
+      // Tables addressed without a schema (the pipeline store's) live in `schema` too. CREATE SCHEMA
+      // IF NOT EXISTS in two sessions at once can still collide (23505): take the lock taskmeta's
+      // migrations hold while they create it, and try again if another writer raced anyway.
+      Layer.tap((context) => {
+        if (schema === undefined) return Effect.void
+        const sql = Context.get(context, PgClient.PgClient)
+        return sql.withTransaction(
+          Effect.zipRight(
+            sql`SELECT pg_advisory_xact_lock(${sql.literal(String(SqlMigrations.ADVISORY_LOCK_KEY))})`,
+            sql`CREATE SCHEMA IF NOT EXISTS ${sql.literal(TableNames.quote(schema))}`
+          )
+        ).pipe(Effect.retry({ times: 3, schedule: Schedule.spaced("50 millis") }))
+      })
+    )).pipe(opened(url))
 }
 
 const backendFor = (parsed: BackendUrl.BackendUrl, options: Options): Layer.Layer<
@@ -188,17 +191,22 @@ const backendFor = (parsed: BackendUrl.BackendUrl, options: Options): Layer.Laye
   switch (parsed._tag) {
     case "Memory":
       return MemoryBackend.layer(backendOptions)
-    case "Sqlite":
-      return open(SqliteBackend.layer({
-        ...backendOptions,
-        encoding,
-        filename: sqliteFilename(parsed, options.baseDirectory),
-        tables: tables === undefined ? undefined : { tasks: tables.tasks, groups: tables.groups }
-      }))
+    case "Sqlite": {
+      const filename = sqliteFilename(parsed, options.baseDirectory)
+      return open(lazyLayer(() => import("@taskmeta/sql/SqliteBackend"), (SqliteBackend) =>
+        SqliteBackend.layer({
+          ...backendOptions,
+          encoding,
+          filename,
+          tables: tables === undefined ? undefined : { tasks: tables.tasks, groups: tables.groups }
+        })))
+    }
     case "Postgres":
-      return open(PgBackend.layer({ ...backendOptions, encoding, url: parsed.url, tables }))
+      return open(lazyLayer(() => import("@taskmeta/sql/PgBackend"), (PgBackend) =>
+        PgBackend.layer({ ...backendOptions, encoding, url: parsed.url, tables })))
     case "Arango":
-      return open(ArangoBackend.layer({ url: parsed.url }, backendOptions))
+      return open(lazyLayer(() => import("@taskmeta/arango/ArangoBackend"), (ArangoBackend) =>
+        ArangoBackend.layer({ url: parsed.url }, backendOptions)))
   }
 }
 
@@ -240,11 +248,14 @@ export const layerFromUrl = (
           return Layer.merge(MemoryBrowser.layer(backendOptions), Pipelines.layerFromUrl(parsed, options))
         case "Sqlite":
         case "Postgres": {
-          const store = SqlStore.layer({
-            ...backendOptions,
-            encoding,
-            tables: parsed._tag === "Sqlite" && tables !== undefined ? { tasks: tables.tasks, groups: tables.groups } : tables
-          })
+          const store = lazyLayer(() => import("@taskmeta/sql/SqlStore"), (SqlStore) =>
+            SqlStore.layer({
+              ...backendOptions,
+              encoding,
+              tables: parsed._tag === "Sqlite" && tables !== undefined
+                ? { tasks: tables.tasks, groups: tables.groups }
+                : tables
+            }))
           return Layer.merge(store, Pipelines.layerSqlBrowser()).pipe(
             opened(parsed),
             Layer.provide(clientLayer(parsed, options))
@@ -253,7 +264,13 @@ export const layerFromUrl = (
         case "Arango":
           // The browser counts with the backend's options (what `cleanup` would delete).
           return Layer.merge(
-            Layer.provideMerge(opened(parsed)(ArangoBrowser.layer({ url: parsed.url })), backendFor(parsed, options)),
+            Layer.provideMerge(
+              opened(parsed)(
+                lazyLayer(() => import("@taskmeta/arango/ArangoBrowser"), (ArangoBrowser) =>
+                  ArangoBrowser.layer({ url: parsed.url }))
+              ),
+              backendFor(parsed, options)
+            ),
             Pipelines.layerFromUrl(parsed, options)
           )
       }
@@ -286,6 +303,7 @@ export const migrate = (
   Effect.gen(function*() {
     const parsed = yield* toUrl(url)
     if (parsed._tag !== "Sqlite" && parsed._tag !== "Postgres") return []
+    const SqlMigrations = yield* Effect.promise(() => import("@taskmeta/sql/SqlMigrations"))
     const names = yield* TableNames.make(options.tables).pipe(
       Effect.mapError((cause) => new BackendOpenError({ backend: BackendUrl.describe(parsed), cause }))
     )
