@@ -32,7 +32,6 @@
 import * as path from "node:path"
 import { afterAll, describe, expect, it, layer } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
-import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -42,7 +41,6 @@ import * as fc from "fast-check"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as ResultCodec from "@taskmeta/celery/ResultCodec"
 import * as Json from "@taskmeta/schema/Json"
-import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as SqliteBackend from "../src/SqliteBackend.js"
 import { removeDir, tempDir } from "./helpers.js"
 import {
@@ -53,6 +51,7 @@ import {
   insertRows,
   MEMORY_SCALE,
   memoryRows,
+  printRecord,
   readInChild,
   rowRecipe,
   storedColumn,
@@ -87,22 +86,6 @@ const expected = (column: "result" | "args" | "kwargs", stored: Uint8Array | str
     size: bytes.length
   })
 }
-
-/** The record as one JSON line (what `taskmeta get --json` prints, less the schema). */
-const printRecord = (record: TaskRecord.TaskRecord): string =>
-  Json.stringify({
-    task_id: record.taskId,
-    status: record.status,
-    result: record.result,
-    traceback: record.traceback,
-    date_done: record.dateDone === null ? null : DateTime.formatIso(record.dateDone),
-    name: record.name,
-    args: record.args,
-    kwargs: record.kwargs,
-    worker: record.worker,
-    retries: record.retries,
-    queue: record.queue
-  })
 
 const CANARY: HostileRow = {
   kind: "canary",

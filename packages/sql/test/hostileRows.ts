@@ -1214,20 +1214,7 @@ export const checkRecord = (
     attempt("result", () => Json.stringify(record.result))
     attempt("args", () => Json.stringify(record.args))
     attempt("kwargs", () => Json.stringify(record.kwargs))
-    attempt("record", () =>
-      Json.stringify({
-        task_id: record.taskId,
-        status: record.status,
-        result: record.result,
-        traceback: record.traceback,
-        date_done: record.dateDone === null ? null : DateTime.formatIso(record.dateDone),
-        name: record.name,
-        args: record.args,
-        kwargs: record.kwargs,
-        worker: record.worker,
-        retries: record.retries,
-        queue: record.queue
-      }))
+    attempt("record", () => printRecord(record))
   }
   return { problems, undecodable }
 }
@@ -1346,4 +1333,20 @@ export const readInChild = (
     return Effect.sync(() => {
       if (child.exitCode === null) child.kill()
     })
+  })
+
+/** The record as one JSON line (what `taskmeta get --json` prints, less the schema). */
+export const printRecord = (record: TaskRecord.TaskRecord): string =>
+  Json.stringify({
+    task_id: record.taskId,
+    status: record.status,
+    result: record.result,
+    traceback: record.traceback,
+    date_done: record.dateDone === null ? null : DateTime.formatIso(record.dateDone),
+    name: record.name,
+    args: record.args,
+    kwargs: record.kwargs,
+    worker: record.worker,
+    retries: record.retries,
+    queue: record.queue
   })
