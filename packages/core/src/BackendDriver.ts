@@ -66,6 +66,14 @@ export interface BackendDriver {
   readonly subscribe?: Effect.Effect<Queue.Dequeue<string>, never, Scope.Scope> | undefined
   /** The shortest pause between polls while waiting (the interval grows up to `pollInterval`). */
   readonly minPollInterval?: number | undefined
+  /**
+   * How long, in milliseconds, one cleanup statement should hold the store,
+   * for drivers whose statements keep every writer waiting while they run
+   * (SQLite's one connection, which also blocks the event loop). Cleanup
+   * then sizes each batch from the last one's time, never above
+   * `cleanupBatchSize`. Without it every batch is `cleanupBatchSize`.
+   */
+  readonly cleanupSlice?: number | undefined
   /** Whether a failure is worth retrying (a lost connection, a lock, a serialization failure). */
   readonly isTransient: (error: DriverError) => boolean
   /** Runs before a retry, to drop a broken connection. */

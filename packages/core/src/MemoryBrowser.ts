@@ -71,6 +71,7 @@ export const track = (
     cleanupGroups: inner.cleanupGroups,
     subscribe: inner.subscribe,
     minPollInterval: inner.minPollInterval,
+    cleanupSlice: inner.cleanupSlice,
     isTransient: inner.isTransient,
     onRetryableError: inner.onRetryableError
   }

@@ -495,26 +495,30 @@ export const make = (
       let tasks = 0
       let groups = 0
       const limit = options.cleanupBatchSize
+      const slice = driver.cleanupSlice !== undefined && driver.cleanupSlice > 0 ? driver.cleanupSlice : undefined
       const fail = (e: DriverError) => new CleanupError({ deletedTasks: tasks, deletedGroups: groups, cause: e.cause })
+      // Deletes in batches until one comes back short; returns the total.
+      const sweep = (batch: (size: number) => Effect.Effect<number, DriverError>, counted: (n: number) => void) =>
+        Effect.gen(function*() {
+          let size = slice === undefined ? limit : Math.min(limit, FIRST_SLICED_BATCH)
+          for (;;) {
+            const t0 = yield* Clock.currentTimeNanos
+            const n = yield* retry(batch(size)).pipe(Effect.mapError(fail))
+            counted(n)
+            if (n < size) return
+            if (slice !== undefined) size = nextBatchSize(size, Number((yield* Clock.currentTimeNanos) - t0) / 1e6, slice, limit)
+            // Between batches, writers waiting for the connection go first: a
+            // synchronous driver (SQLite) would otherwise take it back at once
+            // and hold every writer for the whole sweep.
+            yield* Effect.yieldNow()
+          }
+        })
       for (const rule of rules) {
-        for (;;) {
-          const n = yield* retry(driver.cleanupTasks(rule, limit)).pipe(Effect.mapError(fail))
-          tasks += n
-          if (n < limit) break
-          // Between batches, writers waiting for the connection go first: a
-          // synchronous driver (SQLite) would otherwise take it back at once
-          // and hold every writer for the whole sweep.
-          yield* Effect.yieldNow()
-        }
+        yield* sweep((size) => driver.cleanupTasks(rule, size), (n) => tasks += n)
       }
       if (options.resultExpires !== null) {
         const before = DateTime.subtractDuration(now, options.resultExpires)
-        for (;;) {
-          const n = yield* retry(driver.cleanupGroups(before, limit)).pipe(Effect.mapError(fail))
-          groups += n
-          if (n < limit) break
-          yield* Effect.yieldNow()
-        }
+        yield* sweep((size) => driver.cleanupGroups(before, size), (n) => groups += n)
       }
       yield* Effect.annotateCurrentSpan({ tasks, groups })
       return { tasks, groups } satisfies CleanupReport
@@ -597,6 +601,22 @@ export const make = (
       waitForMany
     } satisfies Service
   })
+
+/** A time-sliced sweep's first batch, before it has a time to size from. */
+const FIRST_SLICED_BATCH = 16
+
+/**
+ * The next batch of a time-sliced sweep: the size that would have taken
+ * `slice` ms at the last batch's pace, at most double the last (one slow
+ * statement, or a clock that did not move, does not swing it far), at least
+ * 1 and at most `limit`.
+ *
+ * @internal
+ */
+export const nextBatchSize = (size: number, tookMs: number, slice: number, limit: number): number => {
+  const paced = tookMs > 0 ? Math.floor(size * slice / tookMs) : size * 2
+  return Math.max(1, Math.min(limit, size * 2, paced))
+}
 
 /**
  * The cleanup rules for `now`: one per state with its own retention, then

@@ -104,6 +104,65 @@ describe("Expiry", () => {
       expect(sweep.filter((entry) => entry === "batch")).toHaveLength(5)
     }))
 
+  it.effect("sizes batches to the driver's cleanup slice, from each batch's time", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryBackend.makeDriver
+      const sizes: Array<number> = []
+      let left = 100
+      // Each row takes 0.1 ms of (test) clock time: a 1 ms slice is 10 rows.
+      const timed: BackendDriver.BackendDriver = {
+        ...memory,
+        cleanupSlice: 1,
+        cleanupTasks: (_rule, limit) =>
+          Effect.gen(function*() {
+            sizes.push(limit)
+            const n = Math.min(limit, left)
+            left -= n
+            yield* TestClock.adjust(Duration.micros(BigInt(n * 100)))
+            return n
+          })
+      }
+      const backend = yield* ResultBackend.make(timed, { ...BackendOptions.defaults, cleanupBatchSize: 1000 })
+      const report = yield* backend.cleanup()
+      expect(report.tasks).toBe(100)
+      expect(left).toBe(0)
+      // 16 rows took 1.6 ms, so 10 from then on; the sweep ends on the short batch.
+      expect(sizes.slice(0, 3)).toEqual([16, 10, 10])
+      expect(sizes).toHaveLength(10)
+    }))
+
+  it.effect("without a cleanup slice, every batch is cleanupBatchSize", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryBackend.makeDriver
+      const sizes: Array<number> = []
+      let left = 25
+      const counting: BackendDriver.BackendDriver = {
+        ...memory,
+        cleanupTasks: (_rule, limit) =>
+          Effect.sync(() => {
+            sizes.push(limit)
+            const n = Math.min(limit, left)
+            left -= n
+            return n
+          })
+      }
+      const backend = yield* ResultBackend.make(counting, { ...BackendOptions.defaults, cleanupBatchSize: 10 })
+      expect((yield* backend.cleanup()).tasks).toBe(25)
+      expect(sizes).toEqual([10, 10, 10])
+    }))
+
+  it("paces the next batch from the last one's time, within double the last and cleanupBatchSize", () => {
+    // 100 rows in 4 ms against a 1 ms slice: 25.
+    expect(ResultBackend.nextBatchSize(100, 4, 1, 1000)).toBe(25)
+    // Fast batches grow, but at most double at a time.
+    expect(ResultBackend.nextBatchSize(100, 0.01, 1, 1000)).toBe(200)
+    // A clock that did not move doubles too.
+    expect(ResultBackend.nextBatchSize(100, 0, 1, 1000)).toBe(200)
+    // Never above the configured batch size, never below one row.
+    expect(ResultBackend.nextBatchSize(800, 0.5, 1, 1000)).toBe(1000)
+    expect(ResultBackend.nextBatchSize(3, 500, 1, 1000)).toBe(1)
+  })
+
   it("rejects a bad cron expression with a typed error", () => {
     const result = Expiry.schedule({ cron: "99 99 * * *" })
     expect(Either.isLeft(result)).toBe(true)

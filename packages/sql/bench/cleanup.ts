@@ -51,6 +51,8 @@ export interface CleanupLatency {
   /** What the sweep reported deleting. */
   readonly rows_deleted: number
   readonly cleanup_batch_size: number
+  /** The sweep's time slice per DELETE in ms (SQLite's default), or null when batches are all cleanup_batch_size. */
+  readonly cleanup_slice_ms: number | null
   readonly cleanup_s: number
   readonly idle_stores: number
   readonly idle_p50_ms: number
@@ -152,6 +154,7 @@ const measure = (
       expired_rows: EXPIRED_ROWS,
       rows_deleted: report.tasks,
       cleanup_batch_size: backend.options.cleanupBatchSize,
+      cleanup_slice_ms: name === "sqlite" ? SqlBackend.SQLITE_CLEANUP_SLICE : null,
       cleanup_s: ms(secs),
       idle_stores: idle.length,
       idle_p50_ms: ms(percentile(idle, 0.5)),
@@ -168,7 +171,11 @@ const measure = (
       }, max ${figures.during_max_ms.toFixed(1)}, ${figures.during_stores} stores) against idle p99 ${
         figures.idle_p99_ms.toFixed(3)
       } ms (p50 ${figures.idle_p50_ms.toFixed(3)}): ${figures.ratio}×; cleanup deleted ${figures.rows_deleted} rows ` +
-        `in ${figures.cleanup_s.toFixed(2)} s (batches of ${figures.cleanup_batch_size}); fill ${fillSecs.toFixed(1)} s`
+        `in ${figures.cleanup_s.toFixed(2)} s (${
+          figures.cleanup_slice_ms === null
+            ? `batches of ${figures.cleanup_batch_size}`
+            : `batches sized to ${figures.cleanup_slice_ms} ms, at most ${figures.cleanup_batch_size}`
+        }); fill ${fillSecs.toFixed(1)} s`
     )
     return figures
   })

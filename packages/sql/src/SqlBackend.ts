@@ -103,7 +103,24 @@ export interface DriverOptions {
   readonly listen?: boolean | undefined
   /** The shortest pause between polls while waiting without notifications. */
   readonly minPollInterval?: number | undefined
+  /**
+   * How long, in milliseconds, one cleanup `DELETE` aims to take; batch
+   * sizes follow from the last batch's time, up to `cleanupBatchSize`.
+   * Default 0.5 on SQLite, where a running statement holds the one connection
+   * and the event loop, so writers wait at most about this long behind the
+   * sweep; `0` turns it off. Off by default on PostgreSQL, where the sweep
+   * has its own connection and row locks.
+   */
+  readonly cleanupSlice?: number | undefined
 }
+
+/**
+ * The default `cleanupSlice` on SQLite, in milliseconds.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const SQLITE_CLEANUP_SLICE = 0.5
 
 /**
  * The `encoding` setting: `json` (default) or `pickle` (Celery-compatible).
@@ -291,6 +308,7 @@ export const makeDriver = (
         ),
       subscribe: listener?.subscribe,
       minPollInterval: options.minPollInterval ?? (kind === "sqlite" ? 2 : 5),
+      cleanupSlice: options.cleanupSlice ?? (kind === "sqlite" ? SQLITE_CLEANUP_SLICE : undefined),
       isTransient
     } satisfies BackendDriver.BackendDriver
   })
