@@ -5,7 +5,7 @@
  * task, written beforehand with `taskmeta import`), each once to warm the
  * file cache and then RUNS times (TASKMETA_BENCH_STARTUP_RUNS, default 10),
  * and prints the median, min and max wall time and the goals. The script
- * runs `apps/cli/dist/bin.js` with plain node, as users run it (the
+ * runs the package's `bin` (`dist/bundle/bin.js`) with plain node, as users run it (the
  * `bench:startup` script builds first).
  */
 import { spawnSync } from "node:child_process"
@@ -14,7 +14,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
-const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../dist/bin.js")
+const PACKAGE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+/** The `taskmeta` bin as package.json names it (the bundle `pnpm build` writes). */
+const BIN = path.resolve(PACKAGE, JSON.parse(fs.readFileSync(path.join(PACKAGE, "package.json"), "utf8")).bin.taskmeta)
 const RUNS = Number(process.env.TASKMETA_BENCH_STARTUP_RUNS ?? "10")
 const TASK_ID = "startup-bench-0001"
 
@@ -77,7 +79,7 @@ const main = () => {
     )
     taskmeta(["import", lines, "--backend", backend], (out) => out.startsWith("imported 1 task"))
 
-    const version = JSON.parse(fs.readFileSync(path.resolve(path.dirname(BIN), "../package.json"), "utf8")).version
+    const version = JSON.parse(fs.readFileSync(path.join(PACKAGE, "package.json"), "utf8")).version
     const rows: Array<[string, Figures, number]> = [
       ["taskmeta --version", measure(["--version"], (out) => out.trim() === version), 0.4],
       [
