@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 
 // Every package's vitest.config.ts merges this. Workspace packages resolve each other's src/*.ts
@@ -5,6 +6,10 @@ import { defineConfig } from "vitest/config"
 // Tests run in Vite's server (SSR) environment, whose conditions are `ssr.resolve.conditions`; setting
 // them replaces Vite's defaults for it, so those are listed again after "source".
 export default defineConfig({
+  test: {
+    // Probes PostgreSQL (starting an embedded one when none answers), Celery, MariaDB, ArangoDB.
+    globalSetup: [fileURLToPath(new URL("./testenv/globalSetup.ts", import.meta.url))]
+  },
   ssr: {
     resolve: {
       conditions: ["source", "module", "node", "development|production"]

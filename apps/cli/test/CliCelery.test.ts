@@ -30,6 +30,7 @@ import * as Stores from "@taskmeta/stores/Stores"
 import * as Json from "@taskmeta/schema/Json"
 import * as Harness from "../../../packages/sql/test/celery/harness.js"
 import { cli as runCli, PG_URL, type Run, schemaName, tempDir } from "./helpers.js"
+import { has, tag } from "../../../testenv/requirements.js"
 
 const SECRET = `Pw-${Math.random().toString(36).slice(2, 10)}-s3cr3t`
 
@@ -154,7 +155,7 @@ const state = new Map<string, Written & { readonly celeryUrl: string; readonly a
 const TIMEOUT = 90_000
 
 for (const fixture of fixtures) {
-  describe.sequential(`taskmeta CLI on a ${fixture.label} database Python Celery wrote`, () => {
+  describe.runIf(has("celery")).sequential(`taskmeta CLI on a ${fixture.label} database Python Celery wrote ${tag("celery")}`, () => {
     const get = () => {
       const s = state.get(fixture.label)
       if (s === undefined) throw new Error("Celery did not write the database")
@@ -321,7 +322,7 @@ for (const fixture of fixtures) {
   })
 }
 
-describe.sequential("taskmeta CLI writing for Celery (Celery-compatible pickles)", () => {
+describe.runIf(has("celery")).sequential(`taskmeta CLI writing for Celery (Celery-compatible pickles) ${tag("celery")}`, () => {
   const source = () => {
     const sqlite = state.get("SQLite")
     const pg = state.get("PostgreSQL")

@@ -17,6 +17,7 @@ import * as Stores from "@taskmeta/stores/Stores"
 import * as Json from "@taskmeta/schema/Json"
 import { cli, lines, PG_URL, run, schemaName, tempDir, WORKER } from "../../cli/test/helpers.js"
 import * as Harness from "../../../packages/sql/test/celery/harness.js"
+import { has, tag } from "../../../testenv/requirements.js"
 
 const dir = tempDir("worker")
 const pgSchema = schemaName("worker")
@@ -94,7 +95,7 @@ for (const [label, at] of fixtures) {
   })
 }
 
-describe("demo worker in Celery-compatible mode", () => {
+describe.runIf(has("celery"))(`demo worker in Celery-compatible mode ${tag("celery")}`, () => {
   it("--encoding pickle on SQLite: Python Celery reads every result and the group back as taskmeta does", async () => {
     const file = Path.join(dir, "celery-mode.sqlite")
     const url = `db+sqlite:///${file}` // an absolute path: db+sqlite:////…

@@ -13,10 +13,11 @@ import { Database } from "arangojs"
 import * as ArangoBackend from "../src/ArangoBackend.js"
 import * as ArangoBrowser from "../src/ArangoBrowser.js"
 import * as ArangoConfig from "../src/ArangoConfig.js"
+import { tag } from "../../../testenv/requirements.js"
 
 const url = process.env.TASKMETA_TEST_ARANGO_URL
 
-describe.runIf(url)("real ArangoDB (TASKMETA_TEST_ARANGO_URL)", () => {
+describe.runIf(url)(`real ArangoDB ${tag("arango")}`, () => {
   const collection = `taskmeta_test_${Math.random().toString(36).slice(2, 10)}`
   const input: ArangoConfig.Input = { url, collection, create: true }
   const browseInput: ArangoConfig.Input = { ...input, collection: `${collection}_browse` }

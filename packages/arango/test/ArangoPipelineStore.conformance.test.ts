@@ -14,10 +14,11 @@ import { Database } from "arangojs"
 import * as ArangoBackend from "../src/ArangoBackend.js"
 import * as ArangoConfig from "../src/ArangoConfig.js"
 import * as ArangoPipelineStore from "../src/ArangoPipelineStore.js"
+import { tag } from "../../../testenv/requirements.js"
 
 const url = process.env.TASKMETA_TEST_ARANGO_URL
 
-describe.runIf(url)("real ArangoDB (TASKMETA_TEST_ARANGO_URL)", () => {
+describe.runIf(url)(`real ArangoDB ${tag("arango")}`, () => {
   const prefix = `taskmeta_ci_${Math.random().toString(36).slice(2, 10)}_`
   const input: ArangoConfig.Input = { url, create: true }
 

@@ -20,6 +20,7 @@ import * as ResultCodec from "@taskmeta/celery/ResultCodec"
 import * as SqliteBackend from "../src/SqliteBackend.js"
 import * as Harness from "./celery/harness.js"
 import { removeDir, tempDir } from "./helpers.js"
+import { has, tag } from "../../../testenv/requirements.js"
 
 // Any JSON value, with bigints, every kind of double, and any UTF-16 text (lone surrogates included).
 const json: fc.Arbitrary<Json.Json> = fc.letrec<{ value: Json.Json }>((tie) => ({
@@ -43,7 +44,7 @@ const json: fc.Arbitrary<Json.Json> = fc.letrec<{ value: Json.Json }>((tie) => (
   )
 })).value.map((v) => Either.getOrThrow(Json.normalize(v)))
 
-describe("pythonJson", () => {
+describe.runIf(has("celery"))(`pythonJson against Python ${tag("celery")}`, () => {
   it.live("writes what Python's json.dumps writes (Celery's args/kwargs bytes)", () =>
     Effect.gen(function*() {
       const values = fc.sample(json, { numRuns: 400, seed: 42 })

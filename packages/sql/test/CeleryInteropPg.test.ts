@@ -15,6 +15,7 @@ import * as PgBackend from "../src/PgBackend.js"
 import * as Harness from "./celery/harness.js"
 import * as Scenarios from "./celery/scenarios.js"
 import { dropSchema, PG_URL, pgQuery, suffix } from "./helpers.js"
+import { has, tag } from "../../../testenv/requirements.js"
 
 const SECRET = `Pw-${suffix()}-s3cr3t`
 
@@ -41,7 +42,7 @@ const withPassword = () => {
 /** Celery's SQLAlchemy URL for a schema. */
 const celeryUrl = (schema: string) => `db+${withPassword()}?options=-csearch_path%3D${schema}`
 
-describe("Celery 5.2 ⇄ taskmeta on PostgreSQL", () => {
+describe.runIf(has("celery"))(`Celery 5.2 ⇄ taskmeta on PostgreSQL ${tag("celery")}`, () => {
   it.live("Celery writes (its own tables) → taskmeta reads every field as get_task_meta does; no password leaks", () =>
     Effect.gen(function*() {
       const schema = yield* freshSchema("reads")

@@ -11,6 +11,7 @@ import * as SqliteBackend from "../src/SqliteBackend.js"
 import * as Harness from "./celery/harness.js"
 import * as Scenarios from "./celery/scenarios.js"
 import { removeDir, tempDir } from "./helpers.js"
+import { has, tag } from "../../../testenv/requirements.js"
 
 const dir = tempDir("celery-interop-sqlite")
 afterAll(() => removeDir(dir))
@@ -18,7 +19,7 @@ afterAll(() => removeDir(dir))
 const fileFor = (name: string) => path.join(dir, `${name}.sqlite`)
 const celeryUrl = (file: string) => `db+sqlite:///${file}` // an absolute path gives sqlite:////…
 
-describe("Celery 5.2 ⇄ taskmeta on SQLite", () => {
+describe.runIf(has("celery"))(`Celery 5.2 ⇄ taskmeta on SQLite ${tag("celery")}`, () => {
   it.live("Celery writes (its own tables) → taskmeta reads every field as get_task_meta does", () =>
     Effect.gen(function*() {
       const file = fileFor("celery-writes")

@@ -13,9 +13,10 @@ import * as Pipeline from "@taskmeta/schema/Pipeline"
 import * as PipelineMigrations from "@taskmeta/sql/PipelineMigrations"
 import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import { PipelineConformance } from "@taskmeta/testkit"
+import { PG_URL } from "./helpers.js"
 import { captureStatements, dropTables, uniquePrefix } from "./pipelineSupport.js"
 
-const url = Redacted.make("postgres://postgres@127.0.0.1:5432/test")
+const url = Redacted.make(PG_URL)
 const Pg = PgClient.layer({ url, maxConnections: 10 })
 const prefix = uniquePrefix("plpg")
 const Store = SqlPipelineStore.layer({ prefix })

@@ -13,11 +13,11 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import { PipelineConformance } from "@taskmeta/testkit"
+import { PG_URL } from "./helpers.js"
 import { dropTables, uniquePrefix } from "./pipelineSupport.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const TSX = path.resolve(here, "../../../node_modules/.bin/tsx")
-const PG_URL = "postgres://postgres@127.0.0.1:5432/test"
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "taskmeta-pipeline-procs-"))
 const prefix = uniquePrefix("plproc")
 

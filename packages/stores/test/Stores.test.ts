@@ -29,6 +29,7 @@ import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 import { ResultBrowserConformance } from "@taskmeta/testkit"
 import { FakePipelineArango } from "../../arango/test/support/FakePipelineArango.js"
+import { tag } from "../../../testenv/requirements.js"
 
 // ArangoDB: the loopback server that emulates the statements (not ArangoDB), with the
 // result collection and the pipeline store's four collections already there.
@@ -169,7 +170,7 @@ const urlFor = (base: string, collection: string): string => {
   return `arangodb://${auth}${host}:${config.port}/${config.database}/${collection}${query}`
 }
 
-describe.runIf(realUrl)("arangodb:// against a real ArangoDB (TASKMETA_TEST_ARANGO_URL)", () => {
+describe.runIf(realUrl)(`arangodb:// against a real ArangoDB ${tag("arango")}`, () => {
   const suffix = Math.random().toString(36).slice(2, 10)
   const collection = `taskmeta_browse_${suffix}`
   const prefix = `taskmeta_browse_${suffix}_`

@@ -28,10 +28,12 @@ import * as Effect from "effect/Effect"
 import type * as Json from "@taskmeta/schema/Json"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
+import { python } from "../../../../testenv/requirements.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
-export const PYTHON = "/usr/bin/python3"
+/** `TASKMETA_TEST_PYTHON`, default `/usr/bin/python3` (Debian's, with Celery 5.2). */
+export const PYTHON = python()
 export const HARNESS = path.join(here, "celery_interop.py")
 
 export class HarnessError extends Error {}

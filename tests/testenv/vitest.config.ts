@@ -1,0 +1,13 @@
+import { defineProject, mergeConfig } from "vitest/config"
+import shared from "../../vitest.shared.js"
+
+export default mergeConfig(
+  shared,
+  defineProject({
+    test: {
+      include: ["test/**/*.test.ts"],
+      // Each test runs a nested vitest (an embedded PostgreSQL start included).
+      testTimeout: 300_000
+    }
+  })
+)
