@@ -23,7 +23,9 @@ import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as net from "node:net"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import * as PgBackend from "../src/PgBackend.js"
+import * as SqlBackend from "../src/SqlBackend.js"
 import { dropSchema, PG_URL, pgQuery, suffix } from "./helpers.js"
 
 const schema = `tm_blackhole_${suffix()}`
@@ -167,6 +169,30 @@ describe("PostgreSQL behind a proxy that stops answering but keeps its sockets o
       expect(error._tag).toBe("SqlError")
       expect(String((error.cause as Error).message)).toMatch(/within 300 ms|Query read timeout/)
     }).pipe(Effect.scoped), 30_000)
+
+  it.live("a user's own PgClient with statementTimeoutStream: SqlBackend.layer over it fails typed instead of hanging", () =>
+    Effect.gen(function*() {
+      const p = yield* proxy
+      // Built the way the README tells a user to: their client, their stream, our backend layer over it.
+      const Client = PgClient.layer({
+        url: urlThrough(p.port),
+        maxConnections: 2,
+        stream: PgBackend.statementTimeoutStream("300 millis")
+      })
+      const context = yield* Layer.build(
+        SqlBackend.layer({ tables: { schema }, listen: false, retry: { maxRetries: 1, baseSleep: Duration.millis(10) } }).pipe(
+          Layer.provide(Client)
+        )
+      )
+      const backend = Context.get(context, ResultBackend.ResultBackend)
+      expect((yield* backend.store("user-client-ok", 1, "SUCCESS"))._tag).toBe("Stored")
+      p.blackhole()
+      const error = yield* Effect.flip(backend.store("user-client-lost", 2, "SUCCESS"))
+      expect(error._tag).toBe("StoreError")
+      expect(error.message).toMatch(/no answer from PostgreSQL within 300 ms/)
+      const found = yield* storedIds(["user-client-ok"])
+      expect(found.has("user-client-ok")).toBe(true)
+    }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Error)), 30_000)
 
   it("statementTimeoutStream is the stream a user's own PgClient takes", () => {
     const make = PgBackend.statementTimeoutStream("5 seconds")
