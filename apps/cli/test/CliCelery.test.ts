@@ -109,7 +109,8 @@ const expectedLine = (meta: Harness.CeleryMeta) => {
   }
 }
 
-const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+/** ISO-8601 UTC as taskmeta prints it: three fraction digits, or six when there are microseconds. */
+const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(\d{3})?Z$/
 
 interface Written {
   readonly celery: Harness.CeleryOutput

@@ -156,7 +156,7 @@ export const formatDateDone = (date: DateTime.Utc): string => {
   const d = new Date(DateTime.toEpochMillis(date))
   return `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${
     pad(d.getUTCMinutes())
-  }:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)}000+00:00`
+  }:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)}${pad(UtcTime.micros(date), 3)}+00:00`
 }
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/
@@ -164,8 +164,8 @@ const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d
 /**
  * Reads a `date_done`: ISO 8601 with a `Z` or an offset, or without zone
  * (Celery 5 before 5.3 wrote naive UTC via `datetime.utcnow().isoformat()`),
- * taken as UTC. Fractions are cut to milliseconds. `undefined` when the text
- * is not such a date.
+ * taken as UTC. Fractions are kept to the microsecond (`UtcTime`), further
+ * digits cut. `undefined` when the text is not such a date.
  *
  * @since 0.1.0
  * @category dates
@@ -180,7 +180,8 @@ export const parseDateDone = (text: string): DateTime.Utc | undefined => {
   const minute = mi === undefined ? 0 : Number(mi)
   const second = s === undefined ? 0 : Number(s)
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined
-  const millis = frac === undefined ? 0 : Number((frac + "00").slice(0, 3))
+  const fraction = (frac ?? "").padEnd(6, "0")
+  const millis = Number(fraction.slice(0, 3))
   let offsetMinutes = 0
   if (zone !== undefined && zone !== "Z" && zone !== "z") {
     const sign = zone[0] === "-" ? -1 : 1
@@ -189,7 +190,11 @@ export const parseDateDone = (text: string): DateTime.Utc | undefined => {
   }
   const epoch = UtcTime.utcMillis(Number(y), month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000
   if (!Number.isFinite(epoch)) return undefined
-  return DateTime.unsafeMake(epoch)
+  try {
+    return UtcTime.make(epoch, Number(fraction.slice(3, 6)))
+  } catch {
+    return undefined
+  }
 }
 
 // ---------------------------------------------------------------------------

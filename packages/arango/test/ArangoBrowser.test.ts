@@ -28,7 +28,7 @@ describe("loopback FakeArango (emulated statements, not ArangoDB)", () => {
   ResultBrowserConformance.suite("arango over FakeArango", (options) =>
     Layer.unwrapScoped(
       Effect.map(FakeArango.acquire(), (fake) => layer(`arangodb://127.0.0.1:${fake.port}/celery/celery`, options))
-    ), { timeout: 20_000 })
+    ), { timeout: 20_000, microsecondFilters: false })
 
   it.scoped("every read is a scan over the collection as a bind variable, none a lookup by id", () =>
     Effect.gen(function*() {

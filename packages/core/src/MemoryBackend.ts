@@ -5,7 +5,6 @@
  *
  * @since 0.1.0
  */
-import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -16,6 +15,7 @@ import * as TaskState from "@taskmeta/schema/TaskState"
 import type { BackendDriver, CleanupRule } from "./BackendDriver.js"
 import * as BackendOptions from "./BackendOptions.js"
 import * as ResultBackend from "./ResultBackend.js"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 
 /**
  * Whether a cleanup rule deletes a record (what `cleanupTasks` tests).
@@ -24,7 +24,7 @@ import * as ResultBackend from "./ResultBackend.js"
  * @category cleanup
  */
 export const matchesRule = (rule: CleanupRule, record: TaskRecord.TaskRecord): boolean => {
-  if (record.dateDone === null || !DateTime.lessThan(record.dateDone, rule.before)) return false
+  if (record.dateDone === null || UtcTime.Order(record.dateDone, rule.before) >= 0) return false
   if (rule.only !== undefined && !rule.only.includes(record.status)) return false
   if (rule.except !== undefined && rule.except.includes(record.status)) return false
   return true
@@ -70,7 +70,7 @@ export const makeDriver: Effect.Effect<BackendDriver> = Effect.gen(function*() {
         let n = 0
         for (const [id, group] of groups) {
           if (n >= limit) break
-          if (DateTime.lessThan(group.dateDone, before)) {
+          if (UtcTime.Order(group.dateDone, before) < 0) {
             groups.delete(id)
             n++
           }

@@ -22,6 +22,7 @@ import * as BackendOptions from "./BackendOptions.js"
 import * as MemoryBackend from "./MemoryBackend.js"
 import * as ResultBackend from "./ResultBackend.js"
 import * as ResultBrowser from "./ResultBrowser.js"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 
 /**
  * Whether a record passes a filter (limit aside).
@@ -34,8 +35,8 @@ export const matches = (filter: ResultBrowser.Filter, record: TaskRecord.TaskRec
   if (filter.name !== undefined && record.name !== filter.name) return false
   if (filter.since !== undefined || filter.until !== undefined) {
     if (record.dateDone === null) return false
-    if (filter.since !== undefined && DateTime.lessThan(record.dateDone, filter.since)) return false
-    if (filter.until !== undefined && !DateTime.lessThan(record.dateDone, filter.until)) return false
+    if (filter.since !== undefined && UtcTime.Order(record.dateDone, filter.since) < 0) return false
+    if (filter.until !== undefined && UtcTime.Order(record.dateDone, filter.until) >= 0) return false
   }
   return true
 }
@@ -138,7 +139,7 @@ export const track = (
       let groups = 0
       if (options.resultExpires !== null) {
         const before = DateTime.subtractDuration(now, options.resultExpires)
-        groups = (yield* allGroups("count expired groups")).filter((g) => DateTime.lessThan(g.dateDone, before)).length
+        groups = (yield* allGroups("count expired groups")).filter((g) => UtcTime.Order(g.dateDone, before) < 0).length
       }
       return { tasks, groups }
     })

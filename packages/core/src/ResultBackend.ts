@@ -23,6 +23,7 @@ import * as Json from "@taskmeta/schema/Json"
 import * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
 import * as Text from "@taskmeta/schema/Text"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 import type { BackendDriver, CleanupRule } from "./BackendDriver.js"
 import {
   CleanupError,
@@ -191,6 +192,8 @@ const shortTextProblem = (field: string, id: string, value: unknown): InvalidInp
 // (Date.UTC reads years 0–99 as 1900–1999, hence setUTCFullYear.)
 const FIRST_SQL_MILLIS = new Date(0).setUTCFullYear(1, 0, 1)
 const LAST_SQL_MILLIS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+const FIRST_SQL_NANOS = BigInt(FIRST_SQL_MILLIS) * 1_000_000n
+const LAST_SQL_NANOS = BigInt(LAST_SQL_MILLIS) * 1_000_000n + 999_999n
 
 /**
  * A value whose reading throws (a getter, a Proxy trap) is bad input like
@@ -360,21 +363,25 @@ export const make = (
         reason: `year ${DateTime.getPartUtc(DateTime.unsafeMake(now), "year")} is outside 1–9999`,
         id: prepared.taskId
       })
-    // Stores in one millisecond share its (immutable) DateTime.
-    let lastMillis = Number.NaN
+    // Stores in one microsecond share its (immutable) DateTime. The clock is
+    // read in nanoseconds: `dateDone` keeps the microseconds, as Celery's
+    // `datetime.utcnow()` does (a `TestClock` has none).
+    let lastMicros = -1n
     let lastDateTime = DateTime.unsafeMake(0)
-    const dateTimeAt = (millis: number): DateTime.Utc => {
-      if (millis !== lastMillis) {
-        lastDateTime = DateTime.unsafeMake(millis)
-        lastMillis = millis
+    const dateTimeAt = (nanos: bigint): DateTime.Utc => {
+      const micros = nanos / 1000n
+      if (micros !== lastMicros) {
+        lastDateTime = UtcTime.fromNanos(nanos)
+        lastMicros = micros
       }
       return lastDateTime
     }
+    const nanosInRange = (nanos: bigint) => nanos >= FIRST_SQL_NANOS && nanos <= LAST_SQL_NANOS
     const stampAndWrite = (prepared: Prepared) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<StoreOutcome, InvalidInput | StoreError> =>
-        now < FIRST_SQL_MILLIS || now > LAST_SQL_MILLIS
-          ? Effect.fail(outOfRange(prepared, now))
-          : writeRecord(withDateDone(prepared, dateTimeAt(now))))
+      Effect.flatMap(Clock.currentTimeNanos, (now): Effect.Effect<StoreOutcome, InvalidInput | StoreError> =>
+        nanosInRange(now)
+          ? writeRecord(withDateDone(prepared, dateTimeAt(now)))
+          : Effect.fail(outOfRange(prepared, Number(now / 1_000_000n))))
     const storeSpanned = (prepared: Prepared, ready: boolean) =>
       Tracing.withSpan(
         ready ? stampAndWrite(prepared) : writeRecord(prepared),
@@ -388,8 +395,8 @@ export const make = (
       Effect.withFiberRuntime<StoreOutcome, InvalidInput | StoreError>((fiber) => {
         if (Tracing.isObserved(fiber.currentTracer)) return storeSpanned(prepared, ready)
         if (!ready) return writeRecord(prepared)
-        const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
-        if (now < FIRST_SQL_MILLIS || now > LAST_SQL_MILLIS) return Effect.fail(outOfRange(prepared, now))
+        const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeNanos()
+        if (!nanosInRange(now)) return Effect.fail(outOfRange(prepared, Number(now / 1_000_000n)))
         return writeRecord(withDateDone(prepared, dateTimeAt(now)))
       })
 
@@ -464,7 +471,11 @@ export const make = (
       const checked = Either.flatMap(checkId("groupId", groupId), () => checkIds("taskIds", taskIds))
       if (Either.isLeft(checked)) return yield* checked.left
       yield* Effect.annotateCurrentSpan({ groupId, count: taskIds.length })
-      const group: GroupRecord.GroupRecord = { groupId, taskIds: [...taskIds], dateDone: yield* DateTime.now }
+      const group: GroupRecord.GroupRecord = {
+        groupId,
+        taskIds: [...taskIds],
+        dateDone: UtcTime.fromNanos(yield* Clock.currentTimeNanos)
+      }
       yield* retry(driver.putGroup(group)).pipe(
         Effect.mapError((e) => new GroupError({ groupId, operation: "save", cause: e.cause }))
       )

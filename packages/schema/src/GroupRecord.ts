@@ -6,6 +6,7 @@
 import type * as DateTime from "effect/DateTime"
 import * as Schema from "effect/Schema"
 import { TaskId } from "./TaskRecord.js"
+import * as UtcTime from "./UtcTime.js"
 
 /**
  * @since 0.1.0
@@ -34,7 +35,7 @@ export const GroupRecord: Schema.Schema<GroupRecord, {
 }> = Schema.Struct({
   groupId: GroupId,
   taskIds: Schema.Array(TaskId),
-  dateDone: Schema.DateTimeUtc
+  dateDone: UtcTime.DateTimeUtcFromIso
 }).annotations({ identifier: "GroupRecord" })
 
 /**
@@ -59,7 +60,7 @@ export const GroupLine: Schema.Schema<GroupRecord, GroupLine> = Schema.transform
     kind: Schema.Literal("group"),
     group_id: GroupId,
     task_ids: Schema.Array(TaskId),
-    date_done: Schema.DateTimeUtc
+    date_done: UtcTime.DateTimeUtcFromIso
   }),
   Schema.typeSchema(GroupRecord),
   {

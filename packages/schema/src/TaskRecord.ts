@@ -8,6 +8,7 @@ import * as Schema from "effect/Schema"
 import * as Json from "./Json.js"
 import * as TaskState from "./TaskState.js"
 import * as Text from "./Text.js"
+import * as UtcTime from "./UtcTime.js"
 
 /**
  * The longest task or group id Celery's tables hold.
@@ -112,7 +113,12 @@ export interface TaskRecord extends Extended {
   /** The return value, progress meta, or for EXCEPTION states the error envelope. */
   readonly result: Json.Json
   readonly traceback: string | null
-  /** Set only when the status is READY. */
+  /**
+   * Set only when the status is READY. To the microsecond where the source
+   * has them (Celery's rows, taskmeta's own stamps): a `UtcTime.Instant`
+   * then, read with `UtcTime.micros`; JSON lines print six fraction digits
+   * for it (`UtcTime.formatIso`).
+   */
   readonly dateDone: DateTime.Utc | null
 }
 
@@ -177,7 +183,7 @@ export const TaskRecord: Schema.Schema<TaskRecord, {
   status: TaskState.TaskState,
   result: Json.Json,
   traceback: Schema.NullOr(Schema.String),
-  dateDone: Schema.NullOr(Schema.DateTimeUtc),
+  dateDone: Schema.NullOr(UtcTime.DateTimeUtcFromIso),
   name: Schema.NullOr(ShortText),
   args: Schema.NullOr(Schema.Array(Json.Json)),
   kwargs: Schema.NullOr(JsonObject),
@@ -221,7 +227,7 @@ export const TaskLine: Schema.Schema<TaskRecord, TaskLine> = Schema.transform(
     status: TaskState.TaskState,
     result: Json.Json,
     traceback: Schema.NullOr(Schema.String),
-    date_done: Schema.NullOr(Schema.DateTimeUtc),
+    date_done: Schema.NullOr(UtcTime.DateTimeUtcFromIso),
     name: Schema.NullOr(ShortText),
     args: Schema.NullOr(Schema.Array(Json.Json)),
     kwargs: Schema.NullOr(JsonObject),

@@ -4,8 +4,11 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
+import { dual } from "effect/Function"
 import * as Hash from "effect/Hash"
 import * as Option from "effect/Option"
 import type * as Order_ from "effect/Order"
@@ -219,3 +222,40 @@ export const DateTimeUtcFromIso: Schema.Schema<DateTime.Utc, string> = Schema.tr
     encode: (instant) => ParseResult.succeed(formatIso(instant))
   }
 ).annotations({ identifier: "DateTimeUtcFromIso" })
+
+/**
+ * A `Clock` that reads `instant` (to the microsecond: `currentTimeNanos`
+ * included) and sleeps with `real`, so retries still back off. What a store
+ * made under it stamps is exactly `instant`: restoring a record as it was
+ * (import, copy) runs the backend's own `store` under it.
+ *
+ * @since 0.1.0
+ * @category clock
+ */
+export const clockAt = (instant: DateTime.Utc, real: Clock.Clock): Clock.Clock => {
+  const millis = instant.epochMillis
+  const nanos = epochMicros(instant) * 1000n
+  return {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: () => millis,
+    currentTimeMillis: Effect.succeed(millis),
+    unsafeCurrentTimeNanos: () => nanos,
+    currentTimeNanos: Effect.succeed(nanos),
+    sleep: (duration) => real.sleep(duration)
+  }
+}
+
+/**
+ * Runs `self` with the clock at `instant` (`clockAt` over the current clock).
+ *
+ * @since 0.1.0
+ * @category clock
+ */
+export const withClockAt: {
+  (instant: DateTime.Utc): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, instant: DateTime.Utc): Effect.Effect<A, E, R>
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, instant: DateTime.Utc): Effect.Effect<A, E, R> =>
+    Effect.flatMap(Effect.clock, (real) => Effect.withClock(self, clockAt(instant, real)))
+)

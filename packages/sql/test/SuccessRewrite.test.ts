@@ -6,13 +6,13 @@
  * result is `Ignored` and leaves the record as it was.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as path from "node:path"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 import * as PgBackend from "../src/PgBackend.js"
 import type * as ResultCodec from "@taskmeta/celery/ResultCodec"
 import * as SqliteBackend from "../src/SqliteBackend.js"
@@ -31,29 +31,18 @@ afterAll(async () => {
  * record's `dateDone`.
  */
 const restore = (backend: ResultBackend.Service, record: TaskRecord.TaskRecord) =>
-  Effect.flatMap(Effect.clock, (real) => {
-    const millis = DateTime.toEpochMillis(record.dateDone!)
-    const pinned: Clock.Clock = {
-      [Clock.ClockTypeId]: Clock.ClockTypeId,
-      unsafeCurrentTimeMillis: () => millis,
-      currentTimeMillis: Effect.succeed(millis),
-      unsafeCurrentTimeNanos: () => BigInt(millis) * 1_000_000n,
-      currentTimeNanos: Effect.succeed(BigInt(millis) * 1_000_000n),
-      sleep: (duration) => real.sleep(duration)
-    }
-    return Effect.withClock(
-      backend.store(record.taskId, record.result, record.status, {
-        traceback: record.traceback,
-        name: record.name,
-        args: record.args,
-        kwargs: record.kwargs,
-        worker: record.worker,
-        retries: record.retries,
-        queue: record.queue
-      }),
-      pinned
-    )
-  })
+  UtcTime.withClockAt(
+    backend.store(record.taskId, record.result, record.status, {
+      traceback: record.traceback,
+      name: record.name,
+      args: record.args,
+      kwargs: record.kwargs,
+      worker: record.worker,
+      retries: record.retries,
+      queue: record.queue
+    }),
+    record.dateDone!
+  )
 
 const backends: ReadonlyArray<
   readonly [string, (encoding: ResultCodec.Encoding) => Layer.Layer<ResultBackend.ResultBackend, unknown>]

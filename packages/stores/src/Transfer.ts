@@ -11,7 +11,6 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -20,22 +19,10 @@ import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import type * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
-
-/** A clock that reads `at` and sleeps for real (retries still back off). */
-const pinnedClock = (at: DateTime.Utc, real: Clock.Clock): Clock.Clock => {
-  const millis = DateTime.toEpochMillis(at)
-  return {
-    [Clock.ClockTypeId]: Clock.ClockTypeId,
-    unsafeCurrentTimeMillis: () => millis,
-    currentTimeMillis: Effect.succeed(millis),
-    unsafeCurrentTimeNanos: () => BigInt(millis) * 1_000_000n,
-    currentTimeNanos: Effect.succeed(BigInt(millis) * 1_000_000n),
-    sleep: (duration) => real.sleep(duration)
-  }
-}
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 
 const at = <A, E, R>(instant: DateTime.Utc | null, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  instant === null ? self : Effect.flatMap(Effect.clock, (real) => Effect.withClock(self, pinnedClock(instant, real)))
+  instant === null ? self : UtcTime.withClockAt(self, instant)
 
 /**
  * Stores a task record as it was: same state, result, traceback, extended

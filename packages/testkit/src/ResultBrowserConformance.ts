@@ -28,6 +28,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 import type * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
@@ -47,6 +48,12 @@ export type MakeLayer<E = unknown> = (
 export interface SuiteOptions {
   /** Per-test timeout (default 30 s). */
   readonly timeout?: number | undefined
+  /**
+   * Whether `since`/`until` compare to the microsecond (default true). A
+   * store that filters on whole milliseconds (ArangoDB's `DATE_TIMESTAMP`)
+   * still has to keep and order the microseconds.
+   */
+  readonly microsecondFilters?: boolean | undefined
 }
 
 /**
@@ -163,6 +170,32 @@ export const suite = <E>(name: string, make: MakeLayer<E>, suiteOptions: SuiteOp
         expect(exportedGroups.map((g) => [g.groupId, g.taskIds, DateTime.formatIso(g.dateDone)])).toEqual([
           ["g1", ["s1", "f1"], "2026-01-02T06:00:00.000Z"]
         ])
+      })), timeout)
+
+    // Before the last: it adds records the others do not expect.
+    it.effect("keeps instants to the microsecond; order and time filters respect them", () =>
+      provide(Effect.gen(function*() {
+        const backend = yield* ResultBackend.ResultBackend
+        const browser = yield* ResultBrowser.ResultBrowser
+        // Three READY records one microsecond apart in one millisecond, stored in reverse order.
+        const ms = DateTime.toEpochMillis(at("2026-01-04T00:00:00.123Z"))
+        const instants = [UtcTime.make(ms, 455), UtcTime.make(ms, 456), UtcTime.make(ms, 457)]
+        for (const i of [2, 1, 0]) yield* UtcTime.withClockAt(backend.store(`us${i}`, i, "SUCCESS"), instants[i])
+        const read = yield* backend.getMany(["us0", "us1", "us2"])
+        expect(read.map((r) => UtcTime.formatIso(r.dateDone!))).toEqual([
+          "2026-01-04T00:00:00.123455Z",
+          "2026-01-04T00:00:00.123456Z",
+          "2026-01-04T00:00:00.123457Z"
+        ])
+        const exported = (yield* collect(browser.exportTasks)).filter((r) => r.taskId.startsWith("us"))
+        const exportedMicros = exported.map((r) => [r.taskId, UtcTime.micros(r.dateDone!)] as const)
+        expect([...exportedMicros].sort((a, b) => a[0].localeCompare(b[0]))).toEqual([["us0", 455], ["us1", 456], ["us2", 457]])
+        if (suiteOptions.microsecondFilters === false) return
+        const ids = (filter: ResultBrowser.Filter) =>
+          Effect.map(collect(browser.list(filter)), (records) => records.map((r) => r.taskId))
+        // newest first: us0 was stored last
+        expect(yield* ids({ since: instants[1] })).toEqual(["us1", "us2"])
+        expect(yield* ids({ since: instants[0], until: instants[1] })).toEqual(["us0"])
       })), timeout)
 
     // Last: it deletes what the others read.

@@ -15,18 +15,20 @@ import * as UtcTime from "@taskmeta/schema/UtcTime"
  */
 export const formatTimestamp = (dateTime: DateTime.Utc): string => {
   const iso = new Date(DateTime.toEpochMillis(dateTime)).toISOString()
-  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}000`
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${MICROS[UtcTime.micros(dateTime)]}`
 }
 
-/** `formatTimestamp` remembering its last answer: records written together mostly share a millisecond. */
+/** The last three fraction digits, by microseconds past the millisecond. */
+const MICROS: ReadonlyArray<string> = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, "0"))
+
+/** `formatTimestamp` remembering its last answer: records written together mostly share an instant. */
 export const memoFormatTimestamp = () => {
-  let lastMillis = Number.NaN
+  let last: DateTime.Utc | undefined
   let lastText = ""
   return (dateTime: DateTime.Utc): string => {
-    const millis = DateTime.toEpochMillis(dateTime)
-    if (millis !== lastMillis) {
+    if (last === undefined || dateTime.epochMillis !== last.epochMillis || UtcTime.micros(dateTime) !== UtcTime.micros(last)) {
       lastText = formatTimestamp(dateTime)
-      lastMillis = millis
+      last = dateTime
     }
     return lastText
   }
@@ -44,7 +46,7 @@ const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\
 export const parseTimestamp = (value: string | Date): Option.Option<DateTime.Utc> => {
   if (value instanceof Date) return DateTime.make(value)
   const fast = parseCeleryTimestamp(value)
-  if (fast !== undefined) return Option.some(DateTime.unsafeMake(fast))
+  if (fast !== undefined) return Option.some(fast)
   const m = TIMESTAMP.exec(value.trim())
   if (m === null) return Option.none()
   const millis = UtcTime.utcMillis(
@@ -56,7 +58,9 @@ export const parseTimestamp = (value: string | Date): Option.Option<DateTime.Utc
     Number(m[6] ?? "0"),
     Number((m[7] ?? "0").padEnd(3, "0").slice(0, 3))
   )
-  return Number.isFinite(millis) ? Option.some(DateTime.unsafeMake(millis)) : Option.none()
+  return Number.isFinite(millis)
+    ? Option.some(UtcTime.make(millis, Number((m[7] ?? "").padEnd(6, "0").slice(3, 6))))
+    : Option.none()
 }
 
 const digit = (text: string, i: number): number => {
@@ -69,7 +73,7 @@ const digit = (text: string, i: number): number => {
  * digit by digit (it is on every row read); anything else is `undefined`
  * and goes to the general parser.
  */
-const parseCeleryTimestamp = (text: string): number | undefined => {
+const parseCeleryTimestamp = (text: string): DateTime.Utc | undefined => {
   if (text.length !== 26 || text[4] !== "-" || text[7] !== "-" || text[10] !== " " || text[13] !== ":" ||
     text[16] !== ":" || text[19] !== ".") return undefined
   const year = digit(text, 0) * 1000 + digit(text, 1) * 100 + digit(text, 2) * 10 + digit(text, 3)
@@ -79,8 +83,8 @@ const parseCeleryTimestamp = (text: string): number | undefined => {
   const minute = digit(text, 14) * 10 + digit(text, 15)
   const second = digit(text, 17) * 10 + digit(text, 18)
   const millis = digit(text, 20) * 100 + digit(text, 21) * 10 + digit(text, 22)
-  const micros = digit(text, 23) + digit(text, 24) + digit(text, 25)
+  const micros = digit(text, 23) * 100 + digit(text, 24) * 10 + digit(text, 25)
   if (Number.isNaN(year + month + day + hour + minute + second + millis + micros)) return undefined
   const value = UtcTime.utcMillis(year, month - 1, day, hour, minute, second, millis)
-  return Number.isFinite(value) ? value : undefined
+  return Number.isFinite(value) ? UtcTime.make(value, micros) : undefined
 }

@@ -14,7 +14,7 @@
  * | nan / inf (`{"$float"}`)                               | `{"__pickle__":"float","value":…}`                     |
  * | exception instance (`{"$exception"}`) for FAILURE,    | the envelope `{exc_type, exc_message: [...args],       |
  * | RETRY, REVOKED                                         | exc_module}`                                           |
- * | `date_done` naive UTC datetime                         | `dateDone` (UTC, cut to milliseconds) for READY states |
+ * | `date_done` naive UTC datetime                         | `dateDone` (UTC, to the microsecond) for READY states  |
  * |                                                        | only; Celery 5.2 stores NULL for the others anyway     |
  * | `name`, `args`, `kwargs`, `worker`, `retries`, `queue` | the same (args/kwargs decoded from Celery's JSON)      |
  * | `restore_group(id).results` ids                        | `restoreGroup(id).taskIds`, in order                   |
@@ -23,11 +23,11 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import type * as Json from "@taskmeta/schema/Json"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 import { python } from "../../../../testenv/requirements.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -172,7 +172,7 @@ export const view = (record: TaskRecord.TaskRecord): View => ({
   status: record.status,
   result: record.result,
   traceback: record.traceback,
-  dateDone: record.dateDone === null ? null : DateTime.formatIso(record.dateDone),
+  dateDone: record.dateDone === null ? null : UtcTime.formatIso(record.dateDone),
   name: record.name,
   args: record.args,
   kwargs: record.kwargs,
@@ -181,11 +181,16 @@ export const view = (record: TaskRecord.TaskRecord): View => ({
   queue: record.queue
 })
 
-/** Celery's naive-UTC `isoformat()` cut to milliseconds, as taskmeta's ISO text. */
+/**
+ * Celery's naive-UTC `isoformat()` as taskmeta prints the same instant
+ * (`UtcTime.formatIso`): every microsecond, six digits when there are any
+ * past the millisecond, three otherwise.
+ */
 export const celeryDate = (iso: string): string => {
-  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?$/.exec(iso)
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{6}))?$/.exec(iso)
   if (m === null) throw new Error(`unexpected date_done ${iso}`)
-  return `${m[1]}.${(m[2] ?? "").padEnd(3, "0").slice(0, 3)}Z`
+  const fraction = m[2] ?? "000000"
+  return `${m[1]}.${fraction.endsWith("000") ? fraction.slice(0, 3) : fraction}Z`
 }
 
 /** What taskmeta should read for a task, from what Celery's `get_task_meta` read. */
