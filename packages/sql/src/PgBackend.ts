@@ -90,13 +90,6 @@ const urlQueryTimeout = (url: Redacted.Redacted<string>): Duration.Duration | un
   return query === null || Number(query[1]) <= 0 ? undefined : Duration.millis(Number(query[1]))
 }
 
-/**
- * Adds server settings (`-c name=value`) to a connection URL's `options`
- * parameter, after those the URL already sets: `search_path=<schema>` (a
- * validated identifier), so tables addressed without a schema (the pipeline
- * store's) live in the schema too; `default_transaction_read_only=on` for a
- * read-only client.
- */
 /** A query value as node-postgres reads it (`+` is a space), or `undefined` when malformed. */
 const decodeQueryValue = (value: string): string | undefined => {
   try {
@@ -106,6 +99,13 @@ const decodeQueryValue = (value: string): string | undefined => {
   }
 }
 
+/**
+ * Adds server settings (`-c name=value`) to a connection URL's `options`
+ * parameter, after those the URL already sets: `search_path=<schema>` (a
+ * validated identifier), so tables addressed without a schema (the pipeline
+ * store's) live in the schema too; `default_transaction_read_only=on` for a
+ * read-only client.
+ */
 const withSettings = (url: Redacted.Redacted<string>, settings: ReadonlyArray<string>): Redacted.Redacted<string> => {
   if (settings.length === 0) return url
   const text = Redacted.value(url)
