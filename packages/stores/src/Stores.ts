@@ -56,7 +56,8 @@ export interface Options extends BackendOptions.Input {
    * URL). The tables the layer serves must exist: when they do not, building
    * it fails with a `BackendOpenError` whose cause is `SqlMigrations.MissingTables`
    * (the missing tables, or a missing schema) or `SqliteBackend.MissingDatabase`.
-   * Writes through a read-only store fail. Default off.
+   * Writes through a read-only SQL store fail (memory and ArangoDB do not
+   * enforce it). Default off.
    */
   readonly readOnly?: boolean | undefined
 }

@@ -157,6 +157,18 @@ describe("ArangoDB URLs, readOnly, over the loopback FakeArango (emulated statem
     await fake.stop()
   })
 
+  it.effect("resultsLayerFromUrl reads the collection and creates nothing (no pipeline collections either)", () =>
+    Effect.gen(function*() {
+      const url = `arangodb://127.0.0.1:${fake.port}/celery/celery`
+      const stats = yield* Effect.flatMap(ResultBrowser.ResultBrowser, (b) => b.stats).pipe(
+        Effect.provide(Stores.resultsLayerFromUrl(url, { readOnly: true }))
+      )
+      expect(stats.tasks).toBe(0)
+      expect(fake.requests.filter((r) => r.method === "POST" && r.path.endsWith("/_api/collection"))).toEqual([])
+      expect(fake.indexes).toEqual([])
+      expect([...fake.databases.get("celery")!.keys()]).toEqual(["celery"])
+    }))
+
   it.effect("Pipelines.layerFromUrl ignores create: true when readOnly: no collection or index is made", () =>
     Effect.gen(function*() {
       const url = `arangodb://127.0.0.1:${fake.port}/celery/celery`
