@@ -139,6 +139,19 @@ const layerFor = (o: Where, extra: Extra = {}) =>
     })
   )
 
+/**
+ * What the read commands open: the task results only, read-only. Nothing is
+ * created or migrated (no SQLite file, no schema, no table); a store that is
+ * not there fails with a message naming what is missing.
+ */
+const readLayerFor = (o: Where) =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const url = yield* resolveUrl(o.backend)
+      return Stores.resultsLayerFromUrl(url, { ...(yield* backendOptions(o)), readOnly: true })
+    })
+  )
+
 // ---------------------------------------------------------------------------
 // get
 // ---------------------------------------------------------------------------
@@ -153,7 +166,7 @@ const get = Command.make("get", { ...where, json: jsonOption, taskId }, (o) =>
     const exists = record.status !== TaskState.PENDING || (yield* backend.exists(o.taskId))
     yield* Console.log(Output.taskBlock(record))
     if (!exists) yield* progress(`(no record is stored for ${o.taskId}; unknown ids read as PENDING, as in Celery)`)
-  }).pipe(Effect.provide(layerFor(o)))).pipe(
+  }).pipe(Effect.provide(readLayerFor(o)))).pipe(
     Command.withDescription("Show one task's state, result and metadata (an unknown id reads as PENDING)")
   )
 
@@ -179,7 +192,7 @@ const group = Command.make("group", {
       `group ${found.value.groupId}  saved ${Output.date(found.value.dateDone)}  ${plural(members.length, "task")}, ${ready} ready\n\n` +
         Output.taskTable(members)
     )
-  }).pipe(Effect.provide(layerFor(o)))).pipe(
+  }).pipe(Effect.provide(readLayerFor(o)))).pipe(
     Command.withDescription("Show a group and its member tasks (--json: the group line, then one line per member)")
   )
 
@@ -227,7 +240,7 @@ const list = Command.make("list", {
     if (records.length === 0) return yield* Console.log("no tasks")
     yield* Console.log(Output.taskTable(records.slice(0, limit)))
     if (records.length > limit) yield* progress(`(the ${limit} most recent shown; use --limit N for more)`)
-  }).pipe(Effect.provide(layerFor(o)))).pipe(
+  }).pipe(Effect.provide(readLayerFor(o)))).pipe(
     Command.withDescription("List tasks, newest first, filtered by state, name and time")
   )
 
@@ -253,7 +266,7 @@ const wait = Command.make("wait", {
       const why = ExceptionInfo.isEncoded(record.result) ? `: ${ExceptionInfo.format(record.result)}` : ""
       return yield* fail(`task ${record.taskId} finished ${record.status}${why}`)
     }
-  }).pipe(Effect.provide(layerFor(o)))).pipe(
+  }).pipe(Effect.provide(readLayerFor(o)))).pipe(
     Command.withDescription(
       "Wait until a task is ready and show it; exits non-zero on a timeout or when it finished FAILURE or REVOKED"
     )
@@ -341,7 +354,7 @@ const stats = Command.make("stats", { ...where, json: jsonOption }, (o) =>
     const browser = yield* ResultBrowser.ResultBrowser
     const s = yield* browser.stats
     yield* o.json ? write(`${Output.statsLine(s)}\n`) : Console.log(Output.statsBlock(s))
-  }).pipe(Effect.provide(layerFor(o)))).pipe(
+  }).pipe(Effect.provide(readLayerFor(o)))).pipe(
     Command.withDescription("Count tasks by state and by name, with the failure rate (FAILURE / (SUCCESS + FAILURE))")
   )
 
@@ -353,7 +366,7 @@ const pipelineLayerFor = (o: Where) =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
       const url = yield* resolveUrl(o.backend)
-      return Pipelines.layerFromUrl(url, yield* backendOptions(o))
+      return Pipelines.layerFromUrl(url, { ...(yield* backendOptions(o)), readOnly: true })
     })
   )
 
@@ -410,7 +423,7 @@ const exportCommand = Command.make("export", where, (o) =>
     const browser = yield* ResultBrowser.ResultBrowser
     yield* writeLines(Stream.map(browser.exportTasks, Output.taskLine))
     yield* writeLines(Stream.map(browser.exportGroups, Output.groupLine))
-  }).pipe(Effect.provide(layerFor(o)))).pipe(
+  }).pipe(Effect.provide(readLayerFor(o)))).pipe(
     Command.withDescription("Print every task, then every group, as JSON lines (the format import reads)")
   )
 
@@ -542,7 +555,7 @@ const copy = Command.make("copy", {
     const options = yield* backendOptions({ backend: Option.none(), schema: o.schema })
     const from = yield* BackendUrl.parse(o.from)
     const to = yield* BackendUrl.parse(o.to)
-    const source = yield* Layer.build(Stores.layerFromUrl(from, options))
+    const source = yield* Layer.build(Stores.resultsLayerFromUrl(from, { ...options, readOnly: true }))
     const target = yield* Layer.build(Stores.backendLayerFromUrl(to, { ...options, encoding: o.encoding }))
     const report = yield* Transfer.copy(
       Context.get(source, ResultBrowser.ResultBrowser),

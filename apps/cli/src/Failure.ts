@@ -27,6 +27,10 @@ export const scrub = (text: string): string =>
 // What to try for the driver codes an operator meets most, matched in the
 // message (which carries the cause chain with its codes).
 const HINTS: ReadonlyArray<readonly [RegExp, string]> = [
+  // A read found no store (reads open it read-only and create nothing).
+  [/\bno SQLite database at\b/, "check the path; `taskmeta migrate` (or `import`) with this --backend creates a new store"],
+  [/\bschema "[^"]*" does not exist\b/, "check --schema; `taskmeta migrate` with this --schema creates the schema and its tables"],
+  [/\bmissing (tables?|columns?) /, "`taskmeta migrate` with the same --backend and --schema creates them (reads never do)"],
   [/\bECONNREFUSED\b/, "is the database server running, and are the URL's host and port right?"],
   [/\b(ENOTFOUND|EAI_AGAIN)\b/, "the host name in the URL does not resolve"],
   [/statement timeout|\bETIMEDOUT\b|timeout exceeded when trying to connect|Connection timed out/i, "the server did not answer in time: check the network, or raise statementTimeout / connectTimeout"],

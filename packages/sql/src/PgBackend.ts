@@ -32,6 +32,7 @@ import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import { answerTimeoutStream } from "./internal/answerTimeout.js"
 import { retryStartup } from "./internal/classify.js"
 import * as SqlBackend from "./SqlBackend.js"
+import type * as SqlMigrations from "./SqlMigrations.js"
 import * as SqlStore from "./SqlStore.js"
 import * as TableNames from "./TableNames.js"
 
@@ -89,28 +90,59 @@ const urlQueryTimeout = (url: Redacted.Redacted<string>): Duration.Duration | un
   return query === null || Number(query[1]) <= 0 ? undefined : Duration.millis(Number(query[1]))
 }
 
-/**
- * Adds `options=-c search_path=<schema>` (a validated identifier) to a
- * connection URL: tables addressed without a schema (the pipeline store's)
- * then live in the schema too.
- */
-const withSearchPath = (url: Redacted.Redacted<string>, schema: string): Redacted.Redacted<string> => {
-  const text = Redacted.value(url)
-  const option = `options=${encodeURIComponent(`-c search_path=${schema}`)}`
-  return Redacted.make(`${text}${text.includes("?") ? "&" : "?"}${option}`)
+/** A query value as node-postgres reads it (`+` is a space), or `undefined` when malformed. */
+const decodeQueryValue = (value: string): string | undefined => {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, " "))
+  } catch {
+    return undefined
+  }
 }
+
+/**
+ * Adds server settings (`-c name=value`) to a connection URL's `options`
+ * parameter, after those the URL already sets: `search_path=<schema>` (a
+ * validated identifier), so tables addressed without a schema (the pipeline
+ * store's) live in the schema too; `default_transaction_read_only=on` for a
+ * read-only client.
+ */
+const withSettings = (url: Redacted.Redacted<string>, settings: ReadonlyArray<string>): Redacted.Redacted<string> => {
+  if (settings.length === 0) return url
+  const text = Redacted.value(url)
+  const flags = settings.map((setting) => `-c ${setting}`).join(" ")
+  const existing = /([?&])options=([^&#]*)/.exec(text)
+  const before = existing === null ? undefined : decodeQueryValue(existing[2])
+  if (existing !== null && before !== undefined) {
+    const merged = `${existing[1]}options=${encodeURIComponent(`${before} ${flags}`)}`
+    return Redacted.make(text.slice(0, existing.index) + merged + text.slice(existing.index + existing[0].length))
+  }
+  return Redacted.make(`${text}${text.includes("?") ? "&" : "?"}options=${encodeURIComponent(flags)}`)
+}
+
+/**
+ * What `makeClient` and `layerClient` take.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ClientOptions = Pick<
+  Options,
+  "url" | "poolSize" | "applicationName" | "connectTimeout" | "statementTimeout" | "tables" | "retry" | "readOnly"
+>
 
 /**
  * The `PgClient` taskmeta opens for a URL: a pool of `poolSize`
  * connections with a client-side statement timeout
  * (`statementTimeoutStream`); with a `tables.schema`, its connections use it
- * as their `search_path`.
+ * as their `search_path`. With `readOnly`, every session starts with
+ * `default_transaction_read_only = on`, so the server refuses any write or
+ * DDL from it (LISTEN and `pg_notify` still work).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeClient = (
-  options: Pick<Options, "url" | "poolSize" | "applicationName" | "connectTimeout" | "statementTimeout" | "tables" | "retry">
+  options: ClientOptions
 ): Effect.Effect<PgClient.PgClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const names = yield* Either.mapLeft(
@@ -120,7 +152,10 @@ export const makeClient = (
     // A refused or lost first connection is retried by the backend's policy, like any statement.
     const retry = retryStartup(options, "cannot connect to PostgreSQL yet")
     return yield* retry(PgClient.make({
-      url: names.schema === undefined ? options.url : withSearchPath(options.url, names.schema),
+      url: withSettings(options.url, [
+        ...(names.schema === undefined ? [] : [`search_path=${names.schema}`]),
+        ...(options.readOnly === true ? ["default_transaction_read_only=on"] : [])
+      ]),
       maxConnections: options.poolSize ?? 10,
       applicationName: options.applicationName ?? "taskmeta",
       connectTimeout: options.connectTimeout ?? Duration.seconds(10),
@@ -139,7 +174,7 @@ export const makeClient = (
  * @category layers
  */
 export const layerClient = (
-  options: Pick<Options, "url" | "poolSize" | "applicationName" | "connectTimeout" | "statementTimeout" | "tables" | "retry">
+  options: ClientOptions
 ): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlBackend.SetupError> =>
   Layer.scopedContext(
     Effect.map(makeClient(options), (client) =>
@@ -148,14 +183,19 @@ export const layerClient = (
 
 /**
  * Connects, migrates and builds the service (waiting pushed by LISTEN unless
- * `listen: false`).
+ * `listen: false`). With `readOnly`: a read-only client, no migrations, and
+ * the tables must exist (`SqlMigrations.MissingTables` otherwise).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   options: Options
-): Effect.Effect<ResultBackend.Service, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
+): Effect.Effect<
+  ResultBackend.Service,
+  SqlBackend.SetupError | SqlMigrations.MissingTables,
+  Scope.Scope | Reactivity.Reactivity
+> =>
   Effect.gen(function*() {
     const client = yield* makeClient(options)
     return yield* SqlBackend.make(options).pipe(
@@ -168,7 +208,9 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError> =>
+export const layer = (
+  options: Options
+): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | SqlMigrations.MissingTables> =>
   Layer.scoped(ResultBackend.ResultBackend, make(options)).pipe(Layer.provide(Reactivity.layer))
 
 /**
@@ -191,7 +233,7 @@ export const layerStore = (
 export const layerWithExpiry = (
   options: Options,
   when: Expiry.When = Expiry.daily
-): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | Cron.ParseError> =>
+): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | SqlMigrations.MissingTables | Cron.ParseError> =>
   Layer.provideMerge(Expiry.layer(when), layer(options))
 
 /**
@@ -232,5 +274,8 @@ export const config: Config.Config<Options> = Config.all({
  */
 export const layerConfig = (
   options: Config.Config<Options> = config
-): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | ConfigError.ConfigError> =>
+): Layer.Layer<
+  ResultBackend.ResultBackend,
+  SqlBackend.SetupError | SqlMigrations.MissingTables | ConfigError.ConfigError
+> =>
   Layer.unwrapEffect(Effect.map(options, layer))

@@ -20,6 +20,7 @@ import { InvalidInput } from "@taskmeta/core/BackendError"
 import * as RetryPolicy from "@taskmeta/core/RetryPolicy"
 import * as Pipeline from "@taskmeta/schema/Pipeline"
 import * as internal from "./internal/pipelineSql.js"
+import * as SqlMigrations from "./SqlMigrations.js"
 
 /**
  * The prefix used when none is configured.
@@ -267,3 +268,21 @@ export const run = (
       Effect.withSpan("PipelineMigrations.run", { attributes: { prefix: names.prefix } })
     )
   })
+
+/**
+ * Checks, without changing anything, that the four pipeline tables exist
+ * (in the `search_path` on PostgreSQL): what a read-only store does instead
+ * of `run`. Fails with `SqlMigrations.MissingTables` naming the missing ones.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const check = (
+  names: TableNames
+): Effect.Effect<void, SqlMigrations.MissingTables | SqlError, SqlClient.SqlClient> =>
+  SqlMigrations.checkTables(
+    undefined,
+    [names.executions, names.pipelineResults, names.taskExecutions, names.taskResults].map((table) =>
+      [table, []] as const
+    )
+  ).pipe(Effect.withSpan("PipelineMigrations.check", { attributes: { prefix: names.prefix } }))

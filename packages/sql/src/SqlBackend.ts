@@ -137,8 +137,18 @@ export const encodingConfig: Config.Config<ResultCodec.Encoding> = Config.litera
  * @category models
  */
 export interface Options extends DriverOptions, BackendOptions.Input {
-  /** Run the migrations while the layer is built. Default on. */
+  /** Run the migrations while the layer is built. Default on (off when `readOnly`). */
   readonly migrate?: boolean | undefined
+  /**
+   * Open the store only to read it: no migration runs, nothing is created,
+   * and building the layer checks that the tables exist with the columns
+   * taskmeta reads (`SqlMigrations.check`), failing with
+   * `SqlMigrations.MissingTables` when they do not. The writes of the service
+   * stay in its type; the database refuses them when the client is read-only
+   * too (`PgBackend` / `SqliteBackend` with `readOnly` open it so).
+   * Default off.
+   */
+  readonly readOnly?: boolean | undefined
 }
 
 /**
@@ -316,21 +326,26 @@ export const makeDriver = (
 const setupFailed = (reason: string) => (cause: SqlError) => new SetupError({ reason, cause })
 
 /**
- * Runs the migrations (unless `migrate: false`) and builds the service over
- * the `SqlClient` in context.
+ * Runs the migrations (unless `migrate: false`; with `readOnly`, checks the
+ * tables instead) and builds the service over the `SqlClient` in context.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<ResultBackend.Service, SetupError, SqlClient.SqlClient | Scope.Scope> =>
+): Effect.Effect<ResultBackend.Service, SetupError | SqlMigrations.MissingTables, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const names = yield* Either.mapLeft(
       TableNames.make(options.tables),
       (e) => new SetupError({ reason: e.message, cause: e })
     )
-    if (options.migrate !== false) {
+    if (options.readOnly === true) {
+      const retry = retryStartup<SqlError | SqlMigrations.MissingTables>(options, "cannot check the tables")
+      yield* retry(SqlMigrations.check(names)).pipe(
+        Effect.catchTag("SqlError", (cause) => Effect.fail(new SetupError({ reason: "cannot check the tables", cause })))
+      )
+    } else if (options.migrate !== false) {
       // A transient failure while starting (a lost connection, 57P01, SQLITE_BUSY) is retried by
       // the backend's policy, as at run time; then the error says what failed, with its cause.
       const retry = retryStartup(options, "migrations failed")
@@ -349,5 +364,5 @@ export const make = (
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<ResultBackend.ResultBackend, SetupError, SqlClient.SqlClient> =>
+): Layer.Layer<ResultBackend.ResultBackend, SetupError | SqlMigrations.MissingTables, SqlClient.SqlClient> =>
   Layer.scoped(ResultBackend.ResultBackend, make(options))

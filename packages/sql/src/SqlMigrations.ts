@@ -18,7 +18,9 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import { DriverError } from "@taskmeta/core/BackendError"
+import * as Catalog from "./internal/catalog.js"
 import { isSqliteTransient } from "./internal/classify.js"
 import * as TableNames from "./TableNames.js"
 
@@ -374,3 +376,115 @@ export const run = (
     }
     return applied
   })
+
+// ---------------------------------------------------------------------------
+// read-only checks
+// ---------------------------------------------------------------------------
+
+/**
+ * A store opened read-only (`readOnly: true`) found its tables missing, or
+ * their schema: nothing was created, and no migration ran. `tables` are the
+ * missing tables, `columns` the missing columns (`table.column`) of tables
+ * that exist (Celery creates `celery_taskmeta` without the extended columns
+ * unless `result_extended` is on). The migrations (`run`) create them all.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MissingTables extends Schema.TaggedError<MissingTables>("@taskmeta/sql/MissingTables")("MissingTables", {
+  /** The PostgreSQL schema looked in: the one configured, else the `search_path`'s; none on SQLite. */
+  schema: Schema.optional(Schema.String),
+  /** `false` when that schema does not exist (then `tables` are all the tables asked for). */
+  schemaExists: Schema.Boolean,
+  tables: Schema.Array(Schema.String),
+  columns: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    if (!this.schemaExists) {
+      const lookedFor = this.tables.length === 0 ? "" : ` (looked for ${this.tables.join(", ")})`
+      return this.schema === undefined
+        ? `no schema of the search_path exists${lookedFor}`
+        : `schema "${this.schema}" does not exist${lookedFor}`
+    }
+    const where = this.schema === undefined ? "" : ` in schema "${this.schema}"`
+    const parts: Array<string> = []
+    if (this.tables.length > 0) {
+      parts.push(`missing table${this.tables.length === 1 ? "" : "s"} ${this.tables.join(", ")}${where}`)
+    }
+    if (this.columns.length > 0) {
+      parts.push(`missing column${this.columns.length === 1 ? "" : "s"} ${this.columns.join(", ")}${where}`)
+    }
+    return parts.join("; ")
+  }
+}
+
+/**
+ * Looks for tables (and the columns each must have) without changing
+ * anything: the schema first (PostgreSQL), then each table's columns in the
+ * catalog.
+ *
+ * @since 0.1.0
+ * @category read-only
+ */
+export const checkTables = (
+  schema: string | undefined,
+  required: ReadonlyArray<readonly [table: string, columns: ReadonlyArray<string>]>
+): Effect.Effect<void, MissingTables | SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const where = yield* Catalog.where(sql, schema)
+    const tableNames = required.map(([table]) => table)
+    if (!where.exists) {
+      return yield* new MissingTables({ schema: where.schema, schemaExists: false, tables: tableNames, columns: [] })
+    }
+    const tables: Array<string> = []
+    const columns: Array<string> = []
+    for (const [table, wanted] of required) {
+      const present = new Set(yield* Catalog.columns(sql, schema, table))
+      if (present.size === 0) tables.push(table)
+      else for (const column of wanted) if (!present.has(column)) columns.push(`${table}.${column}`)
+    }
+    if (tables.length > 0 || columns.length > 0) {
+      return yield* new MissingTables({ schema: where.schema, schemaExists: true, tables, columns })
+    }
+  })
+
+/**
+ * The columns taskmeta reads from the task table.
+ *
+ * @since 0.1.0
+ * @category read-only
+ */
+export const TASK_COLUMNS: ReadonlyArray<string> = [
+  "id",
+  "task_id",
+  "status",
+  "result",
+  "date_done",
+  "traceback",
+  ...extendedColumns("").map(([column]) => column)
+]
+
+/**
+ * The columns taskmeta reads from the group table.
+ *
+ * @since 0.1.0
+ * @category read-only
+ */
+export const GROUP_COLUMNS: ReadonlyArray<string> = ["id", "taskset_id", "result", "date_done"]
+
+/**
+ * Checks, without changing anything, that the tables (and the PostgreSQL
+ * schema) exist with every column taskmeta reads: what a read-only store
+ * does instead of migrating. Fails with `MissingTables` naming what is
+ * missing.
+ *
+ * @since 0.1.0
+ * @category read-only
+ */
+export const check = (
+  names: TableNames.TableNames
+): Effect.Effect<void, MissingTables | SqlError, SqlClient.SqlClient> =>
+  checkTables(names.schema, [[names.tasks, TASK_COLUMNS], [names.groups, GROUP_COLUMNS]]).pipe(
+    Effect.withSpan("SqlMigrations.check")
+  )

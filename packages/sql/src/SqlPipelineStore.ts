@@ -35,11 +35,13 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { DriverError, type InvalidInput } from "@taskmeta/core/BackendError"
 import type { Access, Advanced, ListQuery, Node, PipelineDriver, Update } from "@taskmeta/core/PipelineDriver"
+import { PipelineReadError } from "@taskmeta/core/PipelineError"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import * as Json from "@taskmeta/schema/Json"
 import * as Pipeline from "@taskmeta/schema/Pipeline"
 import * as internal from "./internal/pipelineSql.js"
 import * as PipelineMigrations from "./PipelineMigrations.js"
+import type * as SqlMigrations from "./SqlMigrations.js"
 
 /**
  * @since 0.1.0
@@ -48,8 +50,15 @@ import * as PipelineMigrations from "./PipelineMigrations.js"
 export interface Options extends PipelineStore.Options {
   /** Table name prefix (default `taskmeta_`), see `PipelineMigrations.tableNames`. */
   readonly prefix?: string | undefined
-  /** Run the migrations when the store is built (default true). */
+  /** Run the migrations when the store is built (default true; off when `readOnly`). */
   readonly migrate?: boolean | undefined
+  /**
+   * Open the store only to read it: no migration runs, nothing is created,
+   * and building it checks that the four tables exist
+   * (`PipelineMigrations.check`), failing with `SqlMigrations.MissingTables`
+   * when they do not. Default off.
+   */
+  readonly readOnly?: boolean | undefined
 }
 
 // ---------------------------------------------------------------------------
@@ -145,15 +154,28 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A
 // ---------------------------------------------------------------------------
 
 /**
+ * What building the store may fail with: bad options, a failed migration,
+ * or (read-only) missing tables or a failed check.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type SetupError =
+  | InvalidInput
+  | PipelineMigrations.MigrationError
+  | SqlMigrations.MissingTables
+  | PipelineReadError
+
+/**
  * The driver over the `SqlClient` in context; runs the migrations first
- * unless `migrate: false`.
+ * unless `migrate: false` (with `readOnly`, checks the tables instead).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeDriver = (
   options: Options = {}
-): Effect.Effect<PipelineDriver, InvalidInput | PipelineMigrations.MigrationError, SqlClient.SqlClient> =>
+): Effect.Effect<PipelineDriver, SetupError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const named = PipelineMigrations.tableNames(options.prefix)
@@ -166,7 +188,16 @@ export const makeDriver = (
         cause: new Error("only PostgreSQL and SQLite are supported")
       })
     }
-    if (options.migrate !== false) yield* PipelineMigrations.run(t, { retry: options.retry })
+    if (options.readOnly === true) {
+      yield* PipelineMigrations.check(t).pipe(
+        Effect.catchTag("SqlError", (cause) =>
+          Effect.fail(
+            new PipelineReadError({ operation: "checking the pipeline tables", id: `${t.prefix}*`, cause })
+          ))
+      )
+    } else if (options.migrate !== false) {
+      yield* PipelineMigrations.run(t, { retry: options.retry })
+    }
     if (dialect === "sqlite") {
       // Foreign keys are off per connection by default in SQLite.
       yield* sql`PRAGMA foreign_keys = ON`.pipe(
@@ -560,7 +591,7 @@ export const makeDriver = (
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<PipelineStore.Service, InvalidInput | PipelineMigrations.MigrationError, SqlClient.SqlClient> =>
+): Effect.Effect<PipelineStore.Service, SetupError, SqlClient.SqlClient> =>
   Effect.flatMap(makeDriver(options), (driver) => PipelineStore.make(driver, options))
 
 /**
@@ -569,5 +600,5 @@ export const make = (
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<PipelineStore.PipelineStore, InvalidInput | PipelineMigrations.MigrationError, SqlClient.SqlClient> =>
+): Layer.Layer<PipelineStore.PipelineStore, SetupError, SqlClient.SqlClient> =>
   Layer.effect(PipelineStore.PipelineStore, make(options))

@@ -19,6 +19,7 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Layer from "effect/Layer"
 import type { InvalidInput } from "@taskmeta/core/BackendError"
+import type { PipelineReadError } from "@taskmeta/core/PipelineError"
 import type * as PipelineStore from "@taskmeta/core/PipelineStore"
 import type * as ResultBackend from "@taskmeta/core/ResultBackend"
 import type * as ResultBrowser from "@taskmeta/core/ResultBrowser"
@@ -26,6 +27,7 @@ import * as RetryPolicy from "@taskmeta/core/RetryPolicy"
 import type * as PipelineMigrations from "./PipelineMigrations.js"
 import * as SqlBackend from "./SqlBackend.js"
 import * as SqlBrowser from "./SqlBrowser.js"
+import type * as SqlMigrations from "./SqlMigrations.js"
 import * as SqlPipelineStore from "./SqlPipelineStore.js"
 import type * as TableNames from "./TableNames.js"
 
@@ -57,11 +59,16 @@ export type SetupError =
   | TableNames.InvalidTableName
   | InvalidInput
   | PipelineMigrations.MigrationError
+  | SqlMigrations.MissingTables
+  | PipelineReadError
 
 /**
  * The three services over the `SqlClient` in context. The result backend is
  * built first: its migrations create the tables (and the PostgreSQL schema)
- * the others use.
+ * the others use. With `readOnly`, nothing is migrated or created, and the
+ * result tables and the pipeline tables must all exist
+ * (`SqlMigrations.MissingTables` otherwise); to read task results alone,
+ * build `SqlBrowser.layer` over `SqlBackend.layer({ readOnly: true })`.
  *
  * @since 0.1.0
  * @category layers
@@ -74,7 +81,8 @@ export const layer = (options: Options = {}): Layer.Layer<Services, SetupError, 
         prefix: options.pipelinePrefix,
         retry: options.retry === undefined ? undefined : { ...RetryPolicy.defaults, ...options.retry },
         cleanupBatchSize: options.cleanupBatchSize,
-        migrate: options.migrate
+        migrate: options.migrate,
+        readOnly: options.readOnly
       })
     ),
     SqlBackend.layer(options)

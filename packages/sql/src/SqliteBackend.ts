@@ -19,12 +19,15 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as BackendOptions from "@taskmeta/core/BackendOptions"
 import type * as Cron from "effect/Cron"
 import * as Expiry from "@taskmeta/core/Expiry"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as Fs from "node:fs"
 import * as SqlBackend from "./SqlBackend.js"
+import type * as SqlMigrations from "./SqlMigrations.js"
 import * as SqlStore from "./SqlStore.js"
 
 /**
@@ -60,29 +63,67 @@ export const DEFAULT_FILENAME = "results.sqlite"
 export const PREPARE_CACHE_TTL = Duration.millis(500)
 
 /**
+ * A read-only open found no database file (nothing was created).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MissingDatabase extends Schema.TaggedError<MissingDatabase>("@taskmeta/sql/MissingDatabase")(
+  "MissingDatabase",
+  { filename: Schema.String }
+) {
+  override get message(): string {
+    return `no SQLite database at ${this.filename} (a read-only open never creates one)`
+  }
+}
+
+/** In-memory and temporary databases: SQLite cannot open them read-only. */
+const isPrivate = (filename: string) => filename === ":memory:" || filename === ""
+
+/**
  * A `SqliteClient` on the file, configured the same way wherever taskmeta
  * opens one: WAL (the client's default), `busy_timeout`, `synchronous`.
+ *
+ * With `readOnly`, the file is opened read-only (`SqliteClient`'s `readonly`,
+ * better-sqlite3's `SQLITE_OPEN_READONLY`): it must exist (`MissingDatabase`
+ * otherwise, and it is not created), its journal mode is left as it is, and
+ * every write fails with `SQLITE_READONLY`. An in-memory database cannot be
+ * read-only; it is opened as usual (it is private and empty).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeClient = (
-  options: Pick<Options, "filename" | "busyTimeout" | "synchronous"> = {}
-): Effect.Effect<SqliteClient.SqliteClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
+  options: Pick<Options, "filename" | "busyTimeout" | "synchronous" | "readOnly"> = {}
+): Effect.Effect<
+  SqliteClient.SqliteClient,
+  SqlBackend.SetupError | MissingDatabase,
+  Scope.Scope | Reactivity.Reactivity
+> =>
   Effect.gen(function*() {
     const filename = options.filename ?? DEFAULT_FILENAME
     const failed = (reason: string) => (cause: unknown) => new SqlBackend.SetupError({ reason: `${reason} ${filename}`, cause })
-    // better-sqlite3 throws while opening (missing directory, not a database).
+    const readOnly = options.readOnly === true && !isPrivate(filename)
+    // better-sqlite3 throws while opening (missing directory or file, not a database).
     // The client caches a failed prepare ("no such table" while a table is
     // replaced, SQLITE_BUSY under an exclusive lock) as long as a prepared
     // statement: a short time to live makes the statement work again soon
     // after the table or the lock is back (a re-prepare costs microseconds).
     const client = yield* SqliteClient.make({
       filename,
+      readonly: readOnly,
+      // Turning WAL on writes to the file; a reader leaves the journal mode as the writers set it.
+      disableWAL: readOnly,
       prepareCacheTTL: PREPARE_CACHE_TTL,
       spanAttributes: { "db.taskmeta": "sqlite" }
     }).pipe(
-      Effect.catchAllDefect((cause) => Effect.fail(failed("cannot open")(cause)))
+      Effect.catchAllDefect((cause) =>
+        Effect.flatMap(
+          Effect.sync(() => readOnly && !Fs.existsSync(filename)),
+          (missing): Effect.Effect<never, SqlBackend.SetupError | MissingDatabase> =>
+            Effect.fail(missing ? new MissingDatabase({ filename }) : failed("cannot open")(cause))
+        )
+      )
     )
     const busy = Math.max(0, Math.round(Duration.toMillis(Duration.decode(options.busyTimeout ?? Duration.seconds(5)))))
     const synchronous = options.synchronous === "FULL" ? "FULL" : "NORMAL"
@@ -103,22 +144,32 @@ export const makeClient = (
  * @category layers
  */
 export const layerClient = (
-  options: Pick<Options, "filename" | "busyTimeout" | "synchronous"> = {}
-): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, SqlBackend.SetupError> =>
+  options: Pick<Options, "filename" | "busyTimeout" | "synchronous" | "readOnly"> = {}
+): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, SqlBackend.SetupError | MissingDatabase> =>
   Layer.scopedContext(
     Effect.map(makeClient(options), (client) =>
       Context.make(SqliteClient.SqliteClient, client).pipe(Context.add(SqlClient.SqlClient, client)))
   ).pipe(Layer.provide(Reactivity.layer))
 
 /**
- * Opens the file, sets the pragmas, migrates and builds the service.
+ * What building a SQLite backend may fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type SetupError = SqlBackend.SetupError | MissingDatabase | SqlMigrations.MissingTables
+
+/**
+ * Opens the file, sets the pragmas, migrates and builds the service. With
+ * `readOnly`: the file opened read-only (it must exist), no migrations, and
+ * the tables must exist (`SqlMigrations.MissingTables` otherwise).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<ResultBackend.Service, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> =>
+): Effect.Effect<ResultBackend.Service, SetupError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const client = yield* makeClient(options)
     return yield* SqlBackend.make({ ...options, tables: { ...options.tables, schema: undefined } }).pipe(
@@ -130,7 +181,7 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError> =>
+export const layer = (options: Options = {}): Layer.Layer<ResultBackend.ResultBackend, SetupError> =>
   Layer.scoped(ResultBackend.ResultBackend, make(options)).pipe(Layer.provide(Reactivity.layer))
 
 /**
@@ -142,7 +193,7 @@ export const layer = (options: Options = {}): Layer.Layer<ResultBackend.ResultBa
  */
 export const layerStore = (
   options: Options & Pick<SqlStore.Options, "pipelinePrefix" | "pageSize"> = {}
-): Layer.Layer<SqlStore.Services, SqlStore.SetupError> =>
+): Layer.Layer<SqlStore.Services, SqlStore.SetupError | MissingDatabase> =>
   SqlStore.layer({ ...options, tables: { ...options.tables, schema: undefined } }).pipe(
     Layer.provide(layerClient(options))
   )
@@ -156,7 +207,7 @@ export const layerStore = (
 export const layerWithExpiry = (
   options: Options = {},
   when: Expiry.When = Expiry.daily
-): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | Cron.ParseError> =>
+): Layer.Layer<ResultBackend.ResultBackend, SetupError | Cron.ParseError> =>
   Layer.provideMerge(Expiry.layer(when), layer(options))
 
 /**
@@ -190,5 +241,5 @@ export const config: Config.Config<Options> = Config.all({
  */
 export const layerConfig = (
   options: Config.Config<Options> = config
-): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | ConfigError.ConfigError> =>
+): Layer.Layer<ResultBackend.ResultBackend, SetupError | ConfigError.ConfigError> =>
   Layer.unwrapEffect(Effect.map(options, layer))

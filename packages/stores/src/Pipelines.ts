@@ -133,6 +133,11 @@ export const layerArangoBrowser = (
  * collections and their indexes are created when missing (idempotently);
  * without it a missing collection fails each operation (errorNum 1203).
  *
+ * With `readOnly` (see `Stores.Options.readOnly`) nothing is created or
+ * migrated, `create` is ignored, and on SQL the four pipeline tables must
+ * exist: building the layer fails with a `BackendOpenError` whose cause is
+ * `SqlMigrations.MissingTables` naming the missing ones (or the schema).
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -141,7 +146,7 @@ export const layerFromUrl = (
   options: Stores.Options & {
     /** Table / collection name prefix (the SQL store's and `ArangoPipelineStore`'s default when absent). */
     readonly prefix?: string | undefined
-    /** ArangoDB only: create the database, the collections and the indexes when missing. Default `false`. */
+    /** ArangoDB only: create the database, the collections and the indexes when missing. Default `false`; ignored when `readOnly`. */
     readonly create?: boolean | undefined
   } = {}
 ): Layer.Layer<
@@ -163,14 +168,14 @@ export const layerFromUrl = (
         case "Postgres":
           return Layer.merge(
             lazyLayer(() => import("@taskmeta/sql/SqlPipelineStore"), (SqlPipelineStore) =>
-              SqlPipelineStore.layer({ ...storeOptions, prefix: options.prefix })),
+              SqlPipelineStore.layer({ ...storeOptions, prefix: options.prefix, readOnly: options.readOnly })),
             layerSqlBrowser(options.prefix)
           ).pipe(
             Layer.mapError((cause) => new Stores.BackendOpenError({ backend: BackendUrl.describe(u), cause })),
             Layer.provide(Stores.clientLayer(u, options))
           )
         case "Arango": {
-          const input = { url: u.url, create: options.create === true }
+          const input = { url: u.url, create: options.create === true && options.readOnly !== true }
           return Layer.merge(
             lazyLayer(() => import("@taskmeta/arango/ArangoPipelineStore"), (ArangoPipelineStore) =>
               ArangoPipelineStore.layer(input, { ...storeOptions, prefix: options.prefix })),

@@ -48,6 +48,18 @@ export interface Options extends BackendOptions.Input {
    * it from `TASKMETA_ENCODING` with `encodingConfig`.
    */
   readonly encoding?: ResultCodec.Encoding | undefined
+  /**
+   * Open the store only to read it: nothing is created or migrated. A
+   * SQLite file is opened read-only and must exist; PostgreSQL sessions run
+   * with `default_transaction_read_only = on`, create no schema and run no
+   * DDL; ArangoDB creates no database or collection (it never does from a
+   * URL). The tables the layer serves must exist: when they do not, building
+   * it fails with a `BackendOpenError` whose cause is `SqlMigrations.MissingTables`
+   * (the missing tables, or a missing schema) or `SqliteBackend.MissingDatabase`.
+   * Writes through a read-only SQL store fail (memory and ArangoDB do not
+   * enforce it). Default off.
+   */
+  readonly readOnly?: boolean | undefined
 }
 
 /**
@@ -142,7 +154,9 @@ const opened = (url: BackendUrl.BackendUrl) => <A, E, R>(layer: Layer.Layer<A, E
  * The client on the database a SQLite or PostgreSQL URL names, as the SQL
  * backends open it (`SqliteBackend.layerClient`, `PgBackend.layerClient`;
  * with a `tables.schema`, PostgreSQL connections use it as their
- * `search_path`, and it is created when missing).
+ * `search_path`, and it is created when missing). With `readOnly`, the
+ * client is read-only (see `Options.readOnly`) and a missing schema fails
+ * the layer (`SqlMigrations.MissingTables`) instead of being created.
  *
  * @since 0.1.0
  * @category layers
@@ -151,10 +165,14 @@ export const clientLayer = (
   url: Extract<BackendUrl.BackendUrl, { _tag: "Sqlite" | "Postgres" }>,
   options: Options = {}
 ): Layer.Layer<SqlClient.SqlClient, BackendOpenError> => {
+  const readOnly = options.readOnly === true
   if (url._tag === "Sqlite") {
     const filename = sqliteFilename(url, options.baseDirectory)
     return opened(url)(
-      lazyLayer(() => import("@taskmeta/sql/SqliteBackend"), (SqliteBackend) => SqliteBackend.layerClient({ filename }))
+      lazyLayer(
+        () => import("@taskmeta/sql/SqliteBackend"),
+        (SqliteBackend) => SqliteBackend.layerClient({ filename, readOnly })
+      )
     )
   }
   const schema = options.tables?.schema
@@ -165,13 +183,15 @@ export const clientLayer = (
       import("@taskmeta/sql/SqlMigrations")
     ])
   return lazyLayer(modules, ([PgBackend, PgClient, SqlMigrations]) =>
-    PgBackend.layerClient({ url: url.url, tables: options.tables }).pipe(
+    PgBackend.layerClient({ url: url.url, tables: options.tables, readOnly }).pipe(
       // Tables addressed without a schema (the pipeline store's) live in `schema` too. CREATE SCHEMA
       // IF NOT EXISTS in two sessions at once can still collide (23505): take the lock taskmeta's
       // migrations hold while they create it, and try again if another writer raced anyway.
+      // A reader only looks for it.
       Layer.tap((context) => {
         if (schema === undefined) return Effect.void
         const sql = Context.get(context, PgClient.PgClient)
+        if (readOnly) return Effect.provide(SqlMigrations.checkTables(schema, []), context)
         return sql.withTransaction(
           Effect.zipRight(
             sql`SELECT pg_advisory_xact_lock(${sql.literal(String(SqlMigrations.ADVISORY_LOCK_KEY))})`,
@@ -186,7 +206,7 @@ const backendFor = (parsed: BackendUrl.BackendUrl, options: Options): Layer.Laye
   ResultBackend.ResultBackend,
   BackendOpenError
 > => {
-  const { baseDirectory: _base, encoding, tables, ...backendOptions } = options
+  const { baseDirectory: _base, encoding, readOnly, tables, ...backendOptions } = options
   const open = opened(parsed)
   switch (parsed._tag) {
     case "Memory":
@@ -197,13 +217,14 @@ const backendFor = (parsed: BackendUrl.BackendUrl, options: Options): Layer.Laye
         SqliteBackend.layer({
           ...backendOptions,
           encoding,
+          readOnly,
           filename,
           tables: tables === undefined ? undefined : { tasks: tables.tasks, groups: tables.groups }
         })))
     }
     case "Postgres":
       return open(lazyLayer(() => import("@taskmeta/sql/PgBackend"), (PgBackend) =>
-        PgBackend.layer({ ...backendOptions, encoding, url: parsed.url, tables })))
+        PgBackend.layer({ ...backendOptions, encoding, readOnly, url: parsed.url, tables })))
     case "Arango":
       return open(lazyLayer(() => import("@taskmeta/arango/ArangoBackend"), (ArangoBackend) =>
         ArangoBackend.layer({ url: parsed.url }, backendOptions)))
@@ -212,7 +233,8 @@ const backendFor = (parsed: BackendUrl.BackendUrl, options: Options): Layer.Laye
 
 /**
  * The `ResultBackend` a URL selects (what a worker needs). Relative SQLite
- * paths resolve against `options.baseDirectory`.
+ * paths resolve against `options.baseDirectory`. With `readOnly`, it reads
+ * an existing store and changes nothing (see `Options.readOnly`).
  *
  * @since 0.1.0
  * @category layers
@@ -224,13 +246,73 @@ export const backendLayerFromUrl = (
   Either.match(toUrl(url), { onLeft: (error) => Layer.fail(error), onRight: (parsed) => backendFor(parsed, options) })
 
 /**
+ * What `resultsLayerFromUrl` gives: the task results of one store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ResultServices = ResultBackend.ResultBackend | ResultBrowser.ResultBrowser
+
+/**
+ * The task results a URL names, over one client: the `ResultBackend` and a
+ * `ResultBrowser` (list, stats, export), without the pipeline store. This
+ * is the layer for reading a store, Celery's included:
+ * `resultsLayerFromUrl(url, { readOnly: true })` creates nothing and fails
+ * with a `BackendOpenError` naming what is missing (`Options.readOnly`); only
+ * `celery_taskmeta` and `celery_tasksetmeta` (or the configured names) need
+ * to exist.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const resultsLayerFromUrl = (
+  url: string | Redacted.Redacted<string> | BackendUrl.BackendUrl,
+  options: Options = {}
+): Layer.Layer<ResultServices, BackendUrl.BackendConfigError | BackendOpenError> =>
+  Either.match(toUrl(url), {
+    onLeft: (error) => Layer.fail(error),
+    onRight: (parsed): Layer.Layer<ResultServices, BackendUrl.BackendConfigError | BackendOpenError> => {
+      const { baseDirectory: _base, encoding, readOnly, tables, ...backendOptions } = options
+      switch (parsed._tag) {
+        case "Memory":
+          return MemoryBrowser.layer(backendOptions)
+        case "Sqlite":
+        case "Postgres": {
+          const names = parsed._tag === "Sqlite" && tables !== undefined
+            ? { tasks: tables.tasks, groups: tables.groups }
+            : tables
+          return lazyLayer(
+            () => Promise.all([import("@taskmeta/sql/SqlBackend"), import("@taskmeta/sql/SqlBrowser")]),
+            ([SqlBackend, SqlBrowser]) =>
+              Layer.provideMerge(
+                SqlBrowser.layer({ tables: names }),
+                SqlBackend.layer({ ...backendOptions, encoding, readOnly, tables: names })
+              )
+          ).pipe(opened(parsed), Layer.provide(clientLayer(parsed, options)))
+        }
+        case "Arango":
+          return Layer.provideMerge(
+            opened(parsed)(
+              lazyLayer(() => import("@taskmeta/arango/ArangoBrowser"), (ArangoBrowser) =>
+                ArangoBrowser.layer({ url: parsed.url }))
+            ),
+            backendFor(parsed, options)
+          )
+      }
+    }
+  })
+
+/**
  * The store a URL names, every service over one client: the
  * `ResultBackend`, a `ResultBrowser`, the `PipelineStore` and a
  * `PipelineBrowser` (what tools and workers need). On SQL that is
  * `SqlStore` over the one client `clientLayer` opens; relative SQLite paths
  * resolve against `options.baseDirectory`. For ArangoDB the browser is
  * `ArangoBrowser` (lists are newest first by `date_done`, see there);
- * nothing is created in the database.
+ * nothing is created in the database. With `readOnly` nothing is created
+ * or migrated anywhere, and every table the services use must exist, the
+ * pipeline tables included (`resultsLayerFromUrl` needs only the task and
+ * group tables).
  *
  * @since 0.1.0
  * @category layers
@@ -242,7 +324,7 @@ export const layerFromUrl = (
   Either.match(toUrl(url), {
     onLeft: (error) => Layer.fail(error),
     onRight: (parsed): Layer.Layer<Services, BackendUrl.BackendConfigError | BackendOpenError> => {
-      const { baseDirectory: _base, encoding, tables, ...backendOptions } = options
+      const { baseDirectory: _base, encoding, readOnly, tables, ...backendOptions } = options
       switch (parsed._tag) {
         case "Memory":
           return Layer.merge(MemoryBrowser.layer(backendOptions), Pipelines.layerFromUrl(parsed, options))
@@ -252,6 +334,7 @@ export const layerFromUrl = (
             SqlStore.layer({
               ...backendOptions,
               encoding,
+              readOnly,
               tables: parsed._tag === "Sqlite" && tables !== undefined
                 ? { tasks: tables.tasks, groups: tables.groups }
                 : tables
@@ -289,9 +372,11 @@ export const pipelineOptions = (options: Options): PipelineStore.Options => ({
 })
 
 /**
- * Runs the SQL migrations for a URL's database and returns the steps
- * applied (empty when the tables were up to date, and for memory and
- * ArangoDB, which need none).
+ * Runs the SQL migrations for a URL's database — Celery's task and group
+ * tables, then the pipeline tables (default prefix) — and returns the steps
+ * applied (the pipeline ones as `pipelines_<version>_<name>`; empty when
+ * the tables were up to date, and for memory and ArangoDB, which need none).
+ * This is what creates the tables a `readOnly` store expects.
  *
  * @since 0.1.0
  * @category migrations
@@ -303,12 +388,19 @@ export const migrate = (
   Effect.gen(function*() {
     const parsed = yield* toUrl(url)
     if (parsed._tag !== "Sqlite" && parsed._tag !== "Postgres") return []
-    const SqlMigrations = yield* Effect.promise(() => import("@taskmeta/sql/SqlMigrations"))
-    const names = yield* TableNames.make(options.tables).pipe(
-      Effect.mapError((cause) => new BackendOpenError({ backend: BackendUrl.describe(parsed), cause }))
+    const [SqlMigrations, PipelineMigrations] = yield* Effect.promise(() =>
+      Promise.all([import("@taskmeta/sql/SqlMigrations"), import("@taskmeta/sql/PipelineMigrations")])
     )
-    return yield* SqlMigrations.run(names).pipe(
-      Effect.mapError((cause) => new BackendOpenError({ backend: BackendUrl.describe(parsed), cause })),
-      Effect.provide(clientLayer(parsed, options))
+    const failed = (cause: unknown) => new BackendOpenError({ backend: BackendUrl.describe(parsed), cause })
+    const names = yield* Effect.mapError(TableNames.make(options.tables), failed)
+    const pipelineNames = yield* Effect.mapError(PipelineMigrations.tableNames(), failed)
+    const named = new Map(PipelineMigrations.migrations.map((m) => [m.version, m.name.replace(/\W+/g, "_")]))
+    return yield* Effect.gen(function*() {
+      const tables = yield* SqlMigrations.run(names)
+      const pipelines = yield* PipelineMigrations.run(pipelineNames, { retry: pipelineOptions(options).retry })
+      return [...tables, ...pipelines.map((version) => `pipelines_${version}_${named.get(version) ?? ""}`)]
+    }).pipe(
+      Effect.mapError(failed),
+      Effect.provide(clientLayer(parsed, { ...options, readOnly: false }))
     )
   }).pipe(Effect.withSpan("Stores.migrate"))

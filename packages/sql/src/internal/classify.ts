@@ -76,8 +76,11 @@ export const isTransientCause = (cause: unknown): boolean =>
  * backend's own policy on a transient failure, as a statement is at run time;
  * each retry is logged at debug level with what failed.
  */
-export const retryStartup = (options: BackendOptions.Input, what: string) =>
-  RetryPolicy.retryTransient<SqlError>(
+export const retryStartup = <E extends { readonly message: string } = SqlError>(
+  options: BackendOptions.Input,
+  what: string
+) =>
+  RetryPolicy.retryTransient<E>(
     BackendOptions.make(options).retry,
     isTransientCause,
     (error) => Effect.logDebug(`${what}; retrying`).pipe(Effect.annotateLogs({ error: error.message }))
