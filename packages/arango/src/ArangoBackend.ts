@@ -363,8 +363,9 @@ export const makeFromConfig = (
  *   yield* Effect.log(records.map((record) => record.status).join(", "))
  * })
  *
- * // The connection is opened while the layer is built (ArangoSetupError if it cannot be) and closed
- * // with its scope. Run it with Effect.runPromise(main) or NodeRuntime.runMain(main).
+ * // With `create: true` the database and the collection are checked (and made) while the layer is
+ * // built, an ArangoSetupError if that fails; the client is closed with the layer's scope.
+ * // Run it with Effect.runPromise(main) or NodeRuntime.runMain(main).
  * const main = program.pipe(Effect.provide(Backend))
  * ```
  *
