@@ -1,1 +1,4 @@
+/**
+ * @since 0.1.0
+ */
 export * as Cli from "./Cli.js"

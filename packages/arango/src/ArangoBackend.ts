@@ -338,6 +338,37 @@ export const makeFromConfig = (
 /**
  * A layer for the settings and backend options.
  *
+ * @example
+ * ```ts
+ * import { ArangoBackend } from "@taskmeta/arango"
+ * import { ResultBackend } from "@taskmeta/core"
+ * import { Effect, Redacted } from "effect"
+ *
+ * // Celery's ArangoDbBackend documents in the collection `results` of the database `celery`,
+ * // created when missing (`create: true`); HTTPS certificates are verified unless `verify: false`.
+ * const Backend = ArangoBackend.layer(
+ *   {
+ *     url: Redacted.make("arangodb://app:secret@arango.internal:8529/celery/results"),
+ *     httpProtocol: "https",
+ *     create: true,
+ *     requestTimeout: "10 seconds"
+ *   },
+ *   { resultExtended: true, resultExpires: "1 day" }
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const backend = yield* ResultBackend.ResultBackend
+ *   yield* backend.store("task-1", { sum: 32 }, "SUCCESS") // one AQL UPSERT; SUCCESS stays final
+ *   const records = yield* backend.getMany(["task-1", "task-2"]) // one query; task-2 reads as PENDING
+ *   yield* Effect.log(records.map((record) => record.status).join(", "))
+ * })
+ *
+ * // With `create: true` the database and the collection are checked (and made) while the layer is
+ * // built, an ArangoSetupError if that fails; the client is closed with the layer's scope.
+ * // Run it with Effect.runPromise(main) or NodeRuntime.runMain(main).
+ * const main = program.pipe(Effect.provide(Backend))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -544,6 +544,27 @@ export const isPickle = (bytes: Uint8Array): boolean => bytes.length > 0 && byte
  * the stack fails. Integers are limited to 4,300 decimal digits in text
  * (INT, LONG; CPython's own limit) and 4 KiB in binary (LONG4).
  *
+ * @example
+ * ```ts
+ * import { Pickle } from "@taskmeta/celery"
+ * import { Either } from "effect"
+ *
+ * // What Celery's SQL backend writes for {"sum": 32, "parts": (16, 16)}.
+ * const celeryRow = Buffer.from("gAJ9cQAoWAMAAABzdW1xAUsgWAUAAABwYXJ0c3ECSxBLEIZxA3Uu", "base64")
+ * const tree = Pickle.decode(celeryRow) // Either<PickleValue, PickleError>
+ * console.log(Either.getOrThrow(Either.flatMap(tree, (value) => Pickle.toJson(value))))
+ * // { sum: 32, parts: [ 16, 16 ] }
+ *
+ * // Nothing is imported or called: a pickle that runs os.system("ls") in Python is an inert description.
+ * const hostile = Buffer.from("gAJjcG9zaXgKc3lzdGVtCnEAWAIAAABsc3EBhXECUnEDLg==", "base64")
+ * console.log(JSON.stringify(Either.getOrThrow(Pickle.decodeToJson(hostile))))
+ * // {"__pickle__":"reduce","callable":{"__pickle__":"global","module":"posix","name":"system"},"args":["ls"]}
+ *
+ * // Bad input is a PickleError, never a crash.
+ * const truncated = Pickle.decode(celeryRow.subarray(0, 10))
+ * console.log(Either.isLeft(truncated) && truncated.left._tag) // "PickleError"
+ * ```
+ *
  * @since 0.1.0
  * @category decoding
  */
@@ -650,6 +671,24 @@ export const encodeEither = (value: PickleValue, options?: EncodeOptions): Eithe
 /**
  * `encodeEither` for values known to be writable (anything `fromJson` or the
  * constructors build from acyclic data); throws the `PickleError` otherwise.
+ *
+ * @example
+ * ```ts
+ * import { Pickle } from "@taskmeta/celery"
+ * import { Either } from "effect"
+ *
+ * // JSON to a protocol-2 pickle, what Python's pickle.loads (and so Celery 5) reads back.
+ * const bytes = Pickle.encode(Pickle.fromJson({ sum: 32, parts: [16, 16] }))
+ * console.log(bytes[0], bytes[1]) // 128 2 (PROTO 2)
+ *
+ * // Python values JSON has no form for are built with the constructors.
+ * const tuple = Pickle.encode(Pickle.tuple([Pickle.int(16n), Pickle.bytes(new Uint8Array([1, 2]))]), { protocol: 4 })
+ * console.log(Either.getOrThrow(Pickle.decodeToJson(tuple)))
+ * // [ 16, { __pickle__: 'bytes', base64: 'AQI=' } ]
+ *
+ * // encodeEither returns what Python's pickler could not write either as a PickleError.
+ * console.log(Either.isLeft(Pickle.encodeEither(Pickle.int(1.5)))) // true
+ * ```
  *
  * @since 0.1.0
  * @category encoding

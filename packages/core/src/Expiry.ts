@@ -64,7 +64,23 @@ export const sweep = Effect.gen(function*() {
 })
 
 /**
- * Runs the sweep on a schedule in the layer's scope.
+ * Runs the sweep on a schedule in the layer's scope. It needs the
+ * `ResultBackend`; `Layer.provideMerge` keeps that in the output too.
+ *
+ * @example
+ * ```ts
+ * import { Expiry, MemoryBackend } from "@taskmeta/core"
+ * import { Layer } from "effect"
+ *
+ * // Records done more than a day ago are deleted (failures after a week) by a sweep every hour,
+ * // forked into the layer's scope: it stops when the program's scope closes.
+ * const Backend = MemoryBackend.layer({ resultExpires: "1 day", expiresByState: { FAILURE: "7 days" } })
+ * const Live = Expiry.layer({ every: "1 hour" }).pipe(Layer.provideMerge(Backend))
+ *
+ * // Without an argument the sweep runs daily at 04:00 UTC, as Celery beat's backend_cleanup;
+ * // a cron expression is read in UTC.
+ * const Nightly = Expiry.layer({ cron: "30 2 * * *" }).pipe(Layer.provideMerge(Backend))
+ * ```
  *
  * @since 0.1.0
  * @category layers

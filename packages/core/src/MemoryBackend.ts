@@ -92,7 +92,31 @@ export const make = (options: BackendOptions.Input = {}): Effect.Effect<ResultBa
   Effect.flatMap(makeDriver, (driver) => ResultBackend.make(driver, BackendOptions.make(options)))
 
 /**
- * A layer with fresh, empty storage.
+ * A layer with fresh, empty storage. Time comes from `Clock`, so in tests
+ * `TestClock` drives `dateDone` and expiry.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBackend, ResultBackend } from "@taskmeta/core"
+ * import { Effect, Schema, TestClock, TestContext } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* ResultBackend.markAsDone("task-1", 256, { name: "multiply_two_numbers", args: [16, 16] })
+ *   const product = yield* ResultBackend.getResult("task-1", Schema.Number) // typed read
+ *   console.log(product) // 256
+ *
+ *   // Time comes from Clock: under TestClock, two days pass at once.
+ *   yield* TestClock.adjust("2 days")
+ *   const backend = yield* ResultBackend.ResultBackend
+ *   console.log(yield* backend.cleanup()) // { tasks: 1, groups: 0 }
+ * })
+ *
+ * program.pipe(
+ *   Effect.provide(MemoryBackend.layer({ resultExtended: true, resultExpires: "1 day" })),
+ *   Effect.provide(TestContext.TestContext),
+ *   Effect.runPromise
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category layers

@@ -21,6 +21,33 @@
  * layer that provides the tag and passes `PipelineConformance` from
  * `@taskmeta/testkit`.
  *
+ * @example
+ * ```ts
+ * import { MemoryPipelineStore, PipelineStore } from "@taskmeta/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* PipelineStore.PipelineStore
+ *   // One run over one file, one task over one row; ids are derived from the run id.
+ *   const { tree } = yield* store.build({
+ *     runId: "run-1",
+ *     pipelineId: "ingest_numbers",
+ *     pipelineResults: [{ object: "a.csv", tasks: [{ taskName: "parse_rows", results: [{ object: 1 }] }] }]
+ *   })
+ *   const row = tree.taskResults[0]
+ *   console.log(row.id) // "run-1:0:t0:0"
+ *
+ *   // A report propagates upward: the first RUNNING starts every parent, the last DONE finishes them.
+ *   yield* store.report("TaskResult", row.id, "RUNNING")
+ *   const done = yield* store.report("TaskResult", row.id, "DONE")
+ *   console.log(done.changes.map((change) => `${change.kind}: ${change.from} -> ${change.to}`))
+ *   // [ "TaskResult: RUNNING -> DONE", "TaskExecution: RUNNING -> DONE",
+ *   //   "PipelineResult: RUNNING -> DONE", "PipelineExecution: RUNNING -> DONE" ]
+ * })
+ *
+ * Effect.runPromise(program.pipe(Effect.provide(MemoryPipelineStore.layer())))
+ * ```
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"

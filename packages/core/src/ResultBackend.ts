@@ -4,6 +4,29 @@
  * `BackendDriver` turned into the service by `make`, so validation, retries,
  * error mapping, waiting and cleanup behave the same everywhere.
  *
+ * @example
+ * ```ts
+ * import { MemoryBackend, ResultBackend } from "@taskmeta/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const backend = yield* ResultBackend.ResultBackend
+ *   yield* backend.store("task-1", { sum: 32 }, "SUCCESS", { name: "sum_two_numbers", args: [16, 16] })
+ *   // A stored SUCCESS is final: a late duplicate is ignored.
+ *   const late = yield* backend.store("task-1", null, "STARTED")
+ *   console.log(late._tag) // "Ignored"
+ *
+ *   const record = yield* backend.get("task-1")
+ *   console.log(record.status, record.result, record.name) // "SUCCESS" { sum: 32 } "sum_two_numbers"
+ *   // An unknown id reads as PENDING, as in Celery.
+ *   const unknown = yield* backend.get("task-2")
+ *   console.log(unknown.status) // "PENDING"
+ * })
+ *
+ * // The layer picks the storage; the program stays the same.
+ * Effect.runPromise(program.pipe(Effect.provide(MemoryBackend.layer({ resultExtended: true }))))
+ * ```
+ *
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
@@ -144,6 +167,12 @@ export interface Service {
 }
 
 /**
+ * The tag of the service. Its implementation is the layer a program
+ * provides: `MemoryBackend.layer` here, `SqliteBackend.layer` /
+ * `PgBackend.layer` / `SqlBackend.layer` from `@taskmeta/sql`,
+ * `ArangoBackend.layer` from `@taskmeta/arango` (the module documentation
+ * has an example).
+ *
  * @since 0.1.0
  * @category tags
  */

@@ -168,7 +168,32 @@ export const makeClient = (
   })
 
 /**
- * The `PgClient` (and `SqlClient`) for a URL, as `makeClient` opens it.
+ * The `PgClient` (and `SqlClient`) for a URL, as `makeClient` opens it: for
+ * `SqlBackend.layer` or `SqlStore.layer` sharing it with a program's own
+ * statements.
+ *
+ * @example
+ * ```ts
+ * import { SqlClient } from "@effect/sql"
+ * import { PgBackend, SqlBackend } from "@taskmeta/sql"
+ * import { Effect, Layer, Redacted } from "effect"
+ *
+ * // taskmeta's client for a URL: `search_path` set to the schema, the client-side statement
+ * // timeout, the first connection retried. The backend and the program's own queries share it.
+ * const Client = PgBackend.layerClient({
+ *   url: Redacted.make("postgresql://app:secret@db.internal:5432/celery"),
+ *   tables: { schema: "results" }
+ * })
+ * const Live = SqlBackend.layer({ tables: { schema: "results" } }).pipe(Layer.provideMerge(Client))
+ *
+ * const countDone = Effect.gen(function*() {
+ *   const sql = yield* SqlClient.SqlClient
+ *   return yield* sql`SELECT count(*) AS n FROM celery_taskmeta WHERE status = 'SUCCESS'`
+ * })
+ *
+ * // Run it with Effect.runPromise(main) or NodeRuntime.runMain(main).
+ * const main = countDone.pipe(Effect.provide(Live))
+ * ```
  *
  * @since 0.1.0
  * @category layers
@@ -205,6 +230,35 @@ export const make = (
   })
 
 /**
+ * The backend on a PostgreSQL database (`make` in a layer): the pool is
+ * opened, and the tables migrated, while the layer is built, and closed with
+ * its scope.
+ *
+ * @example
+ * ```ts
+ * import { ResultBackend } from "@taskmeta/core"
+ * import { PgBackend } from "@taskmeta/sql"
+ * import { Effect, Redacted } from "effect"
+ *
+ * // One pool (10 connections, plus one for LISTEN while someone waits); Celery's tables in the
+ * // schema `results`, created or migrated while the layer is built.
+ * const Backend = PgBackend.layer({
+ *   url: Redacted.make("postgresql://app:secret@db.internal:5432/celery"),
+ *   tables: { schema: "results" },
+ *   resultExtended: true
+ * })
+ *
+ * const program = Effect.gen(function*() {
+ *   const backend = yield* ResultBackend.ResultBackend
+ *   // Woken by the NOTIFY the worker's READY write sends (polling is the safety net).
+ *   const record = yield* backend.waitFor("task-1", { timeout: "30 seconds" })
+ *   yield* Effect.log(`${record.taskId}: ${record.status}`)
+ * })
+ *
+ * // Run it with Effect.runPromise(main) or NodeRuntime.runMain(main).
+ * const main = program.pipe(Effect.provide(Backend))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -359,6 +359,32 @@ export const make = (
  * The service over the `SqlClient` in context: a user's own
  * `PgClient.layer` or `SqliteClient.layer` works as it is.
  *
+ * @example
+ * ```ts
+ * import { PgClient } from "@effect/sql-pg"
+ * import { ResultBackend } from "@taskmeta/core"
+ * import { SqlBackend } from "@taskmeta/sql"
+ * import { Config, Effect, Layer } from "effect"
+ *
+ * // The client the program already has, with its own settings.
+ * const Database = PgClient.layerConfig({ url: Config.redacted("DATABASE_URL") })
+ *
+ * // The backend takes the SqlClient from context and uses it as it is: one pool for everything.
+ * const Live = SqlBackend.layer({ tables: { schema: "taskmeta" } }).pipe(Layer.provideMerge(Database))
+ *
+ * const program = Effect.gen(function*() {
+ *   const sql = yield* PgClient.PgClient
+ *   const backend = yield* ResultBackend.ResultBackend
+ *   // The program's own statements and the backend's share the pool.
+ *   const rows = yield* sql<{ readonly taskId: string }>`SELECT task_id AS "taskId" FROM orders WHERE paid`
+ *   const records = yield* backend.getMany(rows.map((row) => row.taskId))
+ *   yield* Effect.log(`${records.filter((record) => record.status === "SUCCESS").length} of ${records.length} done`)
+ * })
+ *
+ * // Run it with Effect.runPromise(main) or NodeRuntime.runMain(main).
+ * const main = program.pipe(Effect.provide(Live))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -178,6 +178,30 @@ export const make = (
   })
 
 /**
+ * The backend on a SQLite file (`make` in a layer): the file is opened, and
+ * the tables migrated, while the layer is built, and closed with its scope.
+ *
+ * @example
+ * ```ts
+ * import { ResultBackend } from "@taskmeta/core"
+ * import { SqliteBackend } from "@taskmeta/sql"
+ * import { Effect } from "effect"
+ *
+ * // Celery's tables in results.sqlite, created or migrated while the layer is built; extended
+ * // results on; rows pickled the way Celery 5 writes them, so a Python worker can share the file.
+ * const Backend = SqliteBackend.layer({ filename: "results.sqlite", resultExtended: true, encoding: "pickle" })
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* ResultBackend.markAsDone("task-1", 256, { name: "multiply_two_numbers", args: [16, 16] })
+ *   const record = yield* (yield* ResultBackend.ResultBackend).get("task-1")
+ *   yield* Effect.log(`${record.taskId}: ${record.status}`)
+ * })
+ *
+ * // Opening the file may fail with SqlBackend.SetupError; it is closed when the program's scope ends.
+ * // Run it with Effect.runPromise(main) or NodeRuntime.runMain(main).
+ * const main = program.pipe(Effect.provide(Backend))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */

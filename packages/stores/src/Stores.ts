@@ -314,6 +314,31 @@ export const resultsLayerFromUrl = (
  * pipeline tables included (`resultsLayerFromUrl` needs only the task and
  * group tables).
  *
+ * @example
+ * ```ts
+ * import { ResultBackend, ResultBrowser } from "@taskmeta/core"
+ * import { Stores } from "@taskmeta/stores"
+ * import { Effect, Stream } from "effect"
+ *
+ * // Celery's URLs: memory://, db+sqlite:///results.sqlite, db+postgresql://user:pass@host/db,
+ * // arangodb://user:pass@host:8529/database/collection. Every service shares one client.
+ * const Store = Stores.layerFromUrl("memory://", { resultExtended: true })
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* ResultBackend.markAsDone("task-1", 256, { name: "multiply_two_numbers", args: [16, 16] })
+ *   yield* ResultBackend.markAsFailure("task-2", new RangeError("too big"), { name: "multiply_two_numbers" })
+ *
+ *   const browser = yield* ResultBrowser.ResultBrowser
+ *   const stats = yield* browser.stats
+ *   console.log(stats.tasks, stats.byState, stats.failureRate) // 2 { SUCCESS: 1, FAILURE: 1 } 0.5
+ *   const failed = yield* Stream.runCollect(browser.list({ states: ["FAILURE"] }))
+ *   console.log(Array.from(failed, (record) => record.taskId)) // [ "task-2" ]
+ * })
+ *
+ * // A bad URL fails the layer with a BackendConfigError; an unreachable store with a BackendOpenError.
+ * Effect.runPromise(program.pipe(Effect.provide(Store)))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
