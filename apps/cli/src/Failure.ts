@@ -19,7 +19,11 @@ const messageOf = (error: unknown): string => {
   return String(error)
 }
 
-/** Hides `user:password@` in anything that slipped into a message. */
+/**
+ * Hides `user:password@` in anything that slipped into a message.
+ *
+ * @since 0.1.0
+ */
 export const scrub = (text: string): string =>
   // Up to the last `@` of the URL, so a password holding `@` or `/` is hidden whole.
   text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):\S*@/gi, "$1:***@")
