@@ -35,6 +35,7 @@ import * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import * as Json from "@taskmeta/schema/Json"
 import * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 import * as Inputs from "./Inputs.js"
 import * as Output from "./Output.js"
 import { version } from "./internal/version.js"
@@ -54,11 +55,28 @@ export class CliError extends Schema.TaggedError<CliError>("@taskmeta/cli/CliErr
   message: Schema.String
 }) {}
 
+/**
+ * A bad option or argument value (a duration, a time, a state, a range): the
+ * command did not run. Exit status 2, as for the usage errors `@effect/cli`
+ * finds itself.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UsageError extends Schema.TaggedError<UsageError>("@taskmeta/cli/UsageError")("UsageError", {
+  message: Schema.String
+}) {}
+
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 
 const fail = (message: string) => Effect.fail(new CliError({ message }))
 
 const orFail = <A>(either: Either.Either<A, string>) => Either.match(either, { onLeft: fail, onRight: Effect.succeed })
+
+const usage = (message: string) => Effect.fail(new UsageError({ message }))
+
+/** An option's value, or the usage error saying why it is not one. */
+const orUsage = <A>(either: Either.Either<A, string>) => Either.match(either, { onLeft: usage, onRight: Effect.succeed })
 
 // ---------------------------------------------------------------------------
 // output
@@ -73,6 +91,12 @@ const write = (text: string) =>
 const writeLines = <E, R>(lines: Stream.Stream<string, E, R>) =>
   Stream.runForEachChunk(lines, (chunk) => write(Array.from(chunk, (l) => `${l}\n`).join("")))
 
+/** How tables are laid out: times relative to now, and the terminal's width when stdout is one. */
+const tableOptions = Effect.map(DateTime.now, (now) => ({
+  now,
+  width: process.stdout.isTTY ? process.stdout.columns : undefined
+}))
+
 /** Progress for people, on stderr so it never mixes with output. */
 const progress = (text: string) => Effect.sync(() => process.stderr.write(`${text}\n`))
 
@@ -80,21 +104,30 @@ const progress = (text: string) => Effect.sync(() => process.stderr.write(`${tex
 // backend selection
 // ---------------------------------------------------------------------------
 
-const backendOption = Options.redacted("backend").pipe(
+const backendOption = Options.text("backend").pipe(
+  Options.withPseudoName("URL"),
+  Options.map(Redacted.make),
   Options.withDescription(
-    "Backend URL: db+sqlite:///results.sqlite, db+sqlite:////abs/path.sqlite, db+postgresql://user@host/db, " +
-      "arangodb://user:pass@host:port/db/collection or memory:// (default: $TASKMETA_BACKEND_URL, else " +
-      "db+sqlite:///results.sqlite in the current directory)"
+    "Where the results are, as a Celery-style URL: db+sqlite:///results.sqlite (relative to the current " +
+      "directory), db+sqlite:////var/lib/app/results.sqlite (absolute), db+postgresql://user:pass@host/db, " +
+      "arangodb://user:pass@host:8529/db/collection or memory://. Before or after the command. " +
+      "Default: $TASKMETA_BACKEND_URL, else Celery's $CELERY_RESULT_BACKEND, else db+sqlite:///results.sqlite"
   ),
   Options.optional
 )
 
 const schemaOption = Options.text("schema").pipe(
-  Options.withDescription("PostgreSQL schema holding Celery's tables (default: the search_path)"),
+  Options.withPseudoName("NAME"),
+  Options.withDescription(
+    "PostgreSQL schema holding the tables, e.g. --schema celery. Before or after the command. " +
+      "Default: the connection's search_path (usually public)"
+  ),
   Options.optional
 )
 
-const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON, one object per line"))
+const jsonOption = Options.boolean("json").pipe(
+  Options.withDescription("Print JSON lines (one object per line, the shape `export` writes) instead of a table")
+)
 
 interface Where {
   readonly backend: Option.Option<Redacted.Redacted<string>>
@@ -102,6 +135,20 @@ interface Where {
 }
 
 const where = { backend: backendOption, schema: schemaOption }
+
+/**
+ * The `taskmeta` command itself, holding the options every subcommand also
+ * takes: `taskmeta --backend URL list` and `taskmeta list --backend URL` are
+ * the same (the subcommand's own value wins when both are given).
+ */
+const root = Command.make("taskmeta", where)
+
+/** A subcommand's `--backend` / `--schema`, else the ones given before it. */
+const located = (o: Where) =>
+  Effect.map(root, (globals): Where => ({
+    backend: Option.orElse(o.backend, () => globals.backend),
+    schema: Option.orElse(o.schema, () => globals.schema)
+  }))
 
 /**
  * Where relative SQLite paths resolve: the directory the command was started
@@ -131,9 +178,10 @@ const backendOptions = (o: Where, extra: Extra = {}) =>
     tables: Option.match(o.schema, { onNone: () => undefined, onSome: (schema) => ({ schema }) })
   }))
 
-const layerFor = (o: Where, extra: Extra = {}) =>
+const layerFor = (given: Where, extra: Extra = {}) =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
+      const o = yield* located(given)
       const url = yield* resolveUrl(o.backend)
       return Stores.layerFromUrl(url, yield* backendOptions(o, extra))
     })
@@ -144,9 +192,10 @@ const layerFor = (o: Where, extra: Extra = {}) =>
  * created or migrated (no SQLite file, no schema, no table); a store that is
  * not there fails with a message naming what is missing.
  */
-const readLayerFor = (o: Where) =>
+const readLayerFor = (given: Where) =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
+      const o = yield* located(given)
       const url = yield* resolveUrl(o.backend)
       return Stores.resultsLayerFromUrl(url, { ...(yield* backendOptions(o)), readOnly: true })
     })
@@ -190,7 +239,7 @@ const group = Command.make("group", {
     const ready = members.filter((m) => TaskState.isReady(m.status)).length
     yield* Console.log(
       `group ${found.value.groupId}  saved ${Output.date(found.value.dateDone)}  ${plural(members.length, "task")}, ${ready} ready\n\n` +
-        Output.taskTable(members)
+        Output.taskTable(members, yield* tableOptions)
     )
   }).pipe(Effect.provide(readLayerFor(o)))).pipe(
     Command.withDescription("Show a group and its member tasks (--json: the group line, then one line per member)")
@@ -205,18 +254,35 @@ const HUMAN_LIMIT = 50
 const list = Command.make("list", {
   ...where,
   json: jsonOption,
-  state: Options.text("state").pipe(Options.withDescription("Only tasks in this state (repeatable)"), Options.repeated),
-  name: Options.text("name").pipe(Options.withDescription("Only tasks with this name"), Options.optional),
+  state: Options.text("state").pipe(
+    Options.withPseudoName("STATE"),
+    Options.withDescription(
+      "Only tasks in this state, e.g. --state FAILURE; repeat for several (--state FAILURE --state REVOKED). " +
+        "Celery's states, or a custom state the store holds. Default: every state"
+    ),
+    Options.repeated
+  ),
+  name: Options.text("name").pipe(
+    Options.withPseudoName("TASK"),
+    Options.withDescription("Only tasks with this name, e.g. --name proj.tasks.add. Default: every name"),
+    Options.optional
+  ),
   since: Options.text("since").pipe(
-    Options.withDescription("Only tasks done at or after this time (ISO-8601, or a duration ago: 2h, 1d)"),
+    Options.withPseudoName("WHEN"),
+    Options.withDescription(
+      "Only tasks done at or after this time: ISO-8601 (2026-05-01T12:00:00Z) or a duration ago (30m, 2h, 1d). " +
+        "Default: no lower bound"
+    ),
     Options.optional
   ),
   until: Options.text("until").pipe(
-    Options.withDescription("Only tasks done before this time (ISO-8601, or a duration ago)"),
+    Options.withPseudoName("WHEN"),
+    Options.withDescription("Only tasks done before this time, as for --since (e.g. --since 2d --until 1d). Default: now"),
     Options.optional
   ),
   limit: Options.integer("limit").pipe(
-    Options.withDescription(`At most this many, newest first (default ${HUMAN_LIMIT} for the table, all for --json)`),
+    Options.withPseudoName("N"),
+    Options.withDescription(`At most N tasks, newest first. Default: ${HUMAN_LIMIT} for the table, all with --json`),
     Options.optional
   )
 }, (o) =>
@@ -224,13 +290,35 @@ const list = Command.make("list", {
     const browser = yield* ResultBrowser.ResultBrowser
     const now = yield* DateTime.now
     const at = (text: Option.Option<string>) =>
-      Option.match(text, { onNone: () => Effect.succeed(undefined), onSome: (t) => orFail(Inputs.instant(t, now)) })
-    if (Option.exists(o.limit, (n) => n < 0)) return yield* fail("--limit must be 0 or more")
+      Option.match(text, { onNone: () => Effect.succeed(undefined), onSome: (t) => orUsage(Inputs.instant(t, now)) })
+    if (Option.exists(o.limit, (n) => n < 0)) return yield* usage("--limit must be 0 or more")
+    const since = yield* at(o.since)
+    const until = yield* at(o.until)
+    if (since !== undefined && until !== undefined && UtcTime.Order(since, until) >= 0) {
+      return yield* usage(
+        `--since ${Option.getOrThrow(o.since)} (${UtcTime.formatIso(since)}) is not before --until ${
+          Option.getOrThrow(o.until)
+        } (${UtcTime.formatIso(until)}): the range is empty`
+      )
+    }
+    const states = o.state.map((s) => s.toUpperCase())
+    const unknown = states.filter(TaskState.isCustom)
+    if (unknown.length > 0) {
+      // A custom state (Celery allows them) is fine when the store holds it.
+      const seen = Object.keys((yield* browser.stats).byState)
+      const missing = unknown.filter((s) => !seen.includes(s))
+      if (missing.length > 0) {
+        return yield* usage(
+          `unknown state ${missing.join(", ")}: Celery's states are ${Array.from(TaskState.BUILT_IN).join(", ")}` +
+            (seen.length > 0 ? `; this store holds ${seen.join(", ")}` : "; this store holds no tasks")
+        )
+      }
+    }
     const filter: ResultBrowser.Filter = {
-      states: o.state.length > 0 ? o.state.map((s) => s.toUpperCase()) : undefined,
+      states: states.length > 0 ? states : undefined,
       name: Option.getOrUndefined(o.name),
-      since: yield* at(o.since),
-      until: yield* at(o.until)
+      since,
+      until
     }
     if (o.json) {
       return yield* writeLines(Stream.map(browser.list({ ...filter, limit: Option.getOrUndefined(o.limit) }), Output.taskLine))
@@ -238,7 +326,7 @@ const list = Command.make("list", {
     const limit = Option.getOrElse(o.limit, () => HUMAN_LIMIT)
     const records = Array.from(yield* Stream.runCollect(browser.list({ ...filter, limit: limit + 1 })))
     if (records.length === 0) return yield* Console.log("no tasks")
-    yield* Console.log(Output.taskTable(records.slice(0, limit)))
+    yield* Console.log(Output.taskTable(records.slice(0, limit), yield* tableOptions))
     if (records.length > limit) yield* progress(`(the ${limit} most recent shown; use --limit N for more)`)
   }).pipe(Effect.provide(readLayerFor(o)))).pipe(
     Command.withDescription("List tasks, newest first, filtered by state, name and time")
@@ -259,7 +347,7 @@ const wait = Command.make("wait", {
 }, (o) =>
   Effect.gen(function*() {
     const backend = yield* ResultBackend.ResultBackend
-    const timeout = Option.isSome(o.timeout) ? yield* orFail(Inputs.duration(o.timeout.value)) : undefined
+    const timeout = Option.isSome(o.timeout) ? yield* orUsage(Inputs.duration(o.timeout.value)) : undefined
     const record = yield* backend.waitFor(o.taskId, { timeout })
     yield* o.json ? write(`${Output.taskLine(record)}\n`) : Console.log(Output.taskBlock(record))
     if (record.status !== TaskState.SUCCESS) {
@@ -301,7 +389,7 @@ const cleanup = Command.make("cleanup", {
   expires: expiresOption
 }, (o) =>
   Effect.gen(function*() {
-    const expires = Option.isSome(o.expires) ? yield* orFail(Inputs.duration(o.expires.value)) : Duration.days(1)
+    const expires = Option.isSome(o.expires) ? yield* orUsage(Inputs.duration(o.expires.value)) : Duration.days(1)
     return yield* Effect.gen(function*() {
       const backend = yield* ResultBackend.ResultBackend
       const browser = yield* ResultBrowser.ResultBrowser
@@ -331,8 +419,9 @@ const cleanup = Command.make("cleanup", {
 // migrate
 // ---------------------------------------------------------------------------
 
-const migrate = Command.make("migrate", where, (o) =>
+const migrate = Command.make("migrate", where, (given) =>
   Effect.gen(function*() {
+    const o = yield* located(given)
     const url = yield* resolveUrl(o.backend)
     if (url._tag !== "Sqlite" && url._tag !== "Postgres") {
       return yield* Console.log(`${BackendUrl.describe(url)} needs no migrations`)
@@ -355,16 +444,17 @@ const stats = Command.make("stats", { ...where, json: jsonOption }, (o) =>
     const s = yield* browser.stats
     yield* o.json ? write(`${Output.statsLine(s)}\n`) : Console.log(Output.statsBlock(s))
   }).pipe(Effect.provide(readLayerFor(o)))).pipe(
-    Command.withDescription("Count tasks by state and by name, with the failure rate (FAILURE / (SUCCESS + FAILURE))")
+    Command.withDescription("Count tasks by state and by name, with the failure rate (FAILURE / (SUCCESS + FAILURE + REVOKED))")
   )
 
 // ---------------------------------------------------------------------------
 // pipelines
 // ---------------------------------------------------------------------------
 
-const pipelineLayerFor = (o: Where) =>
+const pipelineLayerFor = (given: Where) =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
+      const o = yield* located(given)
       const url = yield* resolveUrl(o.backend)
       return Pipelines.layerFromUrl(url, { ...(yield* backendOptions(o)), readOnly: true })
     })
@@ -552,7 +642,7 @@ const copy = Command.make("copy", {
   encoding: encodingOption
 }, (o) =>
   Effect.scoped(Effect.gen(function*() {
-    const options = yield* backendOptions({ backend: Option.none(), schema: o.schema })
+    const options = yield* backendOptions(yield* located({ backend: Option.none(), schema: o.schema }))
     const from = yield* BackendUrl.parse(o.from)
     const to = yield* BackendUrl.parse(o.to)
     const source = yield* Layer.build(Stores.resultsLayerFromUrl(from, { ...options, readOnly: true }))
@@ -577,8 +667,13 @@ const copy = Command.make("copy", {
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make("taskmeta").pipe(
-  Command.withDescription("Read and manage task results stored by taskmeta or Celery"),
+export const command = root.pipe(
+  Command.withDescription(
+    "Read and manage task results stored by taskmeta or Celery (SQLite, PostgreSQL, ArangoDB). " +
+      "`taskmeta <command> --help` shows a command's options; `taskmeta --version` prints the version. " +
+      "Exit status: 0 done, 1 failed (wait: the task finished FAILURE or REVOKED), 2 usage, 3 timeout, " +
+      "4 store unreachable, 130 interrupted."
+  ),
   Command.withSubcommands([
     get,
     group,

@@ -79,6 +79,39 @@ export const line = (cause: Cause.Cause<unknown>): Option.Option<string> => {
 }
 
 /**
+ * The documented exit statuses: 0 done; 1 failed (a task that finished
+ * FAILURE or REVOKED under `wait`, a missing record, bad data); 2 usage (an
+ * unknown command or option, a bad value, a malformed URL); 3 timeout
+ * (`wait --timeout`); 4 the store's server could not be reached (refused,
+ * unknown host, no answer); 130 interrupted (Ctrl-C).
+ *
+ * @since 0.1.0
+ */
+export const ExitCode = { failed: 1, usage: 2, timeout: 3, unreachable: 4, interrupted: 130 } as const
+
+// What a driver says when the server is not there or stopped answering.
+const UNREACHABLE = /\b(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH)\b|no answer from PostgreSQL|timeout exceeded when trying to connect|Connection terminated/
+
+/**
+ * The exit status for a failed run (see `ExitCode`).
+ *
+ * @since 0.1.0
+ */
+export const exitCode = (cause: Cause.Cause<unknown>): number => {
+  if (Cause.isInterruptedOnly(cause)) return ExitCode.interrupted
+  const failure = Cause.failureOption(cause)
+  if (Option.isNone(failure)) return ExitCode.failed
+  const error = failure.value
+  if (ValidationError.isValidationError(error)) return ExitCode.usage
+  const tag = typeof error === "object" && error !== null ? (error as { readonly _tag?: unknown })._tag : undefined
+  if (tag === "UsageError" || tag === "BackendConfigError") return ExitCode.usage
+  if (tag === "WaitTimeout") return ExitCode.timeout
+  // Reachable but not set up (a missing file, schema or table) is a plain failure.
+  if (UNREACHABLE.test(messageOf(error))) return ExitCode.unreachable
+  return ExitCode.failed
+}
+
+/**
  * Prints the line to stderr (with `debug`, the whole cause too).
  *
  * @since 0.1.0

@@ -155,6 +155,28 @@ export const value = (v: Json.Json): string => (ExceptionInfo.isEncoded(v) ? Exc
 export const date = (d: DateTime.Utc | null): string =>
   d === null ? "-" : DateTime.formatIso(d).replace("T", " ").replace(/\.\d+Z$/, "Z")
 
+/**
+ * How long ago, for people: `just now`, `45s ago`, `12m ago`, `3h ago`,
+ * `5d ago` (`in 2m` for a time ahead of `now`).
+ *
+ * @since 0.1.0
+ * @category human
+ */
+export const ago = (d: DateTime.Utc, now: DateTime.Utc): string => {
+  const seconds = Math.round((DateTime.toEpochMillis(now) - DateTime.toEpochMillis(d)) / 1000)
+  const span = Math.abs(seconds)
+  const text = span < 5
+    ? "just now"
+    : span < 60
+    ? `${span}s`
+    : span < 3600
+    ? `${Math.floor(span / 60)}m`
+    : span < 86_400
+    ? `${Math.floor(span / 3600)}h`
+    : `${Math.floor(span / 86_400)}d`
+  return text === "just now" ? text : seconds >= 0 ? `${text} ago` : `in ${text}`
+}
+
 const truncate = (text: string, width: number): string =>
   text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`
 
@@ -180,17 +202,31 @@ export const table = (
 }
 
 /**
- * The task table `list` prints.
+ * The task table `list` and `group` print: the date with how long ago
+ * (against `now`), and, given the terminal's `width`, the name and result
+ * columns cut so that every line fits (the result keeps at least 12
+ * characters).
  *
  * @since 0.1.0
  * @category human
  */
-export const taskTable = (records: ReadonlyArray<TaskRecord.TaskRecord>): string =>
-  table(
-    ["TASK ID", "STATUS", "NAME", "DATE DONE", "RESULT"],
-    records.map((r) => [r.taskId, r.status, r.name ?? "-", date(r.dateDone), value(r.result)]),
-    [40, 12, 32, 20, 48]
-  )
+export const taskTable = (
+  records: ReadonlyArray<TaskRecord.TaskRecord>,
+  options: { readonly now?: DateTime.Utc | undefined; readonly width?: number | undefined } = {}
+): string => {
+  const when = (d: DateTime.Utc | null) =>
+    d === null ? "-" : options.now === undefined ? date(d) : `${date(d)} (${ago(d, options.now)})`
+  const rows = records.map((r) => [r.taskId, r.status, r.name ?? "-", when(r.dateDone), value(r.result)])
+  const widths = [40, 12, 32, 32, 48]
+  if (options.width !== undefined && options.width > 0) {
+    // What the first four columns take (as printed, two spaces apart); the rest is the result's.
+    const used = (i: number) => Math.max(["TASK ID", "STATUS", "NAME", "DATE DONE"][i].length, ...rows.map((r) => Math.min(r[i].length, widths[i])))
+    const name = Math.max(8, Math.min(widths[2], options.width - used(0) - used(1) - used(3) - 12 - 8))
+    widths[2] = name
+    widths[4] = Math.max(12, options.width - used(0) - used(1) - Math.min(used(2), name) - used(3) - 8)
+  }
+  return table(["TASK ID", "STATUS", "NAME", "DATE DONE", "RESULT"], rows, widths)
+}
 
 /**
  * One task as a key/value block (`get`, `wait`).
@@ -226,7 +262,7 @@ const percent = (rate: number | null) => (rate === null ? "-" : `${(rate * 100).
  * @category human
  */
 export const statsBlock = (stats: ResultBrowser.Stats): string => {
-  const finished = (stats.byState.SUCCESS ?? 0) + (stats.byState.FAILURE ?? 0)
+  const finished = (stats.byState.SUCCESS ?? 0) + (stats.byState.FAILURE ?? 0) + (stats.byState.REVOKED ?? 0)
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
   const head = `${plural(stats.tasks, "task")}, ${plural(stats.groups, "group")}; failure rate ${percent(stats.failureRate)}` +
     (finished > 0 ? ` (${stats.byState.FAILURE ?? 0} of ${finished} finished)` : "")

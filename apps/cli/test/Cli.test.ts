@@ -190,7 +190,7 @@ for (const fixture of fixtures) {
       expect(failed.code).toBe(1)
       expect(failed.stderr.trim()).toBe("taskmeta: task f1 finished FAILURE: ZeroDivisionError: division by zero")
       const slow = await run("wait", "p1", "--timeout", "1s")
-      expect(slow.code).toBe(1)
+      expect(slow.code).toBe(3)
       expect(slow.stderr.trim()).toBe("taskmeta: timed out after 1000 ms waiting for task p1 to be ready")
     }, 60_000)
 
@@ -311,16 +311,17 @@ describe("taskmeta CLI across backends and on bad input", () => {
   }, 60_000)
 
   it("reports errors as one line and a non-zero exit, never a stack trace or a password", async () => {
-    const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
-      [["list", "--backend", "redis://app:hunter2@localhost/0"], /^taskmeta: invalid backend URL redis:\/\/app:\*\*\*@localhost\/0: unsupported scheme "redis"/],
-      [["stats", "--backend", "postgresql://app:hunter2@127.0.0.1:1/db"], /^taskmeta: cannot open postgresql:\/\/app:\*\*\*@127\.0\.0\.1:1\/db: .*ECONNREFUSED/],
-      [["stats", "--backend", "db+postgresql://app@127.0.0.1:1/db?password=hunter2"], /^taskmeta: cannot open db\+postgresql:\/\/app@127\.0\.0\.1:1\/db\?password=\*\*\*: .*ECONNREFUSED/],
-      [["list", "--backend", "memory://", "--since", "yesterday-ish"], /^taskmeta: "yesterday-ish" is not a date or a duration/],
-      [["import", "--backend", "memory://"], /^taskmeta: line 2: /]
+    // with the documented exit status: 2 usage, 4 unreachable, 1 failed
+    const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp, number]> = [
+      [["list", "--backend", "redis://app:hunter2@localhost/0"], /^taskmeta: invalid backend URL redis:\/\/app:\*\*\*@localhost\/0: unsupported scheme "redis"/, 2],
+      [["stats", "--backend", "postgresql://app:hunter2@127.0.0.1:1/db"], /^taskmeta: cannot open postgresql:\/\/app:\*\*\*@127\.0\.0\.1:1\/db: .*ECONNREFUSED/, 4],
+      [["stats", "--backend", "db+postgresql://app@127.0.0.1:1/db?password=hunter2"], /^taskmeta: cannot open db\+postgresql:\/\/app@127\.0\.0\.1:1\/db\?password=\*\*\*: .*ECONNREFUSED/, 4],
+      [["list", "--backend", "memory://", "--since", "yesterday-ish"], /^taskmeta: "yesterday-ish" is not a date or a duration/, 2],
+      [["import", "--backend", "memory://"], /^taskmeta: line 2: /, 1]
     ]
-    for (const [args, message] of cases) {
+    for (const [args, message, code] of cases) {
       const r = await cli(args, { cwd: dir, input: `${INPUT.split("\n")[0]}\n{"kind":"task"}\n` })
-      expect(r.code).toBe(1)
+      expect([args.join(" "), r.code]).toEqual([args.join(" "), code])
       expect(r.stderr.trim().split("\n"), r.stderr).toHaveLength(1)
       expect(r.stderr).toMatch(message)
       expect(r.stdout + r.stderr).not.toContain("hunter2")
@@ -335,7 +336,7 @@ describe("taskmeta CLI across backends and on bad input", () => {
     )
     expect(Failure.hint("line 2: not a task or group line")).toEqual(Option.none())
     const env = await cli(["list"], { cwd: dir, env: { TASKMETA_BACKEND_URL: "postgresql://app:hunter2@127.0.0.1:1/db" } })
-    expect(env.code).toBe(1)
+    expect(env.code).toBe(4)
     expect(env.stderr).not.toContain("hunter2")
   }, 60_000)
 })

@@ -21,7 +21,7 @@ export interface Run {
 const cleanEnv = (extra: Record<string, string>) => {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k === "TASKMETA_BACKEND_URL" || k === "INIT_CWD" || k.startsWith("npm_")) continue
+    if (v === undefined || k === "TASKMETA_BACKEND_URL" || k === "CELERY_RESULT_BACKEND" || k === "INIT_CWD" || k.startsWith("npm_")) continue
     env[k] = v
   }
   return { ...env, NO_COLOR: "1", ...extra }

@@ -135,14 +135,15 @@ export interface Service {
 export class ResultBrowser extends Context.Tag("@taskmeta/core/ResultBrowser")<ResultBrowser, Service>() {}
 
 /**
- * The failure rate: FAILURE among SUCCESS + FAILURE, `null` when neither.
+ * The failure rate: FAILURE among the finished tasks (SUCCESS + FAILURE +
+ * REVOKED: a revoked task finished without succeeding), `null` when none.
  *
  * @since 0.1.0
  * @category stats
  */
 export const failureRate = (byState: Readonly<Record<string, number>>): number | null => {
   const failures = byState[TaskState.FAILURE] ?? 0
-  const finished = failures + (byState[TaskState.SUCCESS] ?? 0)
+  const finished = failures + (byState[TaskState.SUCCESS] ?? 0) + (byState[TaskState.REVOKED] ?? 0)
   return finished === 0 ? null : failures / finished
 }
 

@@ -22,6 +22,7 @@ import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Data from "effect/Data"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as ArangoConfig from "@taskmeta/arango/ArangoConfig"
@@ -174,16 +175,25 @@ export const describe = (url: BackendUrl): string =>
   })
 
 /**
- * The backend URL from configuration: `TASKMETA_BACKEND_URL` (a secret), or
- * `DEFAULT_URL`. Parsed, so a bad URL is a configuration error whose message
- * holds no password.
+ * The backend URL from configuration: `TASKMETA_BACKEND_URL` (a secret),
+ * else Celery's own `CELERY_RESULT_BACKEND` (so a shell set up for the
+ * Celery workers needs nothing more), else `DEFAULT_URL`. Parsed, so a bad
+ * URL is a configuration error naming the variable, whose message holds no
+ * password.
  *
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<BackendUrl> = Config.redacted("TASKMETA_BACKEND_URL").pipe(
-  Config.withDefault(Redacted.make(DEFAULT_URL)),
-  Config.mapOrFail((url) =>
-    Either.mapLeft(parse(url), (e) => ConfigError.InvalidData(["TASKMETA_BACKEND_URL"], e.message))
-  )
+export const config: Config.Config<BackendUrl> = Config.all([
+  Config.option(Config.redacted("TASKMETA_BACKEND_URL")),
+  Config.option(Config.redacted("CELERY_RESULT_BACKEND"))
+]).pipe(
+  Config.mapOrFail(([own, celery]) => {
+    const [name, url] = Option.isSome(own)
+      ? ["TASKMETA_BACKEND_URL", own.value] as const
+      : Option.isSome(celery)
+      ? ["CELERY_RESULT_BACKEND", celery.value] as const
+      : ["TASKMETA_BACKEND_URL", Redacted.make(DEFAULT_URL)] as const
+    return Either.mapLeft(parse(url), (e) => ConfigError.InvalidData([name], e.message))
+  })
 )

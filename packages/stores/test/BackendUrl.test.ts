@@ -1,4 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as BackendUrl from "@taskmeta/stores/BackendUrl"
@@ -74,5 +76,33 @@ describe("BackendUrl.redact", () => {
     const unsupported = BackendUrl.parse("mysql://u:secret@h/db")
     expect(Either.isLeft(unsupported)).toBe(true)
     if (Either.isLeft(unsupported)) expect(unsupported.left.message).not.toContain("secret")
+  })
+})
+
+describe("BackendUrl.config", () => {
+  const read = (env: Record<string, string>) =>
+    Effect.runSync(Effect.either(Effect.withConfigProvider(BackendUrl.config, ConfigProvider.fromMap(new Map(Object.entries(env))))))
+
+  it("takes TASKMETA_BACKEND_URL first", () => {
+    const url = read({ TASKMETA_BACKEND_URL: "db+sqlite:///own.sqlite", CELERY_RESULT_BACKEND: "db+sqlite:///celery.sqlite" })
+    expect(Either.getOrThrow(url)).toMatchObject({ _tag: "Sqlite", filename: "own.sqlite" })
+  })
+
+  it("falls back to Celery's CELERY_RESULT_BACKEND", () => {
+    const url = read({ CELERY_RESULT_BACKEND: "db+postgresql://app:s3cret@db/celery" })
+    expect(Either.getOrThrow(url)).toMatchObject({ _tag: "Postgres" })
+  })
+
+  it("else the default SQLite file", () => {
+    expect(Either.getOrThrow(read({}))).toMatchObject({ _tag: "Sqlite", filename: "results.sqlite" })
+  })
+
+  it("a bad URL names its variable and never its password", () => {
+    const bad = read({ CELERY_RESULT_BACKEND: "redis://:s3cret@cache:6379/0" })
+    expect(Either.isLeft(bad)).toBe(true)
+    if (Either.isLeft(bad)) {
+      expect(String(bad.left)).toContain("CELERY_RESULT_BACKEND")
+      expect(String(bad.left)).not.toContain("s3cret")
+    }
   })
 })
