@@ -321,7 +321,7 @@ const cleanup = Command.make("cleanup", {
 const migrate = Command.make("migrate", where, (o) =>
   Effect.gen(function*() {
     const url = yield* resolveUrl(o.backend)
-    if (url._tag !== "Sqlite" && url._tag !== "Postgres") {
+    if (url._tag !== "Sqlite" && url._tag !== "Postgres" && url._tag !== "Mysql") {
       return yield* Console.log(`${BackendUrl.describe(url)} needs no migrations`)
     }
     const applied = yield* Stores.migrate(url, yield* backendOptions(o))
