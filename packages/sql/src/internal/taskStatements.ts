@@ -33,6 +33,11 @@ const affectedRows = (raw: unknown): Effect.Effect<number, SqlError> =>
     onRight: (header) => Effect.succeed(header.affectedRows)
   })
 
+/** A lone MySQL upsert's header: the insert id says whether the rule applied it (see `MYSQL_REPORT`). */
+const decodeInsertHeader = Schema.decodeUnknownEither(Schema.Struct({
+  insertId: Schema.Union(Schema.Number, Schema.NumberFromString)
+}))
+
 /** A row as it is after a MySQL upsert: what the SUCCESS rule decided is read back from it. */
 const decodeAfterRows = Schema.decodeUnknownEither(Schema.Array(Schema.Struct({
   task_id: Schema.String,
@@ -101,6 +106,13 @@ const READY_ONLY = "status IN ('SUCCESS', 'FAILURE', 'REVOKED')"
 // is the new value converted to the column (a DATETIME keeps its digits).
 const MYSQL_KEEP_SUCCESS = "(NOT (CAST(status AS BINARY) <=> 'SUCCESS') OR (CAST(status AS BINARY) <=> " +
   "CAST(VALUES(status) AS BINARY) AND date_done <=> VALUES(date_done) AND result <=> VALUES(result)))"
+// A lone row reports what the rule decided in the statement itself: the first
+// assignment (reading the row as stored) sets LAST_INSERT_ID to one of two
+// markers, which the server returns as the statement's insert id. A new row
+// returns 0 or its AUTO_INCREMENT id instead (an INT: never a marker).
+const MYSQL_APPLIED = 4503599627370496 // 2^52
+const MYSQL_KEPT = MYSQL_APPLIED + 1
+const MYSQL_REPORT = `id = IF(LAST_INSERT_ID(IF(${MYSQL_KEEP_SUCCESS}, ${MYSQL_APPLIED}, ${MYSQL_KEPT})) > 0, id, id), `
 const MYSQL_UPDATE_SET = ["traceback", "name", "args", "kwargs", "worker", "retries", "queue", "result", "date_done", "status"]
   .map((column) => `\`${column}\` = IF(${MYSQL_KEEP_SUCCESS}, VALUES(\`${column}\`), \`${column}\`)`)
   .join(", ")
@@ -153,7 +165,7 @@ export const statements = (
   const readyOnly = sql.literal(READY_ONLY)
   const rowsFor = sql.join(", ", false)
 
-  // MySQL / MariaDB: the upsert, then the rows as they are after it, read in
+  // MySQL / MariaDB, several rows: the upsert, then the rows as they are after it, read in
   // the same transaction (its row locks keep them as the upsert left them).
   // A write was applied when its row now holds it; a SUCCESS the rule kept
   // differs in status, date_done or result (compared by MD5).
@@ -162,6 +174,7 @@ export const statements = (
   const mysqlTaskId = mysqlIds(layout.taskIds, "task_id_sequence")
   const mysqlWriteColumns = sql.literal([...(mysqlTaskId.length > 0 ? ["id"] : []), WRITE_COLUMNS].join(", "))
   const mysqlUpdateSet = sql.literal(MYSQL_UPDATE_SET)
+  const mysqlReportingSet = sql.literal(MYSQL_REPORT + MYSQL_UPDATE_SET)
   const mysqlAfter = sql.literal(`SELECT task_id, status, ${MYSQL_DATE_DONE} AS date_done, MD5(result) AS digest FROM ${
     tableName(names.tasks)
   } WHERE `)
@@ -177,18 +190,25 @@ export const statements = (
       sql.withTransaction(effect),
       (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()
     )
+  // One row: one statement, whose insert id tells whether it applied.
+  const mysqlUpsertOne = (row: ReadonlyArray<unknown>) =>
+    Effect.flatMap(
+      sql`INSERT INTO ${tasks} (${mysqlWriteColumns}) VALUES ${mysqlRow(row)} ON DUPLICATE KEY UPDATE ${mysqlReportingSet}`
+        .raw,
+      (raw) =>
+        Either.match(decodeInsertHeader(raw), {
+          onLeft: (cause) => Effect.fail(new SqlError({ cause, message: "unexpected statement result" })),
+          onRight: (header) => Effect.succeed(header.insertId === MYSQL_KEPT ? [] : [{ task_id: row[0] as string }])
+        })
+    )
   const mysqlUpsertChunk = (rows: ReadonlyArray<ReadonlyArray<unknown>>) => {
-    const one = rows.length === 1
+    if (rows.length === 1) return mysqlUpsertOne(rows[0])
     const insert = sql`INSERT INTO ${tasks} (${mysqlWriteColumns}) VALUES ${
-      one ? mysqlRow(rows[0]) : rowsFor(rows.map(mysqlRow))
+      rowsFor(rows.map(mysqlRow))
     } ON DUPLICATE KEY UPDATE ${mysqlUpdateSet}`
-    const after = one
-      ? sql`${mysqlAfter}task_id = ${rows[0][0]}`
-      : sql`${mysqlAfter}${sql.in("task_id", rows.map((r) => r[0]))}`
+    const after = sql`${mysqlAfter}${sql.in("task_id", rows.map((r) => r[0]))}`
     // Many rows go as text (one statement text per row count would fill the server's prepared statements).
-    return inTransaction(
-      Effect.zipRight(one ? insert.raw : insert.unprepared, one ? after : after.unprepared)
-    ).pipe(Effect.flatMap((raw) =>
+    return inTransaction(Effect.zipRight(insert.unprepared, after.unprepared)).pipe(Effect.flatMap((raw) =>
       Either.match(decodeAfterRows(raw), {
         onLeft: (cause) => Effect.fail(new SqlError({ cause, message: "unexpected row after the upsert" })),
         onRight: (after) => {
