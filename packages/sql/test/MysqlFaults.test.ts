@@ -1,7 +1,9 @@
 /**
  * MariaDB with taskmeta's connections killed (`KILL CONNECTION` from a second
  * connection) every 200 ms while 20,000 stores run: every store is
- * acknowledged, and every record is there exactly once, as written.
+ * acknowledged, and every record is there exactly once, as written. And a
+ * value the server refuses inside a shared multi-row statement fails alone,
+ * leaving no transaction open on the pool's connections.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -87,4 +89,59 @@ describe("MariaDB with connections killed every 200 ms", () => {
       })),
       Logger.withMinimumLogLevel(LogLevel.Error)
     ), 300_000)
+})
+
+describe("MariaDB refusing one value of a multi-row statement", () => {
+  const celeryMade = mysqlDatabaseName("refuse")
+  beforeAll(async () => {
+    await createMysqlDatabase(celeryMade)
+    // Celery's own table: `result` is a BLOB of at most 64 KiB.
+    await mysqlQuery("CREATE SEQUENCE task_id_sequence", [], celeryMade)
+    await mysqlQuery("CREATE SEQUENCE taskset_id_sequence", [], celeryMade)
+    await mysqlQuery(
+      "CREATE TABLE celery_taskmeta (id INT NOT NULL, task_id VARCHAR(155), status VARCHAR(50), result BLOB, " +
+        "date_done DATETIME, traceback TEXT, name VARCHAR(155), args BLOB, kwargs BLOB, worker VARCHAR(155), " +
+        "retries INT, queue VARCHAR(155), PRIMARY KEY (id), UNIQUE KEY task_id (task_id))",
+      [],
+      celeryMade
+    )
+    await mysqlQuery(
+      "CREATE TABLE celery_tasksetmeta (id INT NOT NULL, taskset_id VARCHAR(155), result BLOB, date_done DATETIME, " +
+        "PRIMARY KEY (id), UNIQUE KEY taskset_id (taskset_id))",
+      [],
+      celeryMade
+    )
+  })
+  afterAll(() => dropMysqlDatabase(celeryMade))
+
+  it.live("the write at fault fails, the others are stored, and no transaction stays open", () =>
+    Effect.gen(function*() {
+      const backend = yield* ResultBackend.ResultBackend
+      const outcomes = yield* Effect.forEach(
+        Array.from({ length: 40 }, (_, i) => i),
+        (i) => Effect.either(backend.store(`r-${i}`, i === 17 ? "x".repeat(70_000) : { i }, "SUCCESS")),
+        { concurrency: "unbounded" }
+      )
+      const failed = outcomes.flatMap((o, i) => (o._tag === "Left" ? [i] : []))
+      expect(failed).toEqual([17])
+      expect(outcomes.filter((o) => o._tag === "Right" && o.right._tag !== "Stored")).toEqual([])
+      // Committed: another connection sees the 39.
+      const rows = (yield* Effect.promise(() =>
+        mysqlQuery("SELECT COUNT(*) AS n FROM celery_taskmeta", [], celeryMade)
+      )) as Array<{ n: number }>
+      expect(Number(rows[0].n)).toBe(39)
+      // Nothing left open on the pool's connections (an open transaction would hold row locks).
+      const open = (yield* Effect.promise(() =>
+        mysqlQuery(
+          "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p " +
+            "ON p.ID = t.trx_mysql_thread_id WHERE p.DB = ?",
+          [celeryMade]
+        )
+      )) as Array<{ n: number }>
+      expect(Number(open[0].n)).toBe(0)
+      expect((yield* backend.store("after", 1, "SUCCESS"))._tag).toBe("Stored")
+    }).pipe(
+      Effect.provide(MysqlBackend.layer({ url: mysqlUrlFor(celeryMade), poolSize: 2, retry: { maxRetries: 0 } })),
+      Logger.withMinimumLogLevel(LogLevel.Error)
+    ), 60_000)
 })

@@ -3,9 +3,9 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import type * as BackendDriver from "@taskmeta/core/BackendDriver"
@@ -39,12 +39,20 @@ const decodeInsertHeader = Schema.decodeUnknownEither(Schema.Struct({
 }))
 
 /** A row as it is after a MySQL upsert: what the SUCCESS rule decided is read back from it. */
-const decodeAfterRows = Schema.decodeUnknownEither(Schema.Array(Schema.Struct({
+const AfterRows = Schema.Array(Schema.Struct({
   task_id: Schema.String,
   status: Schema.NullOr(Schema.String),
   date_done: Schema.NullOr(Schema.String),
   digest: Schema.NullOr(Schema.String)
-})))
+}))
+/** The four results of `START TRANSACTION; INSERT …; SELECT …; COMMIT`: the rows are the third. */
+const decodeTrip = Schema.decodeUnknownEither(
+  Schema.transform(Schema.Tuple(Schema.Unknown, Schema.Unknown, AfterRows, Schema.Unknown), AfterRows, {
+    strict: true,
+    decode: (results) => results[2],
+    encode: (rows) => [undefined, undefined, rows, undefined] as const
+  })
+)
 
 const md5 = (bytes: unknown): string | null =>
   bytes instanceof Uint8Array ? createHash("md5").update(bytes).digest("hex") : null
@@ -185,11 +193,27 @@ export const statements = (
       }, ${r[10]})`
       : sql`(${r[0]}, ${r[1]}, ${r[2]}, ${r[3]}, ${r[4]}, ${r[5]}, ${r[6]}, ${r[7]}, ${r[8]}, ${r[9]}, ${r[10]})`
   // A failed COMMIT (the connection died) is a defect in `@effect/sql`: a failure here, retried like any lost connection.
-  const inTransaction = <A>(effect: Effect.Effect<A, SqlError>) =>
-    Effect.catchSomeDefect(
-      sql.withTransaction(effect),
-      (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()
-    )
+  // Several statements in one round trip, on a connection of the pool's own (the client's
+  // connections run multi-statement text: `MysqlClient` turns `multipleStatements` on). If one
+  // fails, the rest do not run and an open transaction is rolled back before the connection
+  // goes back to the pool.
+  const oneTrip = (statement: Statement.Statement<unknown>) =>
+    Effect.scoped(Effect.flatMap(sql.reserve, (conn) => {
+      const [text, params] = statement.compile()
+      return conn.executeUnprepared(text, params, undefined).pipe(
+        Effect.catchAllDefect((cause) => Effect.fail(new SqlError({ cause, message: "Failed to execute statement" }))),
+        Effect.tapError(() =>
+          conn.executeUnprepared("ROLLBACK", [], undefined).pipe(
+            Effect.catchAllCause((cause) => Effect.logDebug("rollback after a failed upsert failed", cause))
+          )
+        ),
+        Effect.withSpan("sql.execute", {
+          kind: "client",
+          captureStackTrace: false,
+          attributes: { "db.system.name": "mysql", "db.operation.name": "upsert" }
+        })
+      )
+    }))
   // One row: one statement, whose insert id tells whether it applied.
   const mysqlUpsertOne = (row: ReadonlyArray<unknown>) =>
     Effect.flatMap(
@@ -207,9 +231,10 @@ export const statements = (
       rowsFor(rows.map(mysqlRow))
     } ON DUPLICATE KEY UPDATE ${mysqlUpdateSet}`
     const after = sql`${mysqlAfter}${sql.in("task_id", rows.map((r) => r[0]))}`
-    // Many rows go as text (one statement text per row count would fill the server's prepared statements).
-    return inTransaction(Effect.zipRight(insert.unprepared, after.unprepared)).pipe(Effect.flatMap((raw) =>
-      Either.match(decodeAfterRows(raw), {
+    // As text (one statement text per row count would fill the server's prepared statements), in
+    // one round trip: the transaction, the upsert, the rows as it left them, the commit.
+    return oneTrip(sql`START TRANSACTION; ${insert}; ${after}; COMMIT`).pipe(Effect.flatMap((raw) =>
+      Either.match(decodeTrip(raw), {
         onLeft: (cause) => Effect.fail(new SqlError({ cause, message: "unexpected row after the upsert" })),
         onRight: (after) => {
           const now = new Map(after.map((row) => [row.task_id, row]))
