@@ -1,6 +1,6 @@
 /**
  * The SQL `ResultBackend` over the `@effect/sql` client in context
- * (PostgreSQL or SQLite), on Celery's `celery_taskmeta` /
+ * (PostgreSQL, MySQL / MariaDB or SQLite), on Celery's `celery_taskmeta` /
  * `celery_tasksetmeta` tables.
  *
  * Every statement is an `sql` template run by that client, whoever built it:
@@ -15,7 +15,7 @@
  * bounded batches, each statement its own transaction. With a `PgClient` in
  * context, waiting is pushed by LISTEN/NOTIFY (`PgClient.listen`).
  *
- * `SqliteBackend` and `PgBackend` build the client from a file name or a URL
+ * `SqliteBackend`, `PgBackend` and `MysqlBackend` build the client from a file name or a URL
  * and provide it; use this module when you already have a `SqlClient`.
  *
  * @since 0.1.0
