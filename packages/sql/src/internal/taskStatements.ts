@@ -192,7 +192,6 @@ export const statements = (
         r[9]
       }, ${r[10]})`
       : sql`(${r[0]}, ${r[1]}, ${r[2]}, ${r[3]}, ${r[4]}, ${r[5]}, ${r[6]}, ${r[7]}, ${r[8]}, ${r[9]}, ${r[10]})`
-  // A failed COMMIT (the connection died) is a defect in `@effect/sql`: a failure here, retried like any lost connection.
   // Several statements in one round trip, on a connection of the pool's own (the client's
   // connections run multi-statement text: `MysqlClient` turns `multipleStatements` on). If one
   // fails, the rest do not run and an open transaction is rolled back before the connection
@@ -313,7 +312,7 @@ export const statements = (
           orElse: () =>
             sql`SELECT ${taskColumns} FROM ${tasks} WHERE task_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`
         }),
-    remove: (taskId: string) => sql`DELETE FROM ${tasks} WHERE task_id = ${taskId}`.raw,
+    remove: (taskId: string) => sql`DELETE FROM ${tasks} WHERE task_id = ${taskId}`,
     putGroup: (groupId: string, result: Uint8Array | null, dateDone: string) =>
       sql.onDialectOrElse({
         mysql: () =>
@@ -333,7 +332,7 @@ export const statements = (
           sql`INSERT INTO ${groups} (taskset_id, result, date_done) VALUES (${groupId}, ${result}, ${dateDone}) ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`
       }),
     getGroup: (groupId: string) => sql`SELECT result, ${dateDone} FROM ${groups} WHERE taskset_id = ${groupId}`,
-    removeGroup: (groupId: string) => sql`DELETE FROM ${groups} WHERE taskset_id = ${groupId}`.raw,
+    removeGroup: (groupId: string) => sql`DELETE FROM ${groups} WHERE taskset_id = ${groupId}`,
     /** How many rows one bounded batch deleted. */
     cleanupTasks: (rule: BackendDriver.CleanupRule, limit: number, before: string): Effect.Effect<number, SqlError> => {
       const where = sql`date_done < ${before} AND ${readyOnly}${stateFilter(rule)}`
