@@ -12,7 +12,7 @@
  * The library packages are not bundled: consumers import their tsc output.
  *
  * Left outside the bundle, loaded from node_modules as dependencies of
- * this package: the native SQLite driver and the two network clients, each
+ * this package: the native SQLite driver and the network clients, each
  * loaded only when a backend of its kind is opened.
  */
 import * as esbuild from "esbuild"
@@ -30,7 +30,7 @@ await esbuild.build({
   format: "esm",
   platform: "node",
   target: "node20",
-  external: ["better-sqlite3", "pg", "pg-native", "arangojs"],
+  external: ["better-sqlite3", "pg", "pg-native", "mysql2", "arangojs"],
   // CommonJS code in the bundle (the config-file parsers @effect/cli loads)
   // calls require for Node's built-ins; an ES module has none of its own.
   banner: { js: "import { createRequire as __taskmetaCreateRequire } from \"node:module\"; const require = __taskmetaCreateRequire(import.meta.url);" },

@@ -423,7 +423,7 @@ const migrate = Command.make("migrate", where, (given) =>
   Effect.gen(function*() {
     const o = yield* located(given)
     const url = yield* resolveUrl(o.backend)
-    if (url._tag !== "Sqlite" && url._tag !== "Postgres") {
+    if (url._tag !== "Sqlite" && url._tag !== "Postgres" && url._tag !== "Mysql") {
       return yield* Console.log(`${BackendUrl.describe(url)} needs no migrations`)
     }
     const applied = yield* Stores.migrate(url, yield* backendOptions(o))

@@ -1,6 +1,6 @@
 /**
- * The `taskmeta` CLI, driven as a process against a real SQLite file and a
- * real PostgreSQL database. Each fixture prepares a database and says how to
+ * The `taskmeta` CLI, driven as a process against a real SQLite file, a
+ * real PostgreSQL database and a real MariaDB database. Each fixture prepares a database and says how to
  * point the CLI at it; a database written by Python Celery is one more
  * fixture of the same shape.
  */
@@ -63,13 +63,33 @@ const dropSchema = (schema: string) => {
   )
 }
 
+const MYSQL_URL = (process.env.TASKMETA_TEST_MYSQL_URL ?? "mysql://root@127.0.0.1:3306").replace(/\/$/, "")
+const mysqlDatabase = schemaName("cli")
+/** One statement on the MySQL server (its `mysql` database), through a client of the test's own. */
+const mysqlAdmin = (statement: string) => {
+  const url = Either.getOrThrow(BackendUrl.parse(`${MYSQL_URL}/mysql`))
+  if (url._tag !== "Mysql") return Promise.resolve()
+  return Effect.runPromise(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
+      Effect.provide(Stores.clientLayer(url)),
+      Effect.asVoid
+    )
+  )
+}
+await mysqlAdmin(`CREATE DATABASE \`${mysqlDatabase}\` CHARACTER SET utf8mb4`)
+
 const fixtures: ReadonlyArray<Fixture> = [
   {
     label: "sqlite",
     args: ["--backend", `db+sqlite:///${Path.join(dir, "cli.sqlite")}`.replace("///", "////").replace("/////", "////")],
     cleanup: async () => {}
   },
-  { label: "postgres", args: ["--backend", PG_URL, "--schema", pgSchema], cleanup: () => dropSchema(pgSchema) }
+  { label: "postgres", args: ["--backend", PG_URL, "--schema", pgSchema], cleanup: () => dropSchema(pgSchema) },
+  {
+    label: "mysql",
+    args: ["--backend", `db+mysql+pymysql://${MYSQL_URL.replace(/^mysql:\/\//, "")}/${mysqlDatabase}`],
+    cleanup: () => mysqlAdmin(`DROP DATABASE IF EXISTS \`${mysqlDatabase}\``)
+  }
 ]
 
 afterAll(async () => {

@@ -60,7 +60,7 @@ export const layer = (settings: Settings) =>
       encoding: settings.encoding,
       tables: Option.match(settings.schema, { onNone: () => undefined, onSome: (schema) => ({ schema }) })
     }
-    const mode = settings.encoding === "pickle" && (url._tag === "Sqlite" || url._tag === "Postgres")
+    const mode = settings.encoding === "pickle" && (url._tag === "Sqlite" || url._tag === "Postgres" || url._tag === "Mysql")
       ? " (Celery-compatible pickles)"
       : ""
     yield* Effect.logInfo(`storing results in ${BackendUrl.describe(url)}${mode}`)

@@ -116,11 +116,101 @@ export interface Migration {
   readonly up: (
     sql: SqlClient.SqlClient,
     names: TableNames,
-    dialect: "pg" | "sqlite"
+    dialect: "pg" | "sqlite" | "mysql"
   ) => ReadonlyArray<Effect.Effect<unknown, SqlError>>
 }
 
 const statusCheck = `CHECK (status IN (${Pipeline.STATUSES.map((s) => `'${s}'`).join(", ")}))`
+
+/**
+ * Migration 1 on MySQL / MariaDB: the same tables, with timestamps as fixed-width
+ * ISO text (`varchar(32)`, ordered as instants), JSON in `mediumtext`, table-level
+ * foreign keys (MySQL ignores them written on a column), InnoDB, utf8mb4 with
+ * ids in a binary collation. Indexes are created plainly: the migration holds
+ * `GET_LOCK` and runs once.
+ */
+const mysqlTables = (sql: SqlClient.SqlClient, t: TableNames): ReadonlyArray<Effect.Effect<unknown, SqlError>> => {
+  const ts = sql.literal("varchar(32)")
+  const json = sql.literal("mediumtext")
+  const id = (length: number) => sql.literal(`varchar(${length}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`)
+  const check = sql.literal(statusCheck)
+  const worstCheck = sql.literal(
+    `CHECK (worst_failure IS NULL OR worst_failure IN (${Pipeline.FAILURES.map((s) => `'${s}'`).join(", ")}))`
+  )
+  const options = sql.literal("ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
+  const index = (name: string) => sql(`${t.prefix}${name}`)
+  const cascade = (column: string, table: string, key: string) =>
+    sql`FOREIGN KEY (${sql(column)}) REFERENCES ${sql(table)} (${sql(key)}) ON DELETE CASCADE`
+  return [
+    sql`CREATE TABLE IF NOT EXISTS ${sql(t.executions)} (
+      run_id ${id(155)} NOT NULL PRIMARY KEY,
+      pipeline_id ${id(155)} NOT NULL,
+      input_data ${json} NOT NULL,
+      status varchar(16) NOT NULL ${check},
+      message ${json} NULL,
+      created ${ts} NOT NULL,
+      started ${ts} NULL,
+      completed ${ts} NULL,
+      children_total integer NOT NULL,
+      children_final integer NOT NULL DEFAULT 0,
+      worst_failure varchar(16) NULL ${worstCheck},
+      INDEX ${index("pe_pipeline_idx")} (pipeline_id, created),
+      INDEX ${index("pe_completed_idx")} (completed)
+    ) ${options}`,
+    sql`CREATE TABLE IF NOT EXISTS ${sql(t.pipelineResults)} (
+      id ${id(255)} NOT NULL PRIMARY KEY,
+      run_id ${id(155)} NOT NULL,
+      position integer NOT NULL,
+      object ${json} NOT NULL,
+      status varchar(16) NOT NULL ${check},
+      message ${json} NULL,
+      started ${ts} NULL,
+      completed ${ts} NULL,
+      children_total integer NOT NULL,
+      children_final integer NOT NULL DEFAULT 0,
+      worst_failure varchar(16) NULL ${worstCheck},
+      UNIQUE INDEX ${index("pr_run_idx")} (run_id, position),
+      ${cascade("run_id", t.executions, "run_id")}
+    ) ${options}`,
+    sql`CREATE TABLE IF NOT EXISTS ${sql(t.taskExecutions)} (
+      id ${id(255)} NOT NULL PRIMARY KEY,
+      run_id ${id(155)} NOT NULL,
+      pipeline_result_id ${id(255)} NOT NULL,
+      position integer NOT NULL,
+      ordinal integer NOT NULL,
+      task_name varchar(155) NOT NULL,
+      config ${json} NOT NULL,
+      status varchar(16) NOT NULL ${check},
+      message ${json} NULL,
+      started ${ts} NULL,
+      completed ${ts} NULL,
+      children_total integer NOT NULL,
+      children_final integer NOT NULL DEFAULT 0,
+      worst_failure varchar(16) NULL ${worstCheck},
+      UNIQUE INDEX ${index("te_run_idx")} (run_id, ordinal),
+      INDEX ${index("te_parent_idx")} (pipeline_result_id, position),
+      ${cascade("run_id", t.executions, "run_id")},
+      ${cascade("pipeline_result_id", t.pipelineResults, "id")}
+    ) ${options}`,
+    sql`CREATE TABLE IF NOT EXISTS ${sql(t.taskResults)} (
+      id ${id(255)} NOT NULL PRIMARY KEY,
+      run_id ${id(155)} NOT NULL,
+      task_execution_id ${id(255)} NOT NULL,
+      position integer NOT NULL,
+      ordinal integer NOT NULL,
+      object ${json} NOT NULL,
+      status varchar(16) NOT NULL ${check},
+      message ${json} NULL,
+      started ${ts} NULL,
+      completed ${ts} NULL,
+      UNIQUE INDEX ${index("tr_run_idx")} (run_id, ordinal),
+      INDEX ${index("tr_parent_idx")} (task_execution_id, position),
+      INDEX ${index("tr_run_status_idx")} (run_id, status, ordinal),
+      ${cascade("run_id", t.executions, "run_id")},
+      ${cascade("task_execution_id", t.taskExecutions, "id")}
+    ) ${options}`
+  ]
+}
 
 /**
  * The migrations, in order. Never edit a released one; add a version.
@@ -133,6 +223,7 @@ export const migrations: ReadonlyArray<Migration> = [
     version: 1,
     name: "pipeline tables",
     up: (sql, t, dialect) => {
+      if (dialect === "mysql") return mysqlTables(sql, t)
       const ts = sql.literal(dialect === "pg" ? "timestamptz" : "text")
       const check = sql.literal(statusCheck)
       const worstCheck = sql.literal(
@@ -216,6 +307,8 @@ export const migrations: ReadonlyArray<Migration> = [
  */
 export const LATEST_VERSION = migrations[migrations.length - 1].version
 
+const Locked = Schema.Array(Schema.Struct({ locked: Schema.NullOr(Schema.Union(Schema.Number, Schema.NumberFromString)) }))
+
 const Versions = Schema.Array(Schema.Struct({ version: Schema.Union(Schema.Number, Schema.NumberFromString) }))
 
 /**
@@ -233,9 +326,12 @@ export const run = (
     const sql = yield* SqlClient.SqlClient
     const dialect = internal.dialectOf(sql)
     if (dialect === undefined) {
-      return yield* new MigrationError({ prefix: names.prefix, cause: new Error("only PostgreSQL and SQLite are supported") })
+      return yield* new MigrationError({
+        prefix: names.prefix,
+        cause: new Error("only PostgreSQL, MySQL / MariaDB and SQLite are supported")
+      })
     }
-    const apply = Effect.gen(function*() {
+    const migrate = Effect.gen(function*() {
       if (dialect === "pg") {
         // Serialises concurrent migrators until this transaction ends.
         yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`taskmeta:${names.migrations}`}))`
@@ -243,7 +339,7 @@ export const run = (
       yield* sql`CREATE TABLE IF NOT EXISTS ${sql(names.migrations)} (
         version integer NOT NULL PRIMARY KEY,
         name varchar(155) NOT NULL,
-        applied ${sql.literal(dialect === "pg" ? "timestamptz" : "text")} NOT NULL
+        applied ${sql.literal(dialect === "pg" ? "timestamptz" : dialect === "mysql" ? "varchar(40)" : "text")} NOT NULL
       )`
       const rows = yield* sql`SELECT version FROM ${sql(names.migrations)}`.pipe(
         Effect.flatMap(Schema.decodeUnknown(Versions))
@@ -261,6 +357,17 @@ export const run = (
       }
       return applied
     })
+    // MySQL: DDL commits at once, so the transaction holds nothing; the run holds a named lock on its
+    // connection instead (released at the end, or by the server if the connection dies).
+    const lock = `taskmeta:${names.migrations}`.slice(0, 64)
+    const apply = dialect !== "mysql" ? migrate : Effect.acquireUseRelease(
+      Effect.flatMap(
+        sql`SELECT GET_LOCK(${lock}, 120) AS locked`.pipe(Effect.flatMap(Schema.decodeUnknown(Locked))),
+        ([row]) => row?.locked === 1 ? Effect.void : Effect.fail(new Error(`could not take the lock ${lock} within 120 s`))
+      ),
+      () => migrate,
+      () => Effect.ignoreLogged(sql`SELECT RELEASE_LOCK(${lock})`)
+    )
     const transaction = internal.transaction(sql, dialect)
     const retry = RetryPolicy.retryTransient<unknown>(options.retry ?? RetryPolicy.defaults, internal.isTransientCause)
     return yield* retry(transaction(apply)).pipe(

@@ -1,6 +1,6 @@
 /**
  * The SQL `ResultBackend` over the `@effect/sql` client in context
- * (PostgreSQL or SQLite), on Celery's `celery_taskmeta` /
+ * (PostgreSQL, MySQL / MariaDB or SQLite), on Celery's `celery_taskmeta` /
  * `celery_tasksetmeta` tables.
  *
  * Every statement is an `sql` template run by that client, whoever built it:
@@ -15,7 +15,7 @@
  * bounded batches, each statement its own transaction. With a `PgClient` in
  * context, waiting is pushed by LISTEN/NOTIFY (`PgClient.listen`).
  *
- * `SqliteBackend` and `PgBackend` build the client from a file name or a URL
+ * `SqliteBackend`, `PgBackend` and `MysqlBackend` build the client from a file name or a URL
  * and provide it; use this module when you already have a `SqlClient`.
  *
  * @since 0.1.0
@@ -38,10 +38,10 @@ import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as Batcher from "./internal/batcher.js"
-import { isPgTransient, isSqliteTransient, retryStartup } from "./internal/classify.js"
+import { isMysqlTransient, isPgTransient, isSqliteTransient, retryStartup } from "./internal/classify.js"
 import * as Listener from "./internal/listener.js"
 import { decodeGroupRows, decodeKeyRows, decodeTaskRows, rowError, toParams, toRecord } from "./internal/taskRows.js"
-import { statements } from "./internal/taskStatements.js"
+import { type MysqlLayout, statements } from "./internal/taskStatements.js"
 import * as Timestamps from "./internal/timestamps.js"
 import * as SqlMigrations from "./SqlMigrations.js"
 import * as TableNames from "./TableNames.js"
@@ -200,19 +200,31 @@ export const makeDriver = (
     const kind = sql.onDialectOrElse({
       pg: () => "postgres" as const,
       sqlite: () => "sqlite" as const,
+      mysql: () => "mysql" as const,
       orElse: () => undefined
     })
-    if (kind === undefined) return yield* new SetupError({ reason: "only PostgreSQL and SQLite are supported" })
+    if (kind === undefined) {
+      return yield* new SetupError({ reason: "only PostgreSQL, MySQL / MariaDB and SQLite are supported" })
+    }
     if (options.encoding !== undefined && !ResultCodec.encodings.includes(options.encoding)) {
       return yield* new SetupError({ reason: `unknown encoding ${JSON.stringify(options.encoding)} (json or pickle)` })
     }
     const writer = ResultCodec.writer(options.encoding)
-    const statement = statements(sql, names)
-    const isTransient = kind === "postgres" ? isPgTransient : isSqliteTransient
-    const stamp = Timestamps.memoFormatTimestamp()
+    const layout = kind === "mysql" ? yield* mysqlLayout(sql, names) : undefined
+    const statement = statements(sql, names, layout)
+    const isTransient = kind === "postgres" ? isPgTransient : kind === "mysql" ? isMysqlTransient : isSqliteTransient
+    const memoStamp = Timestamps.memoFormatTimestamp()
+    // MySQL: the text a DATETIME(p) keeps, cut to its digits (see `internal/timestamps`).
+    const stamp = layout === undefined
+      ? memoStamp
+      : (dateTime: DateTime.Utc) => Timestamps.formatMysqlTimestamp(memoStamp(dateTime), layout.taskPrecision)
+    const groupStamp = layout === undefined
+      ? formatTimestamp
+      : (dateTime: DateTime.Utc) => Timestamps.formatMysqlTimestamp(formatTimestamp(dateTime), layout.groupPrecision)
 
     const batcher = yield* Batcher.make<ReadonlyArray<unknown>, DriverError>({
       key: (params) => String(params[0]),
+      // Parameters per statement: SQLite 32,766, PostgreSQL 65,535 (11 arrays: any), MySQL 65,535.
       maxRows: Math.min(options.batch?.maxRows ?? 500, kind === "sqlite" ? 2900 : 5900),
       maxInFlight: options.batch?.maxInFlight ?? (kind === "sqlite" ? 1 : 2),
       overlapAt: options.batch?.overlapAt ?? 16,
@@ -300,7 +312,7 @@ export const makeDriver = (
       putGroup: (group) =>
         Effect.asVoid(
           Effect.mapError(
-            statement.putGroup(group.groupId, writer.group(group), formatTimestamp(group.dateDone)),
+            statement.putGroup(group.groupId, writer.group(group), groupStamp(group.dateDone)),
             fail("putGroup")
           )
         ),
@@ -308,19 +320,58 @@ export const makeDriver = (
       removeGroup: (groupId) => Effect.asVoid(Effect.mapError(statement.removeGroup(groupId), fail("removeGroup"))),
       cleanupTasks: (rule, limit) =>
         statement.cleanupTasks(rule, Math.floor(limit), formatTimestamp(rule.before)).pipe(
-          Effect.mapError(fail("cleanupTasks")),
-          Effect.map((rows) => rows.length)
+          Effect.mapError(fail("cleanupTasks"))
         ),
       cleanupGroups: (before, limit) =>
         statement.cleanupGroups(formatTimestamp(before), Math.floor(limit)).pipe(
-          Effect.mapError(fail("cleanupGroups")),
-          Effect.map((rows) => rows.length)
+          Effect.mapError(fail("cleanupGroups"))
         ),
       subscribe: listener?.subscribe,
       minPollInterval: options.minPollInterval ?? (kind === "sqlite" ? 2 : 5),
       cleanupSlice: options.cleanupSlice ?? (kind === "sqlite" ? SQLITE_CLEANUP_SLICE : undefined),
       isTransient
     } satisfies BackendDriver.BackendDriver
+  })
+
+const LayoutRows = Schema.Array(Schema.Struct({
+  table_name: Schema.String,
+  column_name: Schema.String,
+  extra: Schema.NullOr(Schema.String),
+  fsp: Schema.NullOr(Schema.Union(Schema.Number, Schema.NumberFromString, Schema.BigIntFromSelf))
+}))
+
+/**
+ * MySQL / MariaDB: how the tables in use were made (by taskmeta or by
+ * Celery, on MariaDB or MySQL): ids from Celery's sequences or
+ * `AUTO_INCREMENT`, and the fraction digits of each `date_done`.
+ */
+const mysqlLayout = (sql: SqlClient.SqlClient, names: TableNames.TableNames): Effect.Effect<MysqlLayout, SetupError> =>
+  Effect.gen(function*() {
+    const schema = names.schema === undefined ? sql`DATABASE()` : sql`${names.schema}`
+    const raw = yield* sql`SELECT TABLE_NAME AS table_name, COLUMN_NAME AS column_name, EXTRA AS extra,
+      DATETIME_PRECISION AS fsp FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ${schema}
+      AND ${sql.in("TABLE_NAME", [names.tasks, names.groups])} AND COLUMN_NAME IN ('id', 'date_done')`.pipe(
+      Effect.mapError((cause) => new SetupError({ reason: "cannot read the tables' layout", cause }))
+    )
+    const rows = yield* Schema.decodeUnknown(LayoutRows)(raw).pipe(
+      Effect.mapError((cause) => new SetupError({ reason: "cannot read the tables' layout", cause }))
+    )
+    const find = (table: string, column: string) =>
+      rows.find((row) => row.table_name.toLowerCase() === table.toLowerCase() && row.column_name.toLowerCase() === column)
+    for (const table of [names.tasks, names.groups]) {
+      if (find(table, "id") === undefined || find(table, "date_done") === undefined) {
+        return yield* new SetupError({ reason: `table ${table} not found (run the migrations)` })
+      }
+    }
+    const ids = (table: string): MysqlLayout["taskIds"] =>
+      /auto_increment/i.test(find(table, "id")?.extra ?? "") ? "auto" : "sequence"
+    const fsp = (table: string) => Number(find(table, "date_done")?.fsp ?? 0)
+    return {
+      taskIds: ids(names.tasks),
+      groupIds: ids(names.groups),
+      taskPrecision: fsp(names.tasks),
+      groupPrecision: fsp(names.groups)
+    }
   })
 
 const setupFailed = (reason: string) => (cause: SqlError) => new SetupError({ reason, cause })

@@ -1,5 +1,5 @@
 /**
- * The `ResultBrowser` over Celery's SQL tables (SQLite and PostgreSQL),
+ * The `ResultBrowser` over Celery's SQL tables (SQLite, PostgreSQL, MySQL / MariaDB),
  * through the `SqlClient` in context.
  *
  * Queries here only pick ids and count; records are read back through the
@@ -75,7 +75,11 @@ export const make = (
     const backend = yield* ResultBackend.ResultBackend
     const names = yield* TableNames.make(options.tables)
     const table = (name: string) =>
-      sql.literal(sql.onDialectOrElse({ pg: () => TableNames.qualify(names, name), orElse: () => TableNames.quote(name) }))
+      sql.literal(sql.onDialectOrElse({
+        pg: () => TableNames.qualify(names, name),
+        mysql: () => TableNames.qualifyMysql(names, name),
+        orElse: () => TableNames.quote(name)
+      }))
     const tasks = table(names.tasks)
     const groups = table(names.groups)
     const pageSize = Math.max(1, Math.floor(options.pageSize ?? 500))

@@ -8,7 +8,8 @@
  * the whole run holds a transaction-scoped advisory lock (DDL is
  * transactional there); on SQLite it runs inside `BEGIN IMMEDIATE`, which
  * takes the write lock up front, with the busy timeout and a retry for
- * `SQLITE_BUSY`.
+ * `SQLITE_BUSY`; on MySQL / MariaDB (DDL commits at once there) the run holds
+ * `GET_LOCK` on its connection.
  *
  * @since 0.1.0
  */
@@ -28,7 +29,7 @@ import * as TableNames from "./TableNames.js"
  * @since 0.1.0
  * @category models
  */
-export type Dialect = "pg" | "sqlite"
+export type Dialect = "pg" | "sqlite" | "mysql"
 
 /**
  * One step: runs statements through `exec` inside the migration transaction.
@@ -281,6 +282,139 @@ export const sqlite = (names: TableNames.TableNames): ReadonlyArray<Migration> =
   ]
 }
 
+/**
+ * What the MySQL / MariaDB steps need to know about the server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MysqlServer {
+  /**
+   * Sequences (MariaDB 10.3+): Celery's SQLAlchemy models then create
+   * `task_id_sequence` / `taskset_id_sequence` and ids without a default, as
+   * on PostgreSQL. Without them (MySQL) the ids are `AUTO_INCREMENT`.
+   */
+  readonly sequences: boolean
+  /** The binary, no-pad utf8mb4 collation for ids (`utf8mb4_nopad_bin`, `utf8mb4_0900_bin`). */
+  readonly idCollation: string
+}
+
+/**
+ * Asks the server what `mysql` needs (version, collations).
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const mysqlServer = (exec: Exec): Effect.Effect<MysqlServer, SqlError> =>
+  Effect.gen(function*() {
+    const version = String((yield* exec("SELECT VERSION() AS v"))[0]?.v ?? "")
+    const mariadb = /mariadb/i.exec(version) !== null
+    const [major, minor] = version.split(/[.-]/).map(Number)
+    const collations = new Set(
+      (yield* exec(
+        "SELECT COLLATION_NAME AS name FROM information_schema.COLLATIONS " +
+          "WHERE COLLATION_NAME IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')"
+      )).map((row) => String(row.name))
+    )
+    return {
+      sequences: mariadb && (major > 10 || (major === 10 && minor >= 3)),
+      idCollation: collations.has("utf8mb4_nopad_bin")
+        ? "utf8mb4_nopad_bin"
+        : collations.has("utf8mb4_0900_bin")
+        ? "utf8mb4_0900_bin"
+        : "utf8mb4_bin"
+    }
+  })
+
+/**
+ * The MySQL / MariaDB steps: Celery's tables as its SQLAlchemy models create
+ * them there (on MariaDB with the sequences `task_id_sequence` /
+ * `taskset_id_sequence` and no id default; on MySQL `AUTO_INCREMENT` ids),
+ * missing extended columns added, then the `date_done` indexes. Tables
+ * taskmeta creates differ from Celery's only where Celery reads them the
+ * same: `utf8mb4` with ids in a binary collation (exact, case-sensitive ids),
+ * `DATETIME(6)` (Celery's `DATETIME` keeps whole seconds), `MEDIUMBLOB` /
+ * `MEDIUMTEXT` (16 MiB, the read budget, instead of 64 KiB).
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const mysql = (names: TableNames.TableNames, server: MysqlServer): ReadonlyArray<Migration> => {
+  const tasks = TableNames.qualifyMysql(names, names.tasks)
+  const groups = TableNames.qualifyMysql(names, names.groups)
+  const schema = names.schema === undefined ? "DATABASE()" : TableNames.literal(names.schema)
+  const id = server.sequences ? "`id` INT NOT NULL" : "`id` INT NOT NULL AUTO_INCREMENT"
+  const idText = (column: string) => `\`${column}\` VARCHAR(155) CHARACTER SET utf8mb4 COLLATE ${server.idCollation}`
+  const columnsOf = (exec: Exec, table: string) =>
+    Effect.map(
+      exec(
+        `SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ${schema} ` +
+          `AND TABLE_NAME = ${TableNames.literal(table)}`
+      ),
+      (rows) => new Set(rows.map((row) => String(row.name).toLowerCase()))
+    )
+  const indexExists = (exec: Exec, table: string, index: string) =>
+    Effect.map(
+      exec(
+        `SELECT 1 AS present FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ${schema} ` +
+          `AND TABLE_NAME = ${TableNames.literal(table)} AND INDEX_NAME = ${TableNames.literal(index)} LIMIT 1`
+      ),
+      (rows) => rows.length > 0
+    )
+  return [
+    {
+      version: 1,
+      name: "celery_tables",
+      run: (exec) =>
+        Effect.gen(function*() {
+          if (server.sequences) {
+            yield* exec(`CREATE SEQUENCE IF NOT EXISTS ${TableNames.qualifyMysql(names, "task_id_sequence")}`)
+            yield* exec(`CREATE SEQUENCE IF NOT EXISTS ${TableNames.qualifyMysql(names, "taskset_id_sequence")}`)
+          }
+          yield* exec(
+            `CREATE TABLE IF NOT EXISTS ${tasks} (${id}, ${idText("task_id")} NULL, \`status\` VARCHAR(50), ` +
+              "`result` MEDIUMBLOB, `date_done` DATETIME(6), `traceback` MEDIUMTEXT, `name` VARCHAR(155), " +
+              "`args` MEDIUMBLOB, `kwargs` MEDIUMBLOB, `worker` VARCHAR(155), `retries` INT, `queue` VARCHAR(155), " +
+              "PRIMARY KEY (`id`), UNIQUE KEY `task_id` (`task_id`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+          )
+          // Celery without result_extended creates the table without these.
+          const present = yield* columnsOf(exec, names.tasks)
+          const missing = extendedColumns("MEDIUMBLOB").filter(([column]) => !present.has(column))
+          if (missing.length > 0) {
+            yield* exec(`ALTER TABLE ${tasks} ${missing.map(([c, t]) => `ADD COLUMN \`${c}\` ${t}`).join(", ")}`)
+          }
+          yield* exec(
+            `CREATE TABLE IF NOT EXISTS ${groups} (${id}, ${idText("taskset_id")} NULL, \`result\` MEDIUMBLOB, ` +
+              "`date_done` DATETIME(6), PRIMARY KEY (`id`), UNIQUE KEY `taskset_id` (`taskset_id`)) " +
+              "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+          )
+        })
+    },
+    {
+      version: 2,
+      name: "date_done_indexes",
+      run: (exec) =>
+        Effect.gen(function*() {
+          for (const [table, quoted] of [[names.tasks, tasks], [names.groups, groups]] as const) {
+            const index = TableNames.derive(table, "date_done_idx")
+            if (!(yield* indexExists(exec, table, index))) {
+              yield* exec(`CREATE INDEX ${TableNames.quoteMysql(index)} ON ${quoted} (date_done)`)
+            }
+          }
+        })
+    }
+  ]
+}
+
+/**
+ * The name of the `GET_LOCK` lock every taskmeta migration on a MySQL /
+ * MariaDB server takes (server-wide, held by the migrating connection).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MYSQL_LOCK = "taskmeta:migrations"
+
 const scopeOf = (names: TableNames.TableNames) => `${names.tasks}/${names.groups}`
 
 const applyPending = (
@@ -336,6 +470,38 @@ const inTransaction = <A>(
 }
 
 /**
+ * MySQL / MariaDB: DDL commits at once, so there is no transaction to hold;
+ * the run holds the server-wide `GET_LOCK(MYSQL_LOCK)` on its connection
+ * instead (released at the end, or by the server if the connection dies), so
+ * processes starting at once wait for the first and then find nothing to do.
+ */
+const mysqlLocked = (conn: SqlConnection.Connection, names: TableNames.TableNames) => {
+  const exec: Exec = (sql, params = []) =>
+    conn.executeUnprepared(sql, params, undefined).pipe(
+      Effect.catchAllDefect((cause) => Effect.fail(new SqlError({ cause, message: "Failed to execute statement" })))
+    )
+  const lock = TableNames.literal(MYSQL_LOCK)
+  return Effect.acquireUseRelease(
+    Effect.flatMap(exec(`SELECT GET_LOCK(${lock}, 120) AS locked`), (rows) =>
+      Number(rows[0]?.locked) === 1
+        ? Effect.void
+        : Effect.fail(new SqlError({ message: `could not take the migration lock ${MYSQL_LOCK} within 120 s` }))),
+    () =>
+      Effect.gen(function*() {
+        if (names.schema !== undefined) {
+          yield* exec(`CREATE DATABASE IF NOT EXISTS ${TableNames.quoteMysql(names.schema)} CHARACTER SET utf8mb4`)
+        }
+        const server = yield* mysqlServer(exec)
+        return yield* applyPending(exec, names, TableNames.qualifyMysql(names, "taskmeta_migrations"), mysql(names, server))
+      }),
+    () =>
+      exec(`SELECT RELEASE_LOCK(${lock})`).pipe(
+        Effect.catchAllCause((cause) => Effect.logDebug("releasing the migration lock failed", cause))
+      )
+  )
+}
+
+/**
  * Runs the pending migrations for the tables in one transaction and returns
  * the steps applied (empty when the tables were up to date).
  *
@@ -347,9 +513,14 @@ export const run = (
 ): Effect.Effect<ReadonlyArray<string>, SqlError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const dialect = sql.onDialectOrElse({ pg: () => "pg" as const, sqlite: () => "sqlite" as const, orElse: () => undefined })
+    const dialect = sql.onDialectOrElse({
+      pg: () => "pg" as const,
+      sqlite: () => "sqlite" as const,
+      mysql: () => "mysql" as const,
+      orElse: () => undefined
+    })
     if (dialect === undefined) {
-      return yield* new SqlError({ message: "taskmeta migrations support PostgreSQL and SQLite only" })
+      return yield* new SqlError({ message: "taskmeta migrations support PostgreSQL, MySQL / MariaDB and SQLite only" })
     }
     const applied = yield* Effect.scoped(Effect.gen(function*() {
       const conn = yield* sql.reserve
@@ -361,6 +532,7 @@ export const run = (
             return yield* applyPending(exec, names, `${prefix(names)}taskmeta_migrations`, pg(names))
           }))
       }
+      if (dialect === "mysql") return yield* mysqlLocked(conn, names)
       return yield* inTransaction(conn, "BEGIN IMMEDIATE", (exec) =>
         applyPending(exec, names, "taskmeta_migrations", sqlite(names)))
     })).pipe(

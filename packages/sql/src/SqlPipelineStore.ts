@@ -1,6 +1,7 @@
 /**
- * The SQL `PipelineStore`, over the `SqlClient` in context (PostgreSQL or
- * SQLite; the dialect is resolved once, when the store is built).
+ * The SQL `PipelineStore`, over the `SqlClient` in context (PostgreSQL,
+ * MySQL / MariaDB or SQLite; the dialect is resolved once, when the store is
+ * built).
  *
  * - Four tables, one per record kind, created by `PipelineMigrations`
  *   (names prefixed, default `taskmeta_`), with foreign keys to the run and
@@ -12,8 +13,10 @@
  *   row, then its parent, grandparent … only as far as the change
  *   propagates: a conditional `UPDATE … WHERE status IN (…) RETURNING` for
  *   the reported row and for a RUNNING propagation, `SELECT … FOR NO KEY
- *   UPDATE` + `UPDATE` for a parent a final child moves (PostgreSQL); under
- *   the database write lock (`BEGIN IMMEDIATE`) on SQLite. Every transaction
+ *   UPDATE` + `UPDATE` for a parent a final child moves (PostgreSQL; MySQL
+ *   has no RETURNING: the conditional `UPDATE`, then a `SELECT` of the row it
+ *   changed, and `FOR UPDATE`); under the database write lock
+ *   (`BEGIN IMMEDIATE`) on SQLite. Every transaction
  *   takes its row locks in the same level order (task result → task
  *   execution → pipeline result → execution), so reports cannot deadlock
  *   each other; cleanup deletes in that order too. Parents keep a tally of
@@ -22,7 +25,7 @@
  *   retried (the whole transaction) by the shared retry policy.
  * - JSON values are text (`Json.stringify` / `Json.parse`, exact big
  *   integers); timestamps are UTC (`timestamptz` on PostgreSQL, ISO-8601
- *   text with milliseconds and `Z` on SQLite).
+ *   text with milliseconds and `Z` on SQLite and MySQL).
  *
  * @since 0.1.0
  */
@@ -32,6 +35,7 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { DriverError, type InvalidInput } from "@taskmeta/core/BackendError"
 import type { Access, Advanced, ListQuery, Node, PipelineDriver, Update } from "@taskmeta/core/PipelineDriver"
@@ -132,6 +136,15 @@ const DigestRows = Schema.Array(Schema.Struct({
 
 const RunIdRows = Schema.Array(Schema.Struct({ run_id: Schema.String }))
 
+/** A MySQL duplicate entry (1062) anywhere in a failure's cause chain. */
+const duplicateKey = (cause: unknown): boolean => {
+  for (let e = cause, n = 0; e !== null && typeof e === "object" && n < 8; n++) {
+    if ((e as { readonly errno?: unknown }).errno === 1062) return true
+    e = (e as { readonly cause?: unknown }).cause
+  }
+  return false
+}
+
 const iso = (time: DateTime.Utc | null): string | null => (time === null ? null : DateTime.formatIso(time))
 const text = (value: Json.Json): string | null => (value === null ? null : Json.stringify(value))
 
@@ -185,7 +198,7 @@ export const makeDriver = (
     if (dialect === undefined) {
       return yield* new PipelineMigrations.MigrationError({
         prefix: t.prefix,
-        cause: new Error("only PostgreSQL and SQLite are supported")
+        cause: new Error("only PostgreSQL, MySQL / MariaDB and SQLite are supported")
       })
     }
     if (options.readOnly === true) {
@@ -206,14 +219,18 @@ export const makeDriver = (
     }
 
     const transaction = internal.transaction(sql, dialect)
-    const lockRows = sql.literal(dialect === "pg" ? "FOR NO KEY UPDATE" : "")
-    const maxParams = dialect === "pg" ? 65_535 : 32_766
+    const lockRows = sql.literal(dialect === "pg" ? "FOR NO KEY UPDATE" : dialect === "mysql" ? "FOR UPDATE" : "")
+    const maxParams = dialect === "sqlite" ? 32_766 : 65_535
     // Without statistics SQLite prefers the (run_id, ordinal) index, which saves a sort but reads
     // every task result of the run; the status index reads only the matching ones.
     const byRunAndStatus = sql.literal(dialect === "sqlite" ? `INDEXED BY "${t.prefix}tr_run_status_idx"` : "")
     const runtimeMs = sql.literal(
       dialect === "pg"
         ? "EXTRACT(EPOCH FROM (completed - started)) * 1000"
+        : dialect === "mysql"
+        // The ISO text as DATETIME(3) values: their difference needs no time zone.
+        ? "TIMESTAMPDIFF(MICROSECOND, STR_TO_DATE(started, '%Y-%m-%dT%H:%i:%s.%fZ'), " +
+          "STR_TO_DATE(completed, '%Y-%m-%dT%H:%i:%s.%fZ')) / 1000"
         // Exact milliseconds from the fixed-width ISO text (…THH:MM:SS.sssZ): whole seconds + the ms digits.
         : "(strftime('%s', completed) - strftime('%s', started)) * 1000" +
           " + CAST(substr(completed, 21, 3) AS INTEGER) - CAST(substr(started, 21, 3) AS INTEGER)"
@@ -363,6 +380,31 @@ export const makeDriver = (
 
     const AdvancedRows = Schema.Array(Schema.Struct({ parent_id: Schema.NullOr(Schema.String), started: OptionalTime }))
 
+    // One statement where the database returns rows from an UPDATE; on MySQL (no RETURNING) the
+    // conditional UPDATE, then, if it matched, the row it changed (locked by it until the transaction ends).
+    const advanced = (
+      kind: Pipeline.Kind,
+      id: string,
+      values: Record<string, unknown>,
+      from: ReadonlyArray<Pipeline.Status>
+    ): Effect.Effect<ReadonlyArray<unknown>, SqlError | ParseResult.ParseError> => {
+      const { key, table } = target(kind)
+      if (dialect !== "mysql") {
+        return sql`UPDATE ${table} SET ${sql.update(values)}
+          WHERE ${key} = ${id} AND status IN ${sql.in(from)}
+          RETURNING ${parentColumn(kind)} AS parent_id, started`
+      }
+      return sql`UPDATE ${table} SET ${sql.update(values)} WHERE ${key} = ${id} AND status IN ${sql.in(from)}`.raw.pipe(
+        Effect.flatMap(Schema.decodeUnknown(Schema.Struct({ affectedRows: Num }))),
+        // The new status is never one of `from`: a matched row is a changed row.
+        Effect.flatMap(({ affectedRows }) =>
+          affectedRows === 0
+            ? Effect.succeed([])
+            : sql`SELECT ${parentColumn(kind)} AS parent_id, started FROM ${table} WHERE ${key} = ${id}`
+        )
+      )
+    }
+
     const access: Access = {
       lock: (kind, id) =>
         lockStatement(kind, id).pipe(
@@ -399,11 +441,8 @@ export const makeDriver = (
         if (advance.from.length === 0) return Effect.succeed(undefined)
         const values = stampValues(advance.status, advance.at, {})
         if (advance.message !== undefined) values.message = text(advance.message)
-        const { key, table } = target(kind)
         // One statement: the row lock, the advance rule's check on the latest version, the write.
-        return sql`UPDATE ${table} SET ${sql.update(values)}
-          WHERE ${key} = ${id} AND status IN ${sql.in(advance.from)}
-          RETURNING ${parentColumn(kind)} AS parent_id, started`.pipe(
+        return advanced(kind, id, values, advance.from).pipe(
           Effect.flatMap(Schema.decodeUnknown(AdvancedRows)),
           Effect.map((rows): Advanced | undefined => {
             const row = rows[0]
@@ -437,24 +476,29 @@ export const makeDriver = (
     }
 
     const driver: PipelineDriver = {
-      kind: dialect === "pg" ? "postgres" : "sqlite",
+      kind: dialect === "pg" ? "postgres" : dialect,
       insert: (tree, children) =>
         transaction(Effect.gen(function*() {
           const e = tree.execution
-          const inserted = yield* sql`INSERT INTO ${executions} ${
-            sql.insert({
-              run_id: e.runId,
-              pipeline_id: e.pipelineId,
-              input_data: Json.stringify(e.inputData),
-              status: e.status,
-              message: text(e.message),
-              created: iso(e.created),
-              started: iso(e.started),
-              completed: iso(e.completed),
-              children_total: children.execution
-            })
-          } ON CONFLICT (run_id) DO NOTHING RETURNING run_id`
-          if (inserted.length === 0) return false
+          const row = sql.insert({
+            run_id: e.runId,
+            pipeline_id: e.pipelineId,
+            input_data: Json.stringify(e.inputData),
+            status: e.status,
+            message: text(e.message),
+            created: iso(e.created),
+            started: iso(e.started),
+            completed: iso(e.completed),
+            children_total: children.execution
+          })
+          const inserted = dialect === "mysql"
+            // No RETURNING: the run exists when its key does (1062, a duplicate entry for the key).
+            ? yield* sql`INSERT INTO ${executions} ${row}`.raw.pipe(
+              Effect.as(true),
+              Effect.catchIf((error) => duplicateKey(error.cause), () => Effect.succeed(false))
+            )
+            : (yield* sql`INSERT INTO ${executions} ${row} ON CONFLICT (run_id) DO NOTHING RETURNING run_id`).length > 0
+          if (!inserted) return false
           // Children are built PENDING with no message or stamps: those columns keep their NULL default.
           yield* insertChunked(
             pipelineResults,
@@ -562,15 +606,22 @@ export const makeDriver = (
         transaction(Effect.gen(function*() {
           const cutoff = iso(before)
           const finals = Array.from(Pipeline.FINAL_STATUSES)
+          // MySQL locks the runs it picks (no RETURNING below: what it picked is what it removes).
           const candidates = yield* sql`SELECT run_id FROM ${executions}
             WHERE completed < ${cutoff} AND status IN ${sql.in(finals)}
-            ORDER BY completed LIMIT ${limit}`.pipe(Effect.flatMap(Schema.decodeUnknown(RunIdRows)))
+            ORDER BY completed LIMIT ${sql.literal(String(Math.floor(limit)))} ${
+            sql.literal(dialect === "mysql" ? "FOR UPDATE" : "")
+          }`.pipe(Effect.flatMap(Schema.decodeUnknown(RunIdRows)))
           if (candidates.length === 0) return []
           const ids = candidates.map((r) => r.run_id)
           // Bottom-up, the order reports lock rows in.
           yield* sql`DELETE FROM ${taskResults} WHERE run_id IN ${sql.in(ids)}`
           yield* sql`DELETE FROM ${taskExecutions} WHERE run_id IN ${sql.in(ids)}`
           yield* sql`DELETE FROM ${pipelineResults} WHERE run_id IN ${sql.in(ids)}`
+          if (dialect === "mysql") {
+            yield* sql`DELETE FROM ${executions} WHERE run_id IN ${sql.in(ids)} AND completed < ${cutoff}`.raw
+            return ids
+          }
           const removed = yield* sql`DELETE FROM ${executions}
             WHERE run_id IN ${sql.in(ids)} AND completed < ${cutoff} RETURNING run_id`.pipe(
             Effect.flatMap(Schema.decodeUnknown(RunIdRows))

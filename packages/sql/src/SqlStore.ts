@@ -2,7 +2,7 @@
  * Everything taskmeta keeps in one SQL database, over one client: the
  * `ResultBackend`, the `PipelineStore` and the `ResultBrowser`, all three
  * built over the `SqlClient` in context (one pool, or one SQLite
- * connection). Hand in the client your program already has:
+ * connection): PostgreSQL, MySQL / MariaDB or SQLite. Hand in the client your program already has:
  *
  * ```ts
  * import { PgClient } from "@effect/sql-pg"
@@ -11,8 +11,8 @@
  * const Store = SqlStore.layer().pipe(Layer.provide(PgClient.layer({ url })))
  * ```
  *
- * `PgBackend.layerStore` and `SqliteBackend.layerStore` build the client
- * from a URL or a file name.
+ * `PgBackend.layerStore`, `MysqlBackend.layerStore` and
+ * `SqliteBackend.layerStore` build the client from a URL or a file name.
  *
  * @since 0.1.0
  */

@@ -14,7 +14,10 @@ import * as Schema from "effect/Schema"
  * @category models
  */
 export interface TableNames {
-  /** PostgreSQL schema; `undefined` uses the connection's `search_path` (Celery's default). */
+  /**
+   * PostgreSQL schema (on MySQL / MariaDB: the database); `undefined` uses the
+   * connection's `search_path` (database) as Celery does.
+   */
   readonly schema: string | undefined
   /** The task table [database_table_names.task]. Default `celery_taskmeta`. */
   readonly tasks: string
@@ -89,6 +92,24 @@ export const make = (input: Input = {}): Either.Either<TableNames, InvalidTableN
  * @category sql
  */
 export const quote = (name: string): string => `"${name}"`
+
+/**
+ * A quoted identifier for MySQL / MariaDB (backticks; the name must be valid).
+ *
+ * @since 0.1.0
+ * @category sql
+ */
+export const quoteMysql = (name: string): string => `\`${name}\``
+
+/**
+ * A database-qualified, quoted name for MySQL / MariaDB, where `schema` names
+ * the database (unqualified without one: the connection's database).
+ *
+ * @since 0.1.0
+ * @category sql
+ */
+export const qualifyMysql = (names: TableNames, name: string): string =>
+  names.schema === undefined ? quoteMysql(name) : `${quoteMysql(names.schema)}.${quoteMysql(name)}`
 
 /**
  * A SQL string literal, for names and taskmeta's own constants in DDL and

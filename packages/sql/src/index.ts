@@ -1,6 +1,10 @@
 /**
  * @since 0.1.0
  */
+export * as MysqlBackend from "./MysqlBackend.js"
+/**
+ * @since 0.1.0
+ */
 export * as PgBackend from "./PgBackend.js"
 /**
  * @since 0.1.0

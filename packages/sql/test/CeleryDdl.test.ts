@@ -5,9 +5,21 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as MysqlBackend from "../src/MysqlBackend.js"
 import * as PgBackend from "../src/PgBackend.js"
 import * as SqliteBackend from "../src/SqliteBackend.js"
-import { dropSchema, pgQuery, pgUrl, removeDir, suffix, tempDir } from "./helpers.js"
+import {
+  dropMysqlDatabase,
+  dropSchema,
+  freshMysqlDatabase,
+  mysqlQuery,
+  mysqlUrlFor,
+  pgQuery,
+  pgUrl,
+  removeDir,
+  suffix,
+  tempDir
+} from "./helpers.js"
 
 // What Celery 5's SQLAlchemy models emit (`TaskExtended` with result_extended;
 // without it the table lacks name/args/kwargs/worker/retries/queue).
@@ -74,13 +86,48 @@ const celerySqlite = (extended: boolean) => [
 )`
 ]
 
+// What Celery 5.2 (SQLAlchemy 1.4, pymysql) creates on MariaDB 10.11, as SHOW CREATE TABLE prints it
+// (read from a real run; see the sql README): sequences, ids without a default, DATETIME of whole seconds.
+const celeryMariadb = (extended: boolean) => [
+  "CREATE SEQUENCE `task_id_sequence` start with 1 minvalue 1 maxvalue 9223372036854775806 increment by 1 cache 1000 nocycle ENGINE=InnoDB",
+  "CREATE SEQUENCE `taskset_id_sequence` start with 1 minvalue 1 maxvalue 9223372036854775806 increment by 1 cache 1000 nocycle ENGINE=InnoDB",
+  `CREATE TABLE \`celery_taskmeta\` (
+  \`id\` int(11) NOT NULL,
+  \`task_id\` varchar(155) DEFAULT NULL,
+  \`status\` varchar(50) DEFAULT NULL,
+  \`result\` blob DEFAULT NULL,
+  \`date_done\` datetime DEFAULT NULL,
+  \`traceback\` text DEFAULT NULL,${
+    extended
+      ? `
+  \`name\` varchar(155) DEFAULT NULL,
+  \`args\` blob DEFAULT NULL,
+  \`kwargs\` blob DEFAULT NULL,
+  \`worker\` varchar(155) DEFAULT NULL,
+  \`retries\` int(11) DEFAULT NULL,
+  \`queue\` varchar(155) DEFAULT NULL,`
+      : ""
+  }
+  PRIMARY KEY (\`id\`),
+  UNIQUE KEY \`task_id\` (\`task_id\`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`,
+  `CREATE TABLE \`celery_tasksetmeta\` (
+  \`id\` int(11) NOT NULL,
+  \`taskset_id\` varchar(155) DEFAULT NULL,
+  \`result\` blob DEFAULT NULL,
+  \`date_done\` datetime DEFAULT NULL,
+  PRIMARY KEY (\`id\`),
+  UNIQUE KEY \`taskset_id\` (\`taskset_id\`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`
+]
+
 // pickle.dumps(42, protocol=5)
 const PICKLED_42 = Buffer.from("80054b2a2e", "hex")
 // Python's json.dumps(["é", 1]) and json.dumps({"k": "v"})
 const PY_ARGS = Buffer.from(`["\\u00e9", 1]`)
 const PY_KWARGS = Buffer.from(`{"k": "v"}`)
 
-const exercise = (layer: Layer.Layer<ResultBackend.ResultBackend, unknown>) =>
+const exercise = (layer: Layer.Layer<ResultBackend.ResultBackend, unknown>, celeryDone = "2024-01-02T03:04:05.123Z") =>
   Effect.gen(function*() {
     const backend = yield* ResultBackend.ResultBackend
     // a row Celery wrote (JSON-compatible: a None result is NULL)
@@ -88,7 +135,7 @@ const exercise = (layer: Layer.Layer<ResultBackend.ResultBackend, unknown>) =>
     expect(celery.status).toBe("SUCCESS")
     expect(celery.result).toBeNull()
     expect(celery.dateDone).not.toBeNull()
-    expect(DateTime.formatIso(celery.dateDone!)).toBe("2024-01-02T03:04:05.123Z")
+    expect(DateTime.formatIso(celery.dateDone!)).toBe(celeryDone)
     // Celery stamps date_done on STARTED too; taskmeta reports it for READY states only
     expect((yield* backend.get("celery-started")).dateDone).toBeNull()
     // a pickled result is recognised and decoded by the safe decoder
@@ -104,9 +151,11 @@ const exercise = (layer: Layer.Layer<ResultBackend.ResultBackend, unknown>) =>
 
 const dir = tempDir("celery")
 const schemas: Array<string> = []
+const databases: Array<string> = []
 afterAll(async () => {
   removeDir(dir)
   for (const schema of schemas) await dropSchema(schema)
+  for (const database of databases) await dropMysqlDatabase(database)
 })
 
 describe("tables created by Celery first", () => {
@@ -170,6 +219,43 @@ describe("tables created by Celery first", () => {
         )
         expect(record.args).toEqual(["é", 1])
         expect(record.kwargs).toEqual({ k: "v" })
+      }), 60_000)
+
+    it.live(`MariaDB (result_extended ${extended ? "on" : "off"})`, () =>
+      Effect.gen(function*() {
+        const database = yield* Effect.promise(() => freshMysqlDatabase("celeryddl"))
+        databases.push(database)
+        const query = (text: string, params: Array<unknown> = []) => Effect.promise(() => mysqlQuery(text, params, database))
+        for (const statement of celeryMariadb(extended)) yield* query(statement)
+        const insert = (id: string, status: string, result: Buffer | null, date: string) =>
+          query(
+            "INSERT INTO celery_taskmeta (id, task_id, status, result, date_done) VALUES (NEXTVAL(task_id_sequence), ?, ?, ?, ?)",
+            [id, status, result, date]
+          )
+        yield* insert("celery-none", "SUCCESS", null, "2024-01-02 03:04:05.123")
+        yield* insert("celery-started", "STARTED", null, "2024-01-02 03:04:05")
+        yield* insert("celery-pickle", "SUCCESS", PICKLED_42, "2024-01-02 03:04:05")
+        // Celery's DATETIME keeps whole seconds: the server cut .123 when the row was written.
+        yield* exercise(MysqlBackend.layer({ url: mysqlUrlFor(database), resultExtended: true, poolSize: 2 }), "2024-01-02T03:04:05.000Z")
+        const rows = (yield* query(
+          "SELECT id, args, DATE_FORMAT(date_done, '%Y-%m-%d %H:%i:%s.%f') AS done FROM celery_taskmeta WHERE task_id = 'ours'"
+        )) as Array<{ id: number; args: Buffer; done: string }>
+        expect(rows[0].id).toBe(4) // from Celery's sequence
+        expect(rows[0].args.toString()).toBe(`["x"]`)
+        expect(rows[0].done).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.000000$/)
+        // Celery's extended columns written by Python are read back
+        yield* query("UPDATE celery_taskmeta SET args = ?, kwargs = ? WHERE task_id = 'celery-none'", [PY_ARGS, PY_KWARGS])
+        const record = yield* Effect.flatMap(ResultBackend.ResultBackend, (b) => b.get("celery-none")).pipe(
+          Effect.provide(MysqlBackend.layer({ url: mysqlUrlFor(database), poolSize: 1 }))
+        )
+        expect(record.args).toEqual(["é", 1])
+        expect(record.kwargs).toEqual({ k: "v" })
+        // Celery's columns keep their types; the migrations only added what was missing and an index.
+        const ddl = ((yield* query("SHOW CREATE TABLE celery_taskmeta")) as Array<Record<string, string>>)[0]["Create Table"]
+        expect(ddl).toContain("`date_done` datetime DEFAULT NULL")
+        expect(ddl).toContain("`result` blob DEFAULT NULL")
+        expect(ddl).toContain("KEY `celery_taskmeta_date_done_idx` (`date_done`)")
+        expect(ddl).toContain(extended ? "`args` blob DEFAULT NULL" : "`args` mediumblob DEFAULT NULL")
       }), 60_000)
   }
 })

@@ -1,13 +1,30 @@
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
-import { dropSchema, PG_URL, pgQuery, removeDir, runScript, suffix, tempDir } from "./helpers.js"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Harness from "./celery/harness.js"
+import {
+  dropMysqlDatabase,
+  dropSchema,
+  freshMysqlDatabase,
+  mysqlQuery,
+  mysqlUrlFor,
+  PG_URL,
+  pgQuery,
+  removeDir,
+  runScript,
+  suffix,
+  tempDir
+} from "./helpers.js"
 
 const dir = tempDir("processes")
 const schema = `tm_mig_${suffix()}`
+const databases: Array<string> = []
 afterAll(async () => {
   removeDir(dir)
   await dropSchema(schema)
+  for (const database of databases) await dropMysqlDatabase(database)
 })
 
 describe("several processes", () => {
@@ -68,4 +85,30 @@ describe("several processes", () => {
       version: 6
     }, { version: 7 }])
   }, 120_000)
+
+  for (const celeryFirst of [false, true]) {
+    it(`MariaDB migrations run by four processes at once apply each step once${celeryFirst ? " (tables Celery created first)" : ""}`, async () => {
+      const database = await freshMysqlDatabase("mig")
+      databases.push(database)
+      const url = Redacted.value(mysqlUrlFor(database))
+      if (celeryFirst) await Effect.runPromise(Harness.create(url.replace(/^mysql:/, "db+mysql+pymysql:")))
+      const runs = await Promise.all([1, 2, 3, 4].map(() => runScript("migrate.ts", ["mysql", database, url])))
+      for (const run of runs) expect(run.code, run.stderr).toBe(0)
+      const applied = runs.map((r) => JSON.parse(r.stdout.trim().split("\n").pop()!) as Array<string>)
+      expect(applied.flat().sort()).toEqual(["1_celery_tables", "2_date_done_indexes"])
+      expect(await mysqlQuery("SELECT version FROM taskmeta_migrations ORDER BY version", [], database))
+        .toEqual([{ version: 1 }, { version: 2 }])
+      const indexes = await mysqlQuery(
+        "SELECT TABLE_NAME AS t FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND INDEX_NAME LIKE '%date_done_idx' ORDER BY t",
+        [database]
+      )
+      expect(indexes).toEqual([{ t: "celery_taskmeta" }, { t: "celery_tasksetmeta" }])
+      const fsp = await mysqlQuery(
+        "SELECT DATETIME_PRECISION AS p FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'celery_taskmeta' AND COLUMN_NAME = 'date_done'",
+        [database]
+      )
+      // taskmeta's own tables keep microseconds; Celery's keep whole seconds, and stay as Celery made them.
+      expect(fsp).toEqual([{ p: celeryFirst ? 0 : 6 }])
+    }, 120_000)
+  }
 })

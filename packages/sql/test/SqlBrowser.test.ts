@@ -1,13 +1,15 @@
 /**
- * `SqlBrowser` over SQLite (a temp file) and PostgreSQL (a fresh schema),
+ * `SqlBrowser` over SQLite (a temp file), PostgreSQL (a fresh schema) and
+ * MariaDB (a fresh database),
  * each next to the SQL backend on the same tables, through the shared
  * `ResultBrowserConformance` suite. SQLite pages by three ids, so lists and
  * exports cross page boundaries.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
+import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -16,16 +18,30 @@ import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 import * as ResultBrowserConformance from "@taskmeta/testkit/ResultBrowserConformance"
 import * as path from "node:path"
+import * as MysqlBackend from "../src/MysqlBackend.js"
 import * as PgBackend from "../src/PgBackend.js"
 import * as SqlBrowser from "../src/SqlBrowser.js"
 import * as SqliteBackend from "../src/SqliteBackend.js"
-import { dropSchema, pgUrl, removeDir, suffix, tempDir } from "./helpers.js"
+import {
+  createMysqlDatabase,
+  dropMysqlDatabase,
+  dropSchema,
+  mysqlDatabaseName,
+  mysqlUrlFor,
+  pgUrl,
+  removeDir,
+  suffix,
+  tempDir
+} from "./helpers.js"
 
 const dir = tempDir("browse")
 const schema = `tm_browse_${suffix()}`
+const database = mysqlDatabaseName("browse")
+beforeAll(() => createMysqlDatabase(database))
 afterAll(async () => {
   removeDir(dir)
   await dropSchema(schema)
+  await dropMysqlDatabase(database)
 })
 
 /** The browser over `client`, next to `backend` (built first: it runs the migrations). */
@@ -49,6 +65,14 @@ ResultBrowserConformance.suite("postgres", (options) =>
     PgBackend.layer({ ...options, url: pgUrl, tables: { schema }, poolSize: 2 }),
     PgClient.layer({ url: pgUrl, maxConnections: 2 }),
     { tables: { schema } }
+  ))
+
+// MariaDB, the browser over a MysqlClient built as a user would, pages of three ids.
+ResultBrowserConformance.suite("mysql", (options) =>
+  withBrowser(
+    MysqlBackend.layer({ ...options, url: mysqlUrlFor(database), poolSize: 2 }),
+    MysqlClient.layer({ url: mysqlUrlFor(database), maxConnections: 2 }),
+    { pageSize: 3 }
   ))
 
 describe("countExpired counts what cleanup deletes", () => {

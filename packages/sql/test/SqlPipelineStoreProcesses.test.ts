@@ -1,7 +1,8 @@
+import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -13,7 +14,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import { PipelineConformance } from "@taskmeta/testkit"
-import { PG_URL } from "./helpers.js"
+import { createMysqlDatabase, dropMysqlDatabase, mysqlDatabaseName, mysqlUrlFor, PG_URL } from "./helpers.js"
 import { dropTables, uniquePrefix } from "./pipelineSupport.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -36,8 +37,11 @@ const reporter = (args: Array<string>) =>
 
 const Pg = PgClient.layer({ url: Redacted.make(PG_URL) })
 
+const database = mysqlDatabaseName("plproc")
+beforeAll(() => createMysqlDatabase(database))
 afterAll(async () => {
   await Effect.runPromise(dropTables(prefix).pipe(Effect.provide(Pg)))
+  await dropMysqlDatabase(database)
   fs.rmSync(dir, { recursive: true, force: true })
 }, 30_000)
 
@@ -45,7 +49,7 @@ const scenario = (
   name: string,
   client: Layer.Layer<SqlClient.SqlClient, unknown>,
   target: string,
-  dialect: "sqlite" | "pg"
+  dialect: "sqlite" | "pg" | "mysql"
 ) =>
   it.live(`${name}: three processes report one run at once without losing a propagation`, () =>
     Effect.gen(function*() {
@@ -76,4 +80,6 @@ describe("SQL pipeline store across processes", () => {
   const filename = path.join(dir, "procs.sqlite")
   scenario("sqlite", SqliteClient.layer({ filename }), filename, "sqlite")
   scenario("postgres", Pg, PG_URL, "pg")
+  const mysqlUrl = mysqlUrlFor(database)
+  scenario("mysql", MysqlClient.layer({ url: mysqlUrl }), Redacted.value(mysqlUrl), "mysql")
 })

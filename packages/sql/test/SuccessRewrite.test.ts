@@ -1,11 +1,11 @@
 /**
- * The SUCCESS-is-final upsert behaves the same on SQLite and PostgreSQL
+ * The SUCCESS-is-final upsert behaves the same on SQLite, PostgreSQL and MariaDB
  * (README "Writes"): re-storing an identical SUCCESS record — same result
  * bytes, same `date_done`, as `taskmeta import` of the same export does —
  * reports `Stored`; a late duplicate with another `date_done` or another
  * result is `Ignored` and leaves the record as it was.
  */
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -13,16 +13,30 @@ import * as path from "node:path"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as UtcTime from "@taskmeta/schema/UtcTime"
+import * as MysqlBackend from "../src/MysqlBackend.js"
 import * as PgBackend from "../src/PgBackend.js"
 import type * as ResultCodec from "@taskmeta/celery/ResultCodec"
 import * as SqliteBackend from "../src/SqliteBackend.js"
-import { dropSchema, pgUrl, removeDir, suffix, tempDir } from "./helpers.js"
+import {
+  createMysqlDatabase,
+  dropMysqlDatabase,
+  dropSchema,
+  mysqlDatabaseName,
+  mysqlUrlFor,
+  pgUrl,
+  removeDir,
+  suffix,
+  tempDir
+} from "./helpers.js"
 
 const dir = tempDir("success-rewrite")
 const schema = `tm_rewrite_${suffix()}`
+const database = mysqlDatabaseName("rewrite")
+beforeAll(() => createMysqlDatabase(database))
 afterAll(async () => {
   removeDir(dir)
   await dropSchema(schema)
+  await dropMysqlDatabase(database)
 })
 
 /**
@@ -50,7 +64,8 @@ const backends: ReadonlyArray<
   ["sqlite", (encoding) =>
     SqliteBackend.layer({ filename: path.join(dir, `${encoding}.sqlite`), encoding, resultExtended: true })],
   ["postgres", (encoding) =>
-    PgBackend.layer({ url: pgUrl, tables: { schema }, applicationName: schema, encoding, resultExtended: true })]
+    PgBackend.layer({ url: pgUrl, tables: { schema }, applicationName: schema, encoding, resultExtended: true })],
+  ["mysql", (encoding) => MysqlBackend.layer({ url: mysqlUrlFor(database), encoding, resultExtended: true, poolSize: 4 })]
 ]
 
 for (const [dialect, layer] of backends) {
@@ -86,5 +101,29 @@ for (const [dialect, layer] of backends) {
           expect(yield* backend.get(taskId)).toEqual(stored)
         }).pipe(Effect.provide(layer(encoding))), 60_000)
     }
+
+    // Many at once: the writes share multi-row statements, whose outcome is told row by row.
+    it.live("concurrent: identical rewrites → Stored, late duplicates → Ignored, each on its own", () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend.ResultBackend
+        const ids = Array.from({ length: 200 }, (_, i) => `batch-${suffix()}-${i}`)
+        const first = yield* Effect.forEach(ids, (id, i) => backend.store(id, { i }, i % 2 === 0 ? "SUCCESS" : "STARTED"), {
+          concurrency: "unbounded"
+        })
+        expect(first.filter((o) => o._tag !== "Stored")).toEqual([])
+        const stored = yield* backend.getMany(ids)
+        // Half of them identical rewrites of a SUCCESS, half new results: SUCCESS rows keep theirs.
+        const second = yield* Effect.forEach(stored, (record, i) =>
+          i % 4 === 0
+            ? restore(backend, record)
+            : backend.store(record.taskId, { i, again: true }, "FAILURE"), { concurrency: "unbounded" })
+        const expected = stored.map((record, i) => (i % 4 === 0 || record.status !== "SUCCESS") ? "Stored" : "Ignored")
+        expect(second.map((o) => o._tag)).toEqual(expected)
+        const after = yield* backend.getMany(ids)
+        after.forEach((record, i) => {
+          if (stored[i].status === "SUCCESS") expect(record).toEqual(stored[i])
+          else expect([record.status, record.result]).toEqual(["FAILURE", { i, again: true }])
+        })
+      }).pipe(Effect.provide(layer("json"))), 60_000)
   })
 }

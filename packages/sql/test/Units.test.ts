@@ -5,12 +5,15 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { SqlError } from "@effect/sql/SqlError"
 import { DriverError } from "@taskmeta/core/BackendError"
 import * as Batcher from "../src/internal/batcher.js"
-import { isPgTransient, isSqliteTransient } from "../src/internal/classify.js"
+import { isMysqlTransient, isPgTransient, isSqliteTransient } from "../src/internal/classify.js"
 import * as ResultCodec from "@taskmeta/celery/ResultCodec"
 import * as SqlBackend from "../src/SqlBackend.js"
 import * as TableNames from "../src/TableNames.js"
+import { dropMysqlDatabase, freshMysqlDatabase, mysqlUrlFor } from "./helpers.js"
 
 describe("TableNames", () => {
   it("accepts identifiers and fills in Celery's defaults", () => {
@@ -102,6 +105,65 @@ describe("classifiers", () => {
     expect(isSqliteTransient(err({ cause: Object.assign(new Error("busy"), { code: "SQLITE_BUSY" }) }))).toBe(true)
     expect(isSqliteTransient(err(Object.assign(new Error("locked"), { code: "SQLITE_LOCKED_SHAREDCACHE" })))).toBe(true)
     expect(isSqliteTransient(err(Object.assign(new Error("c"), { code: "SQLITE_CONSTRAINT" })))).toBe(false)
+  })
+  it("MySQL: deadlocks, lock waits, shutdowns, kills, too many connections and lost connections are transient", () => {
+    const mysql = (errno: number, code: string, fatal = false) =>
+      err(new SqlError({ cause: Object.assign(new Error(code), { errno, code, fatal }), message: "Failed to execute statement" }))
+    for (
+      const [errno, code] of [
+        [1213, "ER_LOCK_DEADLOCK"],
+        [1205, "ER_LOCK_WAIT_TIMEOUT"],
+        [1040, "ER_CON_COUNT_ERROR"],
+        [1053, "ER_SERVER_SHUTDOWN"],
+        [1927, "ER_CONNECTION_KILLED"],
+        [1317, "ER_QUERY_INTERRUPTED"],
+        [2013, "CR_SERVER_LOST"],
+        [2006, "CR_SERVER_GONE_ERROR"],
+        [4031, "ER_CLIENT_INTERACTION_TIMEOUT"]
+      ] as const
+    ) expect([errno, isMysqlTransient(mysql(errno, code))]).toEqual([errno, true])
+    expect(isMysqlTransient(err(Object.assign(new Error("lost"), { code: "PROTOCOL_CONNECTION_LOST", fatal: true })))).toBe(true)
+    expect(isMysqlTransient(err(Object.assign(new Error("refused"), { code: "ECONNREFUSED" })))).toBe(true)
+    expect(isMysqlTransient(err(new Error("Can't add new command when connection is in closed state")))).toBe(true)
+    for (const [errno, code, fatal] of [[1062, "ER_DUP_ENTRY", false], [1406, "ER_DATA_TOO_LONG", false], [1045, "ER_ACCESS_DENIED_ERROR", true], [1049, "ER_BAD_DB_ERROR", true]] as const) {
+      expect([errno, isMysqlTransient(mysql(errno, code, fatal))]).toEqual([errno, false])
+    }
+  })
+  it("MySQL: the errors a real MariaDB and mysql2 raise are classified", async () => {
+    const Mysql = await import("mysql2/promise")
+    const database = await freshMysqlDatabase("classify")
+    const url = Redacted.value(mysqlUrlFor(database))
+    const caught = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e)
+    try {
+      const a = await Mysql.createConnection({ uri: url })
+      const b = await Mysql.createConnection({ uri: url })
+      await a.query("CREATE TABLE t (k VARCHAR(4) PRIMARY KEY)")
+      await a.query("INSERT INTO t VALUES ('x')")
+      expect(isMysqlTransient(err(await caught(a.query("INSERT INTO t VALUES ('x')"))))).toBe(false) // 1062
+      expect(isMysqlTransient(err(await caught(a.query("INSERT INTO t VALUES ('toolong')"))))).toBe(false) // 1406
+      // KILL QUERY: the statement is interrupted (1317), the connection lives.
+      const sleeping = caught(a.query("SELECT SLEEP(5)"))
+      await new Promise((r) => setTimeout(r, 200))
+      await b.query(`KILL QUERY ${a.threadId}`)
+      const interrupted = await sleeping
+      // MariaDB answers SLEEP's interruption with a result (1) rather than an error; a lock wait is an error.
+      if (interrupted !== undefined) expect(isMysqlTransient(err(interrupted))).toBe(true)
+      // KILL CONNECTION: the statement in flight fails, and so does the connection.
+      const killed = caught(a.query("SELECT SLEEP(5)"))
+      await new Promise((r) => setTimeout(r, 200))
+      await b.query(`KILL CONNECTION ${a.threadId}`)
+      const lost = await killed
+      expect(lost).toBeInstanceOf(Error)
+      expect(isMysqlTransient(err(lost))).toBe(true)
+      await b.end()
+      const refused = await caught(Mysql.createConnection({ uri: "mysql://root@127.0.0.1:1/x" }))
+      expect(isMysqlTransient(err(refused))).toBe(true)
+      const denied = await caught(Mysql.createConnection({ uri: url.replace("//root@", "//nobody:wrong@") }))
+      expect([1045, 1698]).toContain((denied as { errno?: number }).errno) // access denied
+      expect(isMysqlTransient(err(denied))).toBe(false)
+    } finally {
+      await dropMysqlDatabase(database)
+    }
   })
 })
 

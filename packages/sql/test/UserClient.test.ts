@@ -1,15 +1,18 @@
 /**
  * `SqlBackend.layer` over clients the user builds with stock settings
- * (`PgClient.layer`, `SqliteClient.layer`), in a process whose local time
- * zone is far from UTC: same records and same instants as taskmeta's own
- * layers give.
+ * (`PgClient.layer`, `SqliteClient.layer`, `MysqlClient.layer`), in a process
+ * whose local time zone is far from UTC (and, on MariaDB, a session time zone
+ * that is neither UTC nor the process's): same records and same instants as
+ * taskmeta's own layers give.
  */
 process.env.TZ = "America/New_York"
 
+import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -20,20 +23,37 @@ import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 import * as ResultBackendConformance from "@taskmeta/testkit/ResultBackendConformance"
 import * as path from "node:path"
+import * as MysqlBackend from "../src/MysqlBackend.js"
 import * as PgBackend from "../src/PgBackend.js"
 import * as SqlBackend from "../src/SqlBackend.js"
 import * as SqliteBackend from "../src/SqliteBackend.js"
 import * as SqlStore from "../src/SqlStore.js"
-import { dropSchema, pgQuery, pgUrl, removeDir, suffix, tempDir } from "./helpers.js"
+import {
+  createMysqlDatabase,
+  dropMysqlDatabase,
+  dropSchema,
+  mysqlDatabaseName,
+  mysqlQuery,
+  mysqlUrlFor,
+  pgQuery,
+  pgUrl,
+  removeDir,
+  suffix,
+  tempDir
+} from "./helpers.js"
 
 const schema = `tm_user_${suffix()}`
 const dir = tempDir("user-client")
 const filename = path.join(dir, "user.sqlite")
-afterAll(() => dropSchema(schema).then(() => removeDir(dir)))
+const database = mysqlDatabaseName("user")
+beforeAll(() => createMysqlDatabase(database))
+afterAll(() => dropSchema(schema).then(() => removeDir(dir)).then(() => dropMysqlDatabase(database)))
 
 // What a user's program has: the Effect SQL clients with their defaults.
 const userPg = PgClient.layer({ url: pgUrl })
 const userSqlite = SqliteClient.layer({ filename })
+// mysql2 converts Dates in the process's zone ("local", America/New_York here) by default.
+const userMysql = MysqlClient.layer({ url: mysqlUrlFor(database) })
 
 describe("the process", () => {
   it("runs in America/New_York (so a parser reading local time would be off by hours)", () => {
@@ -46,6 +66,9 @@ ResultBackendConformance.suite("postgres over a user's PgClient.layer, TZ=Americ
 
 ResultBackendConformance.suite("sqlite over a user's SqliteClient.layer, TZ=America/New_York", (options) =>
   SqlBackend.layer(options).pipe(Layer.provide(userSqlite)))
+
+ResultBackendConformance.suite("mysql over a user's MysqlClient.layer, TZ=America/New_York", (options) =>
+  SqlBackend.layer(options).pipe(Layer.provide(userMysql)))
 
 // Celery's naive-UTC text, as Celery writes it (microseconds included).
 const CELERY_TEXT = "2026-11-20 08:15:30.123456"
@@ -127,5 +150,48 @@ describe("instants through a user's client", () => {
       expect(record.taskId).toBe(id)
       expect(record.result).toEqual({ a: 1 })
       expect(listed.map((r) => r.taskId)).toContain(id)
+    }))
+
+  it.effect("MariaDB: over a user's MysqlClient whose session time zone is +09:00, date_done is naive UTC both ways", () =>
+    Effect.gen(function*() {
+      // One connection, so the session setting holds for every statement taskmeta runs.
+      const tokyo = Layer.tap(
+        MysqlClient.layer({ url: mysqlUrlFor(database), maxConnections: 1 }),
+        (context) => Effect.asVoid(Context.get(context, MysqlClient.MysqlClient)`SET time_zone = '+09:00'`)
+      )
+      const viaUser = SqlBackend.layer().pipe(Layer.provideMerge(tokyo))
+      const stored = `fixed-${suffix()}`
+      const celery = `celery-${suffix()}`
+      const [user, celeryRead, session] = yield* Effect.gen(function*() {
+        const backend = yield* ResultBackend.ResultBackend
+        const sql = yield* MysqlClient.MysqlClient
+        yield* TestClock.setTime(CELERY_MILLIS)
+        yield* backend.store(stored, 1, "SUCCESS")
+        // A row as Celery writes it (naive UTC text; its DATETIME keeps whole seconds, this one six digits).
+        yield* sql`INSERT INTO celery_taskmeta (id, task_id, status, date_done)
+          VALUES (NEXTVAL(task_id_sequence), ${celery}, 'SUCCESS', ${CELERY_TEXT})`
+        const session = yield* sql<{ zone: string; now: string; utc: string }>`SELECT @@session.time_zone AS zone,
+          DATE_FORMAT(NOW(), '%H') AS now, DATE_FORMAT(UTC_TIMESTAMP(), '%H') AS utc`
+        return [yield* readBack(stored), yield* readBack(celery), session[0]] as const
+      }).pipe(Effect.provide(viaUser))
+      // The session really is at +09:00 (NOW() is nine hours off UTC there).
+      expect(session.zone).toBe("+09:00")
+      expect((Number(session.now) - Number(session.utc) + 24) % 24).toBe(9)
+      expect(user).toBe(CELERY_MILLIS)
+      expect(celeryRead).toBe(CELERY_MILLIS)
+      // What the table holds, read on a connection of its own at the server's zone (UTC): Celery's naive UTC.
+      const rows = yield* Effect.promise(() =>
+        mysqlQuery(
+          "SELECT DATE_FORMAT(date_done, '%Y-%m-%d %H:%i:%s.%f') AS text FROM celery_taskmeta WHERE task_id = ?",
+          [stored],
+          database
+        )
+      )
+      expect((rows as Array<{ text: string }>)[0].text).toBe("2026-11-20 08:15:30.123000")
+      // And taskmeta's own layer reads the same instants.
+      const ours = yield* Effect.all([readBack(stored), readBack(celery)]).pipe(
+        Effect.provide(MysqlBackend.layer({ url: mysqlUrlFor(database), poolSize: 1 }))
+      )
+      expect(ours).toEqual([CELERY_MILLIS, CELERY_MILLIS])
     }))
 })

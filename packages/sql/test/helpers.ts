@@ -42,3 +42,41 @@ export const runScript = (script: string, args: Array<string>) =>
     child.stderr.on("data", (d) => (stderr += d))
     child.on("close", (code) => resolve({ code, stdout, stderr }))
   })
+
+// ---------------------------------------------------------------------------
+// MySQL / MariaDB
+// ---------------------------------------------------------------------------
+
+import * as Mysql from "mysql2/promise"
+
+/** The server (no database): tests create a database of their own and drop it. */
+export const MYSQL_URL = process.env.TASKMETA_TEST_MYSQL_URL ?? "mysql://root@127.0.0.1:3306"
+
+/** A connection URL for a database on the test server. */
+export const mysqlUrlFor = (database: string) => Redacted.make(`${MYSQL_URL.replace(/\/$/, "")}/${database}`)
+
+/** Runs statements on a fresh connection (outside the code under test). */
+export const mysqlQuery = async (text: string, params: Array<unknown> = [], database?: string) => {
+  const conn = await Mysql.createConnection({ uri: database === undefined ? MYSQL_URL : Redacted.value(mysqlUrlFor(database)) })
+  try {
+    const [rows] = await conn.query(text, params)
+    return rows as unknown
+  } finally {
+    await conn.end()
+  }
+}
+
+/** A database name for a test (`tm_<label>_<random>`); `createMysqlDatabase` makes it. */
+export const mysqlDatabaseName = (label: string) => `tm_${label}_${suffix()}`
+
+export const createMysqlDatabase = (database: string) =>
+  mysqlQuery(`CREATE DATABASE IF NOT EXISTS \`${database}\` CHARACTER SET utf8mb4`)
+
+/** A new, empty database (`tm_<label>_<random>`), dropped by `dropMysqlDatabase`. */
+export const freshMysqlDatabase = async (label: string) => {
+  const database = mysqlDatabaseName(label)
+  await createMysqlDatabase(database)
+  return database
+}
+
+export const dropMysqlDatabase = (database: string) => mysqlQuery(`DROP DATABASE IF EXISTS \`${database}\``)

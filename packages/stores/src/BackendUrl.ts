@@ -7,6 +7,7 @@
  * | `db+sqlite:////abs/path.sqlite` | SQLite file, absolute path |
  * | `db+sqlite://`, `db+sqlite:///:memory:` | SQLite in memory |
  * | `db+postgresql://user:pass@host:port/db` | PostgreSQL (`postgres://`, `postgresql+psycopg2://` … too) |
+ * | `db+mysql://user:pass@host:port/db` | MySQL / MariaDB (`mysql+pymysql://`, `mysql+mysqldb://`, `mariadb://` too) |
  * | `arangodb://user:pass@host:port/database/collection` | ArangoDB |
  * | `memory://` | in-process memory |
  *
@@ -34,6 +35,8 @@ import * as ArangoConfig from "@taskmeta/arango/ArangoConfig"
  *   database); `isAbsolute` tells whether it needs a base directory.
  * - `Postgres.url` is a `postgres://` connection URL (driver suffix removed),
  *   `Redacted` because it may hold a password.
+ * - `Mysql.url` is a `mysql://` connection URL (driver suffix removed; query
+ *   parameters are mysql2's options), `Redacted`.
  * - `Arango.url` is the `arangodb://` URL, `Redacted`, for `ArangoConfig`.
  *
  * @since 0.1.0
@@ -43,6 +46,7 @@ export type BackendUrl = Data.TaggedEnum<{
   Memory: {}
   Sqlite: { readonly filename: string; readonly isAbsolute: boolean }
   Postgres: { readonly url: Redacted.Redacted<string>; readonly display: string }
+  Mysql: { readonly url: Redacted.Redacted<string>; readonly display: string }
   Arango: { readonly url: Redacted.Redacted<string>; readonly display: string }
 }>
 
@@ -96,7 +100,7 @@ export const redact = (url: string | Redacted.Redacted<string>): string =>
 
 const fail = (url: string, reason: string) => Either.left(new BackendConfigError({ url: redact(url), reason }))
 
-const SUPPORTED = "expected db+sqlite://, db+postgresql://, arangodb:// or memory://"
+const SUPPORTED = "expected db+sqlite://, db+postgresql://, db+mysql://, arangodb:// or memory://"
 
 /**
  * Parses a backend URL.
@@ -148,6 +152,24 @@ export const parse = (input: string | Redacted.Redacted<string>): Either.Either<
       if (url.hash !== "") return fail(raw, "must not have a #fragment")
       return Either.right(BackendUrl.Postgres({ url: Redacted.make(normalized), display: redact(raw) }))
     }
+    case "mysql":
+    case "mariadb": {
+      const normalized = `mysql://${rest}`
+      let url: URL
+      try {
+        url = new URL(normalized)
+      } catch {
+        return fail(raw, "not a valid URL (check the host, the port and percent-encoding)")
+      }
+      if (url.port !== "" && (Number(url.port) < 1 || Number(url.port) > 65535)) {
+        return fail(raw, "the port must be between 1 and 65535")
+      }
+      const database = url.pathname.replace(/^\//, "")
+      if (database === "") return fail(raw, "a MySQL URL names its database (mysql://user@host/db)")
+      if (database.includes("/")) return fail(raw, "the path must be a database name (mysql://user@host/db)")
+      if (url.hash !== "") return fail(raw, "must not have a #fragment")
+      return Either.right(BackendUrl.Mysql({ url: Redacted.make(normalized), display: redact(raw) }))
+    }
     case "arangodb": {
       const normalized = `arangodb://${rest}`
       return Either.match(ArangoConfig.make({ url: Redacted.make(normalized) }), {
@@ -171,6 +193,7 @@ export const describe = (url: BackendUrl): string =>
     Memory: () => "memory://",
     Sqlite: ({ filename }) => filename === ":memory:" ? "sqlite (in memory)" : `sqlite ${filename}`,
     Postgres: ({ display }) => display,
+    Mysql: ({ display }) => display,
     Arango: ({ display }) => display
   })
 

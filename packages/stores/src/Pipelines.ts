@@ -166,6 +166,7 @@ export const layerFromUrl = (
           return layerMemory(storeOptions)
         case "Sqlite":
         case "Postgres":
+        case "Mysql":
           return Layer.merge(
             lazyLayer(() => import("@taskmeta/sql/SqlPipelineStore"), (SqlPipelineStore) =>
               SqlPipelineStore.layer({ ...storeOptions, prefix: options.prefix, readOnly: options.readOnly })),

@@ -151,8 +151,9 @@ const opened = (url: BackendUrl.BackendUrl) => <A, E, R>(layer: Layer.Layer<A, E
   Layer.mapError(layer, (cause) => new BackendOpenError({ backend: BackendUrl.describe(url), cause }))
 
 /**
- * The client on the database a SQLite or PostgreSQL URL names, as the SQL
- * backends open it (`SqliteBackend.layerClient`, `PgBackend.layerClient`;
+ * The client on the database a SQLite, PostgreSQL or MySQL URL names, as the
+ * SQL backends open it (`SqliteBackend.layerClient`, `PgBackend.layerClient`,
+ * `MysqlBackend.layerClient`;
  * with a `tables.schema`, PostgreSQL connections use it as their
  * `search_path`, and it is created when missing). With `readOnly`, the
  * client is read-only (see `Options.readOnly`) and a missing schema fails
@@ -162,9 +163,14 @@ const opened = (url: BackendUrl.BackendUrl) => <A, E, R>(layer: Layer.Layer<A, E
  * @category layers
  */
 export const clientLayer = (
-  url: Extract<BackendUrl.BackendUrl, { _tag: "Sqlite" | "Postgres" }>,
+  url: Extract<BackendUrl.BackendUrl, { _tag: "Sqlite" | "Postgres" | "Mysql" }>,
   options: Options = {}
 ): Layer.Layer<SqlClient.SqlClient, BackendOpenError> => {
+  if (url._tag === "Mysql") {
+    return opened(url)(
+      lazyLayer(() => import("@taskmeta/sql/MysqlBackend"), (MysqlBackend) => MysqlBackend.layerClient({ url: url.url }))
+    )
+  }
   const readOnly = options.readOnly === true
   if (url._tag === "Sqlite") {
     const filename = sqliteFilename(url, options.baseDirectory)
@@ -225,6 +231,9 @@ const backendFor = (parsed: BackendUrl.BackendUrl, options: Options): Layer.Laye
     case "Postgres":
       return open(lazyLayer(() => import("@taskmeta/sql/PgBackend"), (PgBackend) =>
         PgBackend.layer({ ...backendOptions, encoding, readOnly, url: parsed.url, tables })))
+    case "Mysql":
+      return open(lazyLayer(() => import("@taskmeta/sql/MysqlBackend"), (MysqlBackend) =>
+        MysqlBackend.layer({ ...backendOptions, encoding, url: parsed.url, tables })))
     case "Arango":
       return open(lazyLayer(() => import("@taskmeta/arango/ArangoBackend"), (ArangoBackend) =>
         ArangoBackend.layer({ url: parsed.url }, backendOptions)))
@@ -277,7 +286,8 @@ export const resultsLayerFromUrl = (
         case "Memory":
           return MemoryBrowser.layer(backendOptions)
         case "Sqlite":
-        case "Postgres": {
+        case "Postgres":
+        case "Mysql": {
           const names = parsed._tag === "Sqlite" && tables !== undefined
             ? { tasks: tables.tasks, groups: tables.groups }
             : tables
@@ -354,7 +364,8 @@ export const layerFromUrl = (
         case "Memory":
           return Layer.merge(MemoryBrowser.layer(backendOptions), Pipelines.layerFromUrl(parsed, options))
         case "Sqlite":
-        case "Postgres": {
+        case "Postgres":
+        case "Mysql": {
           const store = lazyLayer(() => import("@taskmeta/sql/SqlStore"), (SqlStore) =>
             SqlStore.layer({
               ...backendOptions,
@@ -412,7 +423,7 @@ export const migrate = (
 ): Effect.Effect<ReadonlyArray<string>, BackendUrl.BackendConfigError | BackendOpenError> =>
   Effect.gen(function*() {
     const parsed = yield* toUrl(url)
-    if (parsed._tag !== "Sqlite" && parsed._tag !== "Postgres") return []
+    if (parsed._tag !== "Sqlite" && parsed._tag !== "Postgres" && parsed._tag !== "Mysql") return []
     const [SqlMigrations, PipelineMigrations] = yield* Effect.promise(() =>
       Promise.all([import("@taskmeta/sql/SqlMigrations"), import("@taskmeta/sql/PipelineMigrations")])
     )

@@ -31,6 +31,32 @@ describe("BackendUrl.parse", () => {
     }
   })
 
+  it("reads MySQL / MariaDB URLs with or without db+ and driver suffixes, keeping them Redacted", () => {
+    for (
+      const url of [
+        "db+mysql://u:pw@h:3306/db",
+        "mysql://u:pw@h:3306/db",
+        "db+mysql+pymysql://u:pw@h:3306/db",
+        "db+mysql+mysqldb://u:pw@h:3306/db",
+        "mariadb://u:pw@h:3306/db"
+      ]
+    ) {
+      const parsed = parse(url)
+      expect(parsed._tag).toBe("Mysql")
+      if (parsed._tag !== "Mysql") continue
+      expect(Redacted.value(parsed.url)).toBe("mysql://u:pw@h:3306/db")
+      expect(parsed.display).toBe(url.replace(":pw@", ":***@"))
+      expect(BackendUrl.describe(parsed)).not.toContain("pw")
+      expect(JSON.stringify(parsed)).not.toContain("pw")
+    }
+    expect(Redacted.value((parse("mysql+pymysql://u@h/db?charset=utf8mb4") as { url: Redacted.Redacted<string> }).url))
+      .toBe("mysql://u@h/db?charset=utf8mb4")
+    expect(error("db+mysql://u:hunter2@h:3306")).toMatch(/names its database/)
+    expect(error("db+mysql://u:hunter2@h:3306")).not.toContain("hunter2")
+    expect(error("mysql://u:hunter2@h:99999/db")).toMatch(/port/)
+    expect(error("mysql://u:hunter2@h:99999/db")).not.toContain("hunter2")
+  })
+
   it("reads memory:// and arangodb://", () => {
     expect(parse("memory://")._tag).toBe("Memory")
     const arango = parse("arangodb://root:secret@127.0.0.1:8529/celery/results")
@@ -73,9 +99,12 @@ describe("BackendUrl.redact", () => {
     const bad = BackendUrl.parse("db+postgresql://u:pa/ss@host:notaport/db")
     expect(Either.isLeft(bad)).toBe(true)
     if (Either.isLeft(bad)) expect(bad.left.message).not.toContain("pa/ss")
-    const unsupported = BackendUrl.parse("mysql://u:secret@h/db")
+    const unsupported = BackendUrl.parse("mssql://u:secret@h/db")
     expect(Either.isLeft(unsupported)).toBe(true)
     if (Either.isLeft(unsupported)) expect(unsupported.left.message).not.toContain("secret")
+    const mysql = BackendUrl.parse("db+mysql://u:pa/ss@host:notaport/db")
+    expect(Either.isLeft(mysql)).toBe(true)
+    if (Either.isLeft(mysql)) expect(mysql.left.message).not.toContain("pa/ss")
   })
 })
 

@@ -21,7 +21,7 @@ import * as ArangoBackend from "@taskmeta/arango/ArangoBackend"
 import * as ArangoConfig from "@taskmeta/arango/ArangoConfig"
 import * as ArangoPipelineStore from "@taskmeta/arango/ArangoPipelineStore"
 import * as Stores from "@taskmeta/stores/Stores"
-import { dropPgSchema, PG } from "./helpers.js"
+import { dropPgSchema, MYSQL, mysqlAdmin, PG } from "./helpers.js"
 import * as Pipelines from "@taskmeta/stores/Pipelines"
 import * as Transfer from "@taskmeta/stores/Transfer"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
@@ -40,16 +40,20 @@ await fakeArango.start()
 
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "taskmeta-browse-"))
 const schema = `tm_browse_${Math.random().toString(36).slice(2, 8)}`
+const database = `tm_stores_${Math.random().toString(36).slice(2, 8)}`
+await mysqlAdmin(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`)
 afterAll(async () => {
   await fakeArango.stop()
   Fs.rmSync(dir, { recursive: true, force: true })
   await dropPgSchema(schema)
+  await mysqlAdmin(`DROP DATABASE IF EXISTS \`${database}\``)
 })
 
 const cases: ReadonlyArray<readonly [string, string, string, Stores.Options]> = [
   ["memory", "memory", "memory://", {}],
   ["sqlite", "sqlite", "db+sqlite:///browse.sqlite", { baseDirectory: dir }],
   ["postgres", "postgres", PG, { tables: { schema } }],
+  ["mysql (MariaDB)", "mysql", `db+mysql+pymysql://${MYSQL.replace(/^mysql:\/\//, "").replace(/\/$/, "")}/${database}`, {}],
   ["arango over FakeArango (emulated)", "arango", `arangodb://127.0.0.1:${fakeArango.port}/celery/celery`, {}]
 ]
 
@@ -104,6 +108,19 @@ describe("Stores.layerFromUrl", () => {
       expect(error.message).toMatch(/^cannot open postgresql:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/x: /)
       expect(error.message).toMatch(/ECONNREFUSED/)
       expect(error.message).not.toContain("hunter2")
+    }))
+
+  it.live("MySQL: a refused connection and a refused password fail with one clear, password-free error", () =>
+    Effect.gen(function*() {
+      const refused = yield* Effect.flip(Layer.build(Stores.layerFromUrl("db+mysql://nobody:hunter2@127.0.0.1:1/x")).pipe(Effect.scoped))
+      expect(refused._tag).toBe("BackendOpenError")
+      expect(refused.message).toMatch(/^cannot open db\+mysql:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/x: /)
+      expect(refused.message).toMatch(/ECONNREFUSED/)
+      expect(refused.message).not.toContain("hunter2")
+      const server = MYSQL.replace(/^mysql:\/\/[^@]*@/, "").replace(/\/$/, "")
+      const denied = yield* Effect.flip(Layer.build(Stores.layerFromUrl(`mysql://nobody:hunter2@${server}/x`)).pipe(Effect.scoped))
+      expect(denied.message).toMatch(/Access denied/)
+      expect(denied.message).not.toContain("hunter2")
     }))
 
   it.effect("an in-memory SQLite database is browsed through the backend's own connection", () =>

@@ -16,3 +16,15 @@ export const dropPgSchema = async (schema: string) => {
     )
   )
 }
+
+/** The MySQL / MariaDB server (no database): tests create a database of their own. */
+export const MYSQL = process.env.TASKMETA_TEST_MYSQL_URL ?? "mysql://root@127.0.0.1:3306"
+
+/** Runs one statement on the server's `mysql` database, through a client of the test's own. */
+export const mysqlAdmin = async (statement: string) => {
+  const url = Either.getOrThrow(BackendUrl.parse(`${MYSQL.replace(/\/$/, "")}/mysql`))
+  if (url._tag !== "Mysql") return
+  await Effect.runPromise(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(Effect.provide(Stores.clientLayer(url)))
+  )
+}

@@ -46,6 +46,17 @@ export const where = (
         ),
         (found): Where => ({ schema: schema ?? found[0], exists: found.length > 0 })
       ),
+    // MySQL's schemas are its databases; without one, the connection's own.
+    mysql: () =>
+      Effect.map(
+        Effect.flatMap(
+          schema === undefined
+            ? sql`SELECT DATABASE() AS name`
+            : sql`SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${schema}`,
+          names
+        ),
+        (found): Where => ({ schema: schema ?? found[0], exists: found.length > 0 && found[0] !== null })
+      ),
     orElse: () => Effect.succeed<Where>({ schema: undefined, exists: true })
   })
 
@@ -67,6 +78,10 @@ export const columns = (
         sql`SELECT attname AS name FROM pg_attribute WHERE attrelid = to_regclass(${
           schema === undefined ? TableNames.quote(name) : `${TableNames.quote(schema)}.${TableNames.quote(name)}`
         }) AND attnum > 0 AND NOT attisdropped`,
+      mysql: () =>
+        schema === undefined
+          ? sql`SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${name}`
+          : sql`SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ${schema} AND TABLE_NAME = ${name}`,
       orElse: () => sql`SELECT name FROM pragma_table_info(${name})`
     }),
     names

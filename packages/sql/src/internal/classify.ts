@@ -60,12 +60,56 @@ const isSqliteBusy = (cause: unknown): boolean =>
 /** SQLite: SQLITE_BUSY and SQLITE_LOCKED (and their extended codes). */
 export const isSqliteTransient = (error: DriverError): boolean => isSqliteBusy(error.cause)
 
+const errnoOf = (cause: unknown): number | undefined => {
+  const errno = (cause as { readonly errno?: unknown } | null)?.errno
+  return typeof errno === "number" ? errno : undefined
+}
+
 /**
- * Either dialect, for code that runs on both (the pipeline store, migrations):
+ * MySQL / MariaDB server errors worth retrying: deadlock (1213), lock wait
+ * timeout (1205), too many connections (1040), server shutdown (1053),
+ * connection killed (1927, MariaDB's KILL), query interrupted (1317), network
+ * read/write errors (1158–1161), disconnected for inactivity (4031, MySQL),
+ * and the client's lost connection (2006, 2013).
+ */
+const MYSQL_ERRNOS = new Set([1040, 1053, 1158, 1159, 1160, 1161, 1205, 1213, 1317, 1927, 2006, 2013, 4031])
+/** mysql2's own codes for a connection that is gone (`NET_CODES` covers the sockets'). */
+const MYSQL_LOST_CODES = new Set([
+  "PROTOCOL_CONNECTION_LOST",
+  "PROTOCOL_SEQUENCE_TIMEOUT",
+  "PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR",
+  "ER_SERVER_SHUTDOWN",
+  "ER_CON_COUNT_ERROR",
+  "ER_LOCK_DEADLOCK",
+  "ER_LOCK_WAIT_TIMEOUT",
+  "ER_CONNECTION_KILLED",
+  "ER_QUERY_INTERRUPTED"
+])
+/** Access denied (1044, 1045, 1698), unknown database (1049): the connection closes, nothing to retry. */
+const MYSQL_REFUSED = new Set([1044, 1045, 1049, 1698])
+const MYSQL_LOST = /connection is in closed state|connection lost|pool is closed|Connection was killed/i
+
+/** MySQL / MariaDB: deadlocks, lock wait timeouts, shutdowns, kills, too many connections, lost connections. */
+export const isMysqlTransientCause = (cause: unknown): boolean =>
+  chain(cause).some((e) => {
+    const errno = errnoOf(e)
+    if (errno !== undefined && MYSQL_ERRNOS.has(errno)) return true
+    const code = codeOf(e)
+    if (code !== undefined && (NET_CODES.has(code) || MYSQL_LOST_CODES.has(code))) return true
+    // mysql2 marks an error that closed the connection `fatal`; refused logins are fatal too, and final.
+    if ((e as { readonly fatal?: unknown }).fatal === true && (errno === undefined || !MYSQL_REFUSED.has(errno))) return true
+    return MYSQL_LOST.test(messageOf(e))
+  })
+
+/** MySQL / MariaDB (see `isMysqlTransientCause`). */
+export const isMysqlTransient = (error: DriverError): boolean => isMysqlTransientCause(error.cause)
+
+/**
+ * Any dialect, for code that runs on all of them (the pipeline store, migrations):
  * whether a failure (or anything in its cause chain) is worth retrying.
  */
 export const isTransientCause = (cause: unknown): boolean =>
-  isPgConnectionLoss(cause) || isSqliteBusy(cause) ||
+  isPgConnectionLoss(cause) || isSqliteBusy(cause) || isMysqlTransientCause(cause) ||
   chain(cause).some((e) => {
     const code = codeOf(e)
     return code !== undefined && PG_STATES.has(code)

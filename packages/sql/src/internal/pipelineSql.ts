@@ -8,13 +8,14 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 
 /** @internal */
-export type Dialect = "pg" | "sqlite"
+export type Dialect = "pg" | "sqlite" | "mysql"
 
 /** @internal */
 export const dialectOf = (sql: SqlClient.SqlClient): Dialect | undefined =>
   sql.onDialectOrElse({
     pg: (): Dialect => "pg",
     sqlite: (): Dialect => "sqlite",
+    mysql: (): Dialect => "mysql",
     orElse: () => undefined
   })
 
@@ -49,7 +50,7 @@ const immediate = (sql: SqlClient.SqlClient): Transaction =>
  * @internal
  */
 export const transaction = (sql: SqlClient.SqlClient, dialect: Dialect): Transaction => {
-  const run: Transaction = dialect === "pg" ? sql.withTransaction : immediate(sql)
+  const run: Transaction = dialect === "sqlite" ? immediate(sql) : sql.withTransaction
   return (effect) =>
     Effect.catchSomeDefect(run(effect), (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none())
 }

@@ -2,8 +2,96 @@
  * The statements over one pair of Celery's tables, as `sql` templates.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import { createHash } from "node:crypto"
 import type * as BackendDriver from "@taskmeta/core/BackendDriver"
 import * as TableNames from "../TableNames.js"
+import { MYSQL_DATE_DONE, padMysqlTimestamp } from "./timestamps.js"
+
+/**
+ * What the statements need to know about a MySQL / MariaDB pair of tables
+ * (read from `information_schema` when the backend is built): whether ids
+ * come from Celery's sequences (MariaDB) or `AUTO_INCREMENT` (MySQL), and
+ * how many fraction digits each `date_done` keeps.
+ */
+export interface MysqlLayout {
+  readonly taskIds: "sequence" | "auto"
+  readonly groupIds: "sequence" | "auto"
+  readonly taskPrecision: number
+  readonly groupPrecision: number
+}
+
+/** A MySQL statement's header (`affectedRows`), decoded at the edge. */
+const decodeHeader = Schema.decodeUnknownEither(Schema.Struct({ affectedRows: Schema.Number }))
+const affectedRows = (raw: unknown): Effect.Effect<number, SqlError> =>
+  Either.match(decodeHeader(raw), {
+    onLeft: (cause) => Effect.fail(new SqlError({ cause, message: "unexpected statement result" })),
+    onRight: (header) => Effect.succeed(header.affectedRows)
+  })
+
+/** A lone MySQL upsert's header: the insert id says whether the rule applied it (see `MYSQL_REPORT`). */
+const decodeInsertHeader = Schema.decodeUnknownEither(Schema.Struct({
+  insertId: Schema.Union(Schema.Number, Schema.NumberFromString)
+}))
+
+/** A row as it is after a MySQL upsert: what the SUCCESS rule decided is read back from it. */
+const AfterRows = Schema.Array(Schema.Struct({
+  task_id: Schema.String,
+  status: Schema.NullOr(Schema.String),
+  date_done: Schema.NullOr(Schema.String),
+  digest: Schema.NullOr(Schema.String)
+}))
+/** The four results of `START TRANSACTION; INSERT …; SELECT …; COMMIT`: the rows are the third. */
+const decodeTrip = Schema.decodeUnknownEither(
+  Schema.transform(Schema.Tuple(Schema.Unknown, Schema.Unknown, AfterRows, Schema.Unknown), AfterRows, {
+    strict: true,
+    decode: (results) => results[2],
+    encode: (rows) => [undefined, undefined, rows, undefined] as const
+  })
+)
+
+const md5 = (bytes: unknown): string | null =>
+  bytes instanceof Uint8Array ? createHash("md5").update(bytes).digest("hex") : null
+
+/**
+ * The MySQL statement size a batch aims to stay under (values are sent as
+ * text, blobs hex-encoded, so ~2× this): far below `max_allowed_packet`
+ * (16 MiB on MariaDB 10.11, 64 MiB on MySQL 8), whose excess closes the
+ * connection.
+ */
+const MYSQL_BATCH_BYTES = 4 * 1024 * 1024
+
+const sizeOf = (row: ReadonlyArray<unknown>): number => {
+  let n = 200
+  for (const value of row) {
+    if (value instanceof Uint8Array) n += value.length
+    else if (typeof value === "string") n += value.length * 3
+  }
+  return n
+}
+
+/** Rows in statements of at most `MYSQL_BATCH_BYTES` (a larger row goes alone). */
+const chunkBySize = (rows: ReadonlyArray<ReadonlyArray<unknown>>): ReadonlyArray<ReadonlyArray<ReadonlyArray<unknown>>> => {
+  const chunks: Array<Array<ReadonlyArray<unknown>>> = []
+  let current: Array<ReadonlyArray<unknown>> = []
+  let bytes = 0
+  for (const row of rows) {
+    const size = sizeOf(row)
+    if (current.length > 0 && bytes + size > MYSQL_BATCH_BYTES) {
+      chunks.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(row)
+    bytes += size
+  }
+  if (current.length > 0) chunks.push(current)
+  return chunks
+}
 
 const WRITE_COLUMNS = "task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue"
 
@@ -17,6 +105,26 @@ const SUCCESS_IS_FINAL = (distinct: string, same: string) =>
 // unfinished reads with no dateDone, and unfinished records are kept (SPEC §6).
 const READY_ONLY = "status IN ('SUCCESS', 'FAILURE', 'REVOKED')"
 
+// MySQL evaluates ON DUPLICATE KEY UPDATE assignments left to right, each
+// seeing the columns assigned before it. Every column takes the new value
+// under the same condition, and `status` (which the condition reads first) is
+// assigned last: assigning the others cannot change the condition's answer
+// (not SUCCESS stays not SUCCESS; an identical rewrite stays identical). The
+// comparisons are binary (the columns' collations may ignore case). VALUES()
+// is the new value converted to the column (a DATETIME keeps its digits).
+const MYSQL_KEEP_SUCCESS = "(NOT (CAST(status AS BINARY) <=> 'SUCCESS') OR (CAST(status AS BINARY) <=> " +
+  "CAST(VALUES(status) AS BINARY) AND date_done <=> VALUES(date_done) AND result <=> VALUES(result)))"
+// A lone row reports what the rule decided in the statement itself: the first
+// assignment (reading the row as stored) sets LAST_INSERT_ID to one of two
+// markers, which the server returns as the statement's insert id. A new row
+// returns 0 or its AUTO_INCREMENT id instead (an INT: never a marker).
+const MYSQL_APPLIED = 4503599627370496 // 2^52
+const MYSQL_KEPT = MYSQL_APPLIED + 1
+const MYSQL_REPORT = `id = IF(LAST_INSERT_ID(IF(${MYSQL_KEEP_SUCCESS}, ${MYSQL_APPLIED}, ${MYSQL_KEPT})) > 0, id, id), `
+const MYSQL_UPDATE_SET = ["traceback", "name", "args", "kwargs", "worker", "retries", "queue", "result", "date_done", "status"]
+  .map((column) => `\`${column}\` = IF(${MYSQL_KEEP_SUCCESS}, VALUES(\`${column}\`), \`${column}\`)`)
+  .join(", ")
+
 const UPDATE_SET = "status = excluded.status, result = excluded.result, date_done = excluded.date_done, " +
   "traceback = excluded.traceback, name = excluded.name, args = excluded.args, kwargs = excluded.kwargs, " +
   "worker = excluded.worker, retries = excluded.retries, queue = excluded.queue"
@@ -25,26 +133,35 @@ const UPDATE_SET = "status = excluded.status, result = excluded.result, date_don
  * The statements over one pair of tables, as `sql` templates; where the
  * dialects differ, each statement picks its own with `sql.onDialectOrElse`.
  */
-export const statements = (sql: SqlClient.SqlClient, names: TableNames.TableNames) => {
-  // PostgreSQL names the schema; SQLite has none (an attached database is not one).
-  const table = (name: string) =>
-    sql.literal(sql.onDialectOrElse({ pg: () => TableNames.qualify(names, name), orElse: () => TableNames.quote(name) }))
+export const statements = (
+  sql: SqlClient.SqlClient,
+  names: TableNames.TableNames,
+  layout: MysqlLayout = { taskIds: "sequence", groupIds: "sequence", taskPrecision: 6, groupPrecision: 6 }
+) => {
+  // PostgreSQL names the schema, MySQL the database; SQLite has none (an attached database is not one).
+  const tableName = (name: string) =>
+    sql.onDialectOrElse({
+      pg: () => TableNames.qualify(names, name),
+      mysql: () => TableNames.qualifyMysql(names, name),
+      orElse: () => TableNames.quote(name)
+    })
+  const table = (name: string) => sql.literal(tableName(name))
   const tasks = table(names.tasks)
   const groups = table(names.groups)
   const nextval = (name: string) =>
     sql.literal(`nextval(${TableNames.literal(names.schema === undefined ? name : `"${names.schema}".${name}`)})`)
   // `timestamp` read as text in a fixed format: no type parser, DateStyle or TimeZone involved.
-  const dateDone = sql.literal(sql.onDialectOrElse({
+  const dateDoneText = sql.onDialectOrElse({
     pg: () => "to_char(date_done, 'YYYY-MM-DD HH24:MI:SS.US') AS date_done",
+    mysql: () => `${MYSQL_DATE_DONE} AS date_done`,
     orElse: () => "date_done"
-  }))
+  })
+  const dateDone = sql.literal(dateDoneText)
   const taskColumns = sql`task_id, status, result, ${dateDone}, traceback, name, args, kwargs, worker, retries, queue`
   // The read by id's fixed part as one literal: a read by id runs on every `get`.
   const selectById = sql.literal(
-    `SELECT task_id, status, result, ${
-      sql.onDialectOrElse({ pg: () => "to_char(date_done, 'YYYY-MM-DD HH24:MI:SS.US') AS date_done", orElse: () => "date_done" })
-    }, traceback, name, args, kwargs, worker, retries, queue FROM ${
-      sql.onDialectOrElse({ pg: () => TableNames.qualify(names, names.tasks), orElse: () => TableNames.quote(names.tasks) })
+    `SELECT task_id, status, result, ${dateDoneText}, traceback, name, args, kwargs, worker, retries, queue FROM ${
+      tableName(names.tasks)
     } WHERE task_id = `
   )
   const writeColumns = sql.literal(WRITE_COLUMNS)
@@ -56,6 +173,93 @@ export const statements = (sql: SqlClient.SqlClient, names: TableNames.TableName
   const readyOnly = sql.literal(READY_ONLY)
   const rowsFor = sql.join(", ", false)
 
+  // MySQL / MariaDB, several rows: the upsert, then the rows as they are after it, read in
+  // the same transaction (its row locks keep them as the upsert left them).
+  // A write was applied when its row now holds it; a SUCCESS the rule kept
+  // differs in status, date_done or result (compared by MD5).
+  const mysqlIds = (kind: "sequence" | "auto", sequence: string) =>
+    kind === "sequence" ? [`NEXTVAL(${TableNames.qualifyMysql(names, sequence)})`] : []
+  const mysqlTaskId = mysqlIds(layout.taskIds, "task_id_sequence")
+  const mysqlWriteColumns = sql.literal([...(mysqlTaskId.length > 0 ? ["id"] : []), WRITE_COLUMNS].join(", "))
+  const mysqlUpdateSet = sql.literal(MYSQL_UPDATE_SET)
+  const mysqlReportingSet = sql.literal(MYSQL_REPORT + MYSQL_UPDATE_SET)
+  const mysqlAfter = sql.literal(`SELECT task_id, status, ${MYSQL_DATE_DONE} AS date_done, MD5(result) AS digest FROM ${
+    tableName(names.tasks)
+  } WHERE `)
+  const mysqlRow = (r: ReadonlyArray<unknown>) =>
+    mysqlTaskId.length > 0
+      ? sql`(${sql.literal(mysqlTaskId[0])}, ${r[0]}, ${r[1]}, ${r[2]}, ${r[3]}, ${r[4]}, ${r[5]}, ${r[6]}, ${r[7]}, ${r[8]}, ${
+        r[9]
+      }, ${r[10]})`
+      : sql`(${r[0]}, ${r[1]}, ${r[2]}, ${r[3]}, ${r[4]}, ${r[5]}, ${r[6]}, ${r[7]}, ${r[8]}, ${r[9]}, ${r[10]})`
+  // Several statements in one round trip, on a connection of the pool's own (the client's
+  // connections run multi-statement text: `MysqlClient` turns `multipleStatements` on). If one
+  // fails, the rest do not run and an open transaction is rolled back before the connection
+  // goes back to the pool.
+  const oneTrip = (statement: Statement.Statement<unknown>) =>
+    Effect.scoped(Effect.flatMap(sql.reserve, (conn) => {
+      const [text, params] = statement.compile()
+      return conn.executeUnprepared(text, params, undefined).pipe(
+        Effect.catchAllDefect((cause) => Effect.fail(new SqlError({ cause, message: "Failed to execute statement" }))),
+        Effect.tapError(() =>
+          conn.executeUnprepared("ROLLBACK", [], undefined).pipe(
+            Effect.catchAllCause((cause) => Effect.logDebug("rollback after a failed upsert failed", cause))
+          )
+        ),
+        Effect.withSpan("sql.execute", {
+          kind: "client",
+          captureStackTrace: false,
+          attributes: { "db.system.name": "mysql", "db.operation.name": "upsert" }
+        })
+      )
+    }))
+  // One row: one statement, whose insert id tells whether it applied.
+  const mysqlUpsertOne = (row: ReadonlyArray<unknown>) =>
+    Effect.flatMap(
+      sql`INSERT INTO ${tasks} (${mysqlWriteColumns}) VALUES ${mysqlRow(row)} ON DUPLICATE KEY UPDATE ${mysqlReportingSet}`
+        .raw,
+      (raw) =>
+        Either.match(decodeInsertHeader(raw), {
+          onLeft: (cause) => Effect.fail(new SqlError({ cause, message: "unexpected statement result" })),
+          onRight: (header) => Effect.succeed(header.insertId === MYSQL_KEPT ? [] : [{ task_id: row[0] as string }])
+        })
+    )
+  const mysqlUpsertChunk = (rows: ReadonlyArray<ReadonlyArray<unknown>>) => {
+    if (rows.length === 1) return mysqlUpsertOne(rows[0])
+    const insert = sql`INSERT INTO ${tasks} (${mysqlWriteColumns}) VALUES ${
+      rowsFor(rows.map(mysqlRow))
+    } ON DUPLICATE KEY UPDATE ${mysqlUpdateSet}`
+    const after = sql`${mysqlAfter}${sql.in("task_id", rows.map((r) => r[0]))}`
+    // As text (one statement text per row count would fill the server's prepared statements), in
+    // one round trip: the transaction, the upsert, the rows as it left them, the commit.
+    return oneTrip(sql`START TRANSACTION; ${insert}; ${after}; COMMIT`).pipe(Effect.flatMap((raw) =>
+      Either.match(decodeTrip(raw), {
+        onLeft: (cause) => Effect.fail(new SqlError({ cause, message: "unexpected row after the upsert" })),
+        onRight: (after) => {
+          const now = new Map(after.map((row) => [row.task_id, row]))
+          const applied: Array<{ readonly task_id: string }> = []
+          for (const r of rows) {
+            const row = now.get(r[0] as string)
+            if (row === undefined) continue
+            const ok = row.status !== "SUCCESS" ||
+              (r[1] === "SUCCESS" &&
+                (row.date_done === null ? r[3] === null : r[3] !== null && row.date_done === padMysqlTimestamp(r[3] as string)) &&
+                row.digest === md5(r[2]))
+            if (ok) applied.push({ task_id: row.task_id })
+          }
+          return Effect.succeed(applied)
+        }
+      })
+    ))
+  }
+  const mysqlUpsert = (rows: ReadonlyArray<ReadonlyArray<unknown>>) => {
+    const chunks = chunkBySize(rows)
+    return chunks.length === 1
+      ? mysqlUpsertChunk(rows)
+      : Effect.map(Effect.forEach(chunks, mysqlUpsertChunk), (applied) => applied.flat())
+  }
+  const mysqlGroupId = mysqlIds(layout.groupIds, "taskset_id_sequence")
+
   const stateFilter = (rule: BackendDriver.CleanupRule) =>
     rule.only !== undefined
       ? sql` AND ${sql.in("status", rule.only)}`
@@ -64,8 +268,9 @@ export const statements = (sql: SqlClient.SqlClient, names: TableNames.TableName
       : sql``
 
   return {
-    upsert: (rows: ReadonlyArray<ReadonlyArray<unknown>>) =>
+    upsert: (rows: ReadonlyArray<ReadonlyArray<unknown>>): Effect.Effect<ReadonlyArray<unknown>, SqlError> =>
       sql.onDialectOrElse({
+        mysql: () => mysqlUpsert(rows),
         // Several rows travel as 11 column arrays that `unnest` zips back into
         // rows (one text for any number; at 32 rows ~15% less server time per
         // row than a VALUES list). A lone row is a plain VALUES row: its plan
@@ -102,12 +307,22 @@ export const statements = (sql: SqlClient.SqlClient, names: TableNames.TableName
         : sql.onDialectOrElse({
           // One statement text whatever the number of ids.
           pg: () => sql`SELECT ${taskColumns} FROM ${tasks} WHERE task_id = ANY(${ids}::varchar[])`,
+          // As text: one statement text per number of ids would fill the server's prepared statements.
+          mysql: () => sql`SELECT ${taskColumns} FROM ${tasks} WHERE ${sql.in("task_id", ids)}`.unprepared,
           orElse: () =>
             sql`SELECT ${taskColumns} FROM ${tasks} WHERE task_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`
         }),
     remove: (taskId: string) => sql`DELETE FROM ${tasks} WHERE task_id = ${taskId}`,
     putGroup: (groupId: string, result: Uint8Array | null, dateDone: string) =>
       sql.onDialectOrElse({
+        mysql: () =>
+          mysqlGroupId.length > 0
+            ? sql`INSERT INTO ${groups} (id, taskset_id, result, date_done) VALUES (${
+              sql.literal(mysqlGroupId[0])
+            }, ${groupId}, ${result}, ${dateDone}) ON DUPLICATE KEY UPDATE result = VALUES(result), date_done = VALUES(date_done)`
+              .raw
+            : sql`INSERT INTO ${groups} (taskset_id, result, date_done) VALUES (${groupId}, ${result}, ${dateDone}) ON DUPLICATE KEY UPDATE result = VALUES(result), date_done = VALUES(date_done)`
+              .raw,
         // Celery's PostgreSQL tables have no id default: ids come from its sequence.
         pg: () =>
           sql`INSERT INTO ${groups} (id, taskset_id, result, date_done) VALUES (${
@@ -118,19 +333,30 @@ export const statements = (sql: SqlClient.SqlClient, names: TableNames.TableName
       }),
     getGroup: (groupId: string) => sql`SELECT result, ${dateDone} FROM ${groups} WHERE taskset_id = ${groupId}`,
     removeGroup: (groupId: string) => sql`DELETE FROM ${groups} WHERE taskset_id = ${groupId}`,
-    cleanupTasks: (rule: BackendDriver.CleanupRule, limit: number, before: string) => {
-      const pick = sql`SELECT id FROM ${tasks} WHERE date_done < ${before} AND ${readyOnly}${stateFilter(rule)} LIMIT ${limit}`
+    /** How many rows one bounded batch deleted. */
+    cleanupTasks: (rule: BackendDriver.CleanupRule, limit: number, before: string): Effect.Effect<number, SqlError> => {
+      const where = sql`date_done < ${before} AND ${readyOnly}${stateFilter(rule)}`
+      const pick = sql`SELECT id FROM ${tasks} WHERE ${where} LIMIT ${limit}`
       return sql.onDialectOrElse({
         // Concurrent sweeps skip each other's rows instead of waiting.
-        pg: () => sql`DELETE FROM ${tasks} WHERE id IN (${pick} FOR UPDATE SKIP LOCKED) RETURNING id`,
-        orElse: () => sql`DELETE FROM ${tasks} WHERE id IN (${pick}) RETURNING id`
+        pg: () => Effect.map(sql`DELETE FROM ${tasks} WHERE id IN (${pick} FOR UPDATE SKIP LOCKED) RETURNING id`, (rows) => rows.length),
+        // MySQL cannot delete from a table it selects the ids from: the batch is the
+        // first `limit` expired rows in the date_done index's order.
+        mysql: () =>
+          Effect.flatMap(sql`DELETE FROM ${tasks} WHERE ${where} ORDER BY date_done, id LIMIT ${sql.literal(String(limit))}`.raw, affectedRows),
+        orElse: () => Effect.map(sql`DELETE FROM ${tasks} WHERE id IN (${pick}) RETURNING id`, (rows) => rows.length)
       })
     },
-    cleanupGroups: (before: string, limit: number) => {
+    cleanupGroups: (before: string, limit: number): Effect.Effect<number, SqlError> => {
       const pick = sql`SELECT id FROM ${groups} WHERE date_done < ${before} LIMIT ${limit}`
       return sql.onDialectOrElse({
-        pg: () => sql`DELETE FROM ${groups} WHERE id IN (${pick} FOR UPDATE SKIP LOCKED) RETURNING id`,
-        orElse: () => sql`DELETE FROM ${groups} WHERE id IN (${pick}) RETURNING id`
+        pg: () => Effect.map(sql`DELETE FROM ${groups} WHERE id IN (${pick} FOR UPDATE SKIP LOCKED) RETURNING id`, (rows) => rows.length),
+        mysql: () =>
+          Effect.flatMap(
+            sql`DELETE FROM ${groups} WHERE date_done < ${before} ORDER BY date_done, id LIMIT ${sql.literal(String(limit))}`.raw,
+            affectedRows
+          ),
+        orElse: () => Effect.map(sql`DELETE FROM ${groups} WHERE id IN (${pick}) RETURNING id`, (rows) => rows.length)
       })
     }
   }

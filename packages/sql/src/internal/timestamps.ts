@@ -88,3 +88,25 @@ const parseCeleryTimestamp = (text: string): DateTime.Utc | undefined => {
   const value = UtcTime.utcMillis(year, month - 1, day, hour, minute, second, millis)
   return Number.isFinite(value) ? UtcTime.make(value, micros) : undefined
 }
+
+// ---------------------------------------------------------------------------
+// MySQL / MariaDB: the one place that knows how `DATETIME(p)` columns are
+// written and read. Every statement reads `date_done` through
+// `MYSQL_DATE_DONE` (text, never a driver `Date`: no client or session time
+// zone involved) and writes the text `formatMysqlTimestamp` makes.
+// ---------------------------------------------------------------------------
+
+/** `date_done` as the 26-character text `parseTimestamp` reads, whatever the column's precision. */
+export const MYSQL_DATE_DONE = "DATE_FORMAT(date_done, '%Y-%m-%d %H:%i:%s.%f')"
+
+/**
+ * The text a `DATETIME(precision)` column stores for an instant: naive UTC,
+ * cut (not rounded: MySQL would round, MariaDB cuts) to the column's
+ * fraction digits, so what is sent is exactly what is kept.
+ */
+export const formatMysqlTimestamp = (text: string, precision: number): string =>
+  precision <= 0 ? text.slice(0, 19) : text.slice(0, 20 + Math.min(6, precision))
+
+/** A `formatMysqlTimestamp` text (or `MYSQL_DATE_DONE`'s) as the 26-character form, for comparing. */
+export const padMysqlTimestamp = (text: string): string =>
+  text.length === 19 ? `${text}.000000` : text.padEnd(26, "0")

@@ -1,5 +1,6 @@
 // Child process for the migration tests: runs the migrations for the given
 // dialect and target, prints the steps it applied as JSON.
+import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -9,8 +10,11 @@ import * as Redacted from "effect/Redacted"
 import * as SqlMigrations from "../../src/SqlMigrations.js"
 
 const [dialect, target, url] = process.argv.slice(2)
+// mysql: `target` is the database, `url` the server's URL for it.
 const client: Layer.Layer<SqlClient.SqlClient, unknown> = dialect === "pg"
   ? PgClient.layer({ url: Redacted.make(url) })
+  : dialect === "mysql"
+  ? MysqlClient.layer({ url: Redacted.make(url) })
   : SqliteClient.layer({ filename: target })
 const tables = dialect === "pg"
   ? { schema: target, tasks: "celery_taskmeta", groups: "celery_tasksetmeta" }

@@ -1,7 +1,8 @@
 // Child process for SqlPipelineStoreProcesses.test.ts: reports every task
 // result of a run whose ordinal n has n % workers === worker (RUNNING, then
 // DONE — RUNTIME_ERROR when its object's item % 37 === 0), then prints "done <applied>".
-//   pipeline-reporter.ts <sqlite|pg> <filename|url> <prefix> <runId> <worker> <workers>
+//   pipeline-reporter.ts <sqlite|pg|mysql> <filename|url> <prefix> <runId> <worker> <workers>
+import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -15,6 +16,8 @@ import * as SqlPipelineStore from "../../src/SqlPipelineStore.js"
 const [dialect, target, prefix, runId, worker, workers] = process.argv.slice(2)
 const client: Layer.Layer<SqlClient.SqlClient, unknown> = dialect === "pg"
   ? PgClient.layer({ url: Redacted.make(target), maxConnections: 4 })
+  : dialect === "mysql"
+  ? MysqlClient.layer({ url: Redacted.make(target), maxConnections: 4 })
   : SqliteClient.layer({ filename: target })
 const store = SqlPipelineStore.layer({
   prefix,

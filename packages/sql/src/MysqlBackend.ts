@@ -1,0 +1,186 @@
+/**
+ * The MySQL / MariaDB `ResultBackend`: a `MysqlClient` from
+ * `@effect/sql-mysql2` (one mysql2 pool), migrations at start (under
+ * `GET_LOCK`), and waiting by polling.
+ *
+ * The tables are Celery's as its SQLAlchemy models create them on MySQL /
+ * MariaDB (on MariaDB ids come from the sequences `task_id_sequence` /
+ * `taskset_id_sequence`), whoever created them; `date_done` is read as text
+ * (`DATE_FORMAT`), so neither the client's nor the session's time zone
+ * matters.
+ *
+ * A program that already has a `MysqlClient.layer` hands it to
+ * `SqlBackend.layer` (or `SqlStore.layer`) instead; this module is the
+ * convenience that builds one from a URL.
+ *
+ * @since 0.1.0
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Cron from "effect/Cron"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as BackendOptions from "@taskmeta/core/BackendOptions"
+import * as Expiry from "@taskmeta/core/Expiry"
+import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import { retryStartup } from "./internal/classify.js"
+import * as SqlBackend from "./SqlBackend.js"
+import type * as SqlMigrations from "./SqlMigrations.js"
+import * as SqlStore from "./SqlStore.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends SqlBackend.Options {
+  /**
+   * `mysql://user:password@host:port/database` (mysql2's options may follow as
+   * query parameters); kept `Redacted`, never logged.
+   */
+  readonly url: Redacted.Redacted<string>
+  /** Connections in the pool. Default 10. */
+  readonly poolSize?: number | undefined
+  /** Give up connecting after this long. Default 10 s. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * The URL mysql2 is given: the user's, plus `connectTimeout` unless the URL
+ * sets it.
+ */
+const clientUrl = (url: Redacted.Redacted<string>, connectTimeout: Duration.DurationInput | undefined) => {
+  const text = Redacted.value(url)
+  if (/[?&]connectTimeout=/.test(text)) return url
+  const millis = Math.max(1, Math.round(Duration.toMillis(Duration.decode(connectTimeout ?? Duration.seconds(10)))))
+  return Redacted.make(`${text}${text.includes("?") ? "&" : "?"}connectTimeout=${millis}`)
+}
+
+/**
+ * The `MysqlClient` taskmeta opens for a URL: a mysql2 pool of `poolSize`
+ * connections (idle ones are kept for a minute, mysql2's default for a
+ * URL-built pool).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeClient = (
+  options: Pick<Options, "url" | "poolSize" | "connectTimeout" | "retry">
+): Effect.Effect<MysqlClient.MysqlClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> => {
+  // A refused or lost first connection is retried by the backend's policy, like any statement.
+  const retry = retryStartup(options, "cannot connect to MySQL yet")
+  return retry(MysqlClient.make({
+    url: clientUrl(options.url, options.connectTimeout),
+    maxConnections: options.poolSize ?? 10,
+    spanAttributes: { "db.taskmeta": "mysql" }
+  })).pipe(
+    Effect.mapError((cause) => new SqlBackend.SetupError({ reason: "cannot connect to MySQL", cause })),
+    Effect.catchAllDefect((cause) => Effect.fail(new SqlBackend.SetupError({ reason: "cannot connect to MySQL", cause })))
+  )
+}
+
+/**
+ * The `MysqlClient` (and `SqlClient`) for a URL, as `makeClient` opens it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (
+  options: Pick<Options, "url" | "poolSize" | "connectTimeout" | "retry">
+): Layer.Layer<MysqlClient.MysqlClient | SqlClient.SqlClient, SqlBackend.SetupError> =>
+  Layer.scopedContext(
+    Effect.map(makeClient(options), (client) =>
+      Context.make(MysqlClient.MysqlClient, client).pipe(Context.add(SqlClient.SqlClient, client)))
+  ).pipe(Layer.provide(Reactivity.layer))
+
+/**
+ * Connects, migrates and builds the service.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<ResultBackend.Service, SqlBackend.SetupError | SqlMigrations.MissingTables, Scope.Scope | Reactivity.Reactivity> =>
+  Effect.flatMap(makeClient(options), (client) =>
+    SqlBackend.make(options).pipe(
+      Effect.provideService(SqlClient.SqlClient, client)
+    ))
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | SqlMigrations.MissingTables> =>
+  Layer.scoped(ResultBackend.ResultBackend, make(options)).pipe(Layer.provide(Reactivity.layer))
+
+/**
+ * Everything in one store over one client: the `ResultBackend`, the
+ * `PipelineStore` and the `ResultBrowser` (see `SqlStore`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerStore = (
+  options: Options & Pick<SqlStore.Options, "pipelinePrefix" | "pageSize">
+): Layer.Layer<SqlStore.Services, SqlStore.SetupError> => SqlStore.layer(options).pipe(Layer.provide(layerClient(options)))
+
+/**
+ * The layer plus the expiry sweep (`Expiry.layer`) on `when`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWithExpiry = (
+  options: Options,
+  when: Expiry.When = Expiry.daily
+): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | SqlMigrations.MissingTables | Cron.ParseError> =>
+  Layer.provideMerge(Expiry.layer(when), layer(options))
+
+/**
+ * Options from configuration: `url` (redacted), `schema` (the database, if not
+ * the URL's), `taskTable`, `groupTable`, `poolSize`, `encoding` (`json`, the
+ * default, or `pickle` for Celery-compatible rows), and `BackendOptions.config`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  url: Config.redacted("url"),
+  schema: Config.option(Config.string("schema")),
+  tasks: Config.option(Config.string("taskTable")),
+  groups: Config.option(Config.string("groupTable")),
+  poolSize: Config.integer("poolSize").pipe(Config.withDefault(10)),
+  encoding: SqlBackend.encodingConfig,
+  backend: BackendOptions.config
+}).pipe(Config.map((c): Options => ({
+  ...c.backend,
+  url: c.url,
+  poolSize: c.poolSize,
+  encoding: c.encoding,
+  tables: {
+    schema: Option.getOrUndefined(c.schema),
+    tasks: Option.getOrUndefined(c.tasks),
+    groups: Option.getOrUndefined(c.groups)
+  }
+})))
+
+/**
+ * The layer from configuration (see `config`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> = config
+): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | SqlMigrations.MissingTables | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(options, layer))
