@@ -37,6 +37,7 @@ import * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
 import * as Inputs from "./Inputs.js"
 import * as Output from "./Output.js"
+import * as Serve from "./Serve.js"
 import { version } from "./internal/version.js"
 
 // ---------------------------------------------------------------------------
@@ -578,7 +579,8 @@ export const command = Command.make("taskmeta").pipe(
     pipelines,
     exportCommand,
     importCommand,
-    copy
+    copy,
+    Serve.command({ where, layerFor })
   ])
 )
 
