@@ -417,7 +417,7 @@ const rank = (state: string) => {
 
 const W = 640
 const H = 180
-const PAD = 28
+const PAD = 44
 
 const barPlot = (stats: WindowStats, scale: number): SVGElement => {
   const n = Math.max(1, stats.buckets.length)

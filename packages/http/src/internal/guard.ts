@@ -99,7 +99,12 @@ export const make = (options: GuardOptions) => (app: HttpApp.Default): HttpApp.D
     }
     if (!SAFE_METHODS.has(request.method)) {
       const refused = crossOrigin(request)
-      if (refused !== undefined) return errorResponse(403, "Forbidden", refused)
+      if (refused !== undefined) {
+        yield* Effect.logWarning("refused a write").pipe(
+          Effect.annotateLogs({ method: request.method, path: request.url.split("?")[0], origin: request.headers["origin"] ?? "", reason: refused })
+        )
+        return errorResponse(403, "Forbidden", refused)
+      }
     }
     // Routes may send their response before it comes back here: the headers go on as it is sent.
     yield* HttpApp.appendPreResponseHandler((_, response) =>
