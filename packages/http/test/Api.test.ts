@@ -29,7 +29,7 @@ import {
   tempDir
 } from "./support.js"
 import type * as DashboardServer from "../src/DashboardServer.js"
-import type * as Stores from "@taskmeta/stores/Stores"
+import * as Stores from "@taskmeta/stores/Stores"
 
 const dir = tempDir("api")
 const run = suffix()
@@ -128,6 +128,22 @@ for (const store of stores) {
           const long = yield* get(`/api/tasks/${encodeURIComponent("é".repeat(155))}`)
           expect(long.status).toBe(404)
           expect(long.json._tag).toBe("NotFound")
+        }))
+
+      it.effect("a result Celery pickled is decoded safely and marked as a pickle", () =>
+        Effect.gen(function*() {
+          // Written by another writer in Celery's format (protocol 2 pickles).
+          yield* Effect.flatMap(ResultBackend.ResultBackend, (celery) =>
+            celery.store("t-pickled", { answer: 42, items: [1, 2] }, "SUCCESS", { name: "from_celery" })).pipe(
+              Effect.provide(Stores.backendLayerFromUrl(store.url(0), { ...store.options(0), encoding: "pickle", resultExtended: true }))
+            )
+          const found = yield* get("/api/tasks/t-pickled")
+          expect(found.status).toBe(200)
+          expect(found.json.stored.encoding).toBe("pickle")
+          expect(JSON.parse(found.json.task.result)).toEqual({ answer: 42, items: [1, 2] })
+          expect((yield* get("/api/tasks/t-success")).json.stored.encoding).toBe("json")
+          const backend = yield* ResultBackend.ResultBackend
+          yield* backend.forget("t-pickled")
         }))
 
       it.effect("a group with its members, in order; an unknown group is a 404", () =>

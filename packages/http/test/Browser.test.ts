@@ -7,13 +7,15 @@
  * stored through the library appears in the open page without a reload; a
  * result holding HTML shows as text and runs nothing; writes from a
  * read-only server's page, and from another origin's page to a writable
- * server, are refused. Screenshots of the overview and a task page are
+ * server, are refused; a result Celery pickled is marked so. Screenshots of the overview and a task page are
  * written to `test/screenshots/` (not committed; one copy is in `docs/`).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as Stores from "@taskmeta/stores/Stores"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
@@ -192,6 +194,22 @@ describe.runIf(has("chromium"))(`the dashboard in Chromium ${tag("chromium")}`, 
     expect(await page.locator("main img, main script, main svg[onload], main b").count()).toBe(0)
     await page.waitForTimeout(300)
     expect(dialogs).toEqual([])
+  }, 60_000)
+
+  it("a result Celery pickled shows decoded, marked as a pickle", async () => {
+    const id = `pickled-${Date.now()}`
+    await Effect.runPromise(
+      Effect.flatMap(ResultBackend.ResultBackend, (celery) => celery.store(id, { rows: [1, 2, 3], big: 12345678901234567890n }, "SUCCESS")).pipe(
+        Effect.provide(Stores.backendLayerFromUrl(`db+sqlite:///${path.join(dir, "demo.sqlite")}`, { encoding: "pickle" }))
+      )
+    )
+    await page.goto(`${readOnly.origin}/#/task/${encodeURIComponent(id)}`)
+    const notice = page.locator("[data-testid=pickle-notice]")
+    await notice.waitFor({ timeout: 10_000 })
+    expect(await notice.textContent()).toContain("safe decoder")
+    const result = await page.locator("[data-testid=result]").textContent()
+    expect(result).toContain("12345678901234567890")
+    expect(result).toContain("\"rows\"")
   }, 60_000)
 
   it("a write from a read-only server's page is refused", async () => {
