@@ -508,20 +508,20 @@ export class MaintenanceApi extends HttpApiGroup.make("maintenance")
 export class EventsApi extends HttpApiGroup.make("events")
   .add(
     HttpApiEndpoint.get("stream", "/events")
-        .setUrlParams(Schema.Struct({
-          state: TaskFilter.state,
-          name: TaskFilter.name,
-          worker: TaskFilter.worker,
-          queue: TaskFilter.queue
-        }))
-        .addSuccess(Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", contentType: "text/event-stream" })))
-        .addError(StoreUnavailable)
-        .annotate(
-          OpenApi.Description,
-          "Server-sent events: `event: task` whose data is a Task (JSON), for each record written after the " +
-            "client connects (pushed by LISTEN/NOTIFY on PostgreSQL, polled elsewhere); comments keep the " +
-            "connection alive."
-        )
+      .setUrlParams(Schema.Struct({
+        state: TaskFilter.state,
+        name: TaskFilter.name,
+        worker: TaskFilter.worker,
+        queue: TaskFilter.queue
+      }))
+      .addSuccess(Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", contentType: "text/event-stream" })))
+      .addError(StoreUnavailable)
+      .annotate(
+        OpenApi.Description,
+        "Server-sent events: `event: task` whose data is a Task (JSON), for each record written after the " +
+          "client connects (pushed by LISTEN/NOTIFY on PostgreSQL, polled elsewhere); comments keep the " +
+          "connection alive."
+      )
   )
 {}
 

@@ -8,6 +8,8 @@
  * a view can be bookmarked and the back button works.
  */
 
+import { pretty } from "./pretty.js"
+
 // ---------------------------------------------------------------------------
 // API shapes (see DashboardApi)
 // ---------------------------------------------------------------------------
@@ -160,46 +162,6 @@ const tickTimes = () => {
     const iso = element.getAttribute("datetime")
     if (iso !== null) element.textContent = ago(iso)
   }
-}
-
-/** JSON text re-indented, token by token (digits of big integers kept as written). */
-export const pretty = (json: string): string => {
-  let out = ""
-  let depth = 0
-  let inString = false
-  const pad = () => "\n" + "  ".repeat(depth)
-  for (let i = 0; i < json.length; i++) {
-    const c = json[i]
-    if (inString) {
-      out += c
-      if (c === "\\") out += json[++i] ?? ""
-      else if (c === "\"") inString = false
-      continue
-    }
-    if (c === "\"") {
-      inString = true
-      out += c
-    } else if (c === "{" || c === "[") {
-      const close = c === "{" ? "}" : "]"
-      if (json[i + 1] === close) {
-        out += c + close
-        i++
-      } else {
-        depth++
-        out += c + pad()
-      }
-    } else if (c === "}" || c === "]") {
-      depth--
-      out += pad() + c
-    } else if (c === ",") {
-      out += "," + pad()
-    } else if (c === ":") {
-      out += ": "
-    } else if (c !== " " && c !== "\n" && c !== "\t" && c !== "\r") {
-      out += c
-    }
-  }
-  return out
 }
 
 const preview = (json: string, max = 80): string => (json.length > max ? `${json.slice(0, max - 1)}…` : json)
