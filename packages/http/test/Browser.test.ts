@@ -154,6 +154,30 @@ describe.runIf(has("chromium"))(`the dashboard in Chromium ${tag("chromium")}`, 
     await page.screenshot({ path: path.join(SCREENSHOTS, "task.png"), fullPage: true })
   }, 60_000)
 
+  it("groups with their members, and pipeline runs as trees", async () => {
+    const groups = await api(readOnly, "/api/groups")
+    expect(groups.groups.length).toBeGreaterThan(0)
+    await page.goto(`${readOnly.origin}/#/groups`)
+    const group = page.locator(`tr[data-group-id="${groups.groups[0].groupId}"] a`)
+    await group.waitFor({ timeout: 10_000 })
+    await group.click()
+    const members = page.locator("main table tbody tr")
+    await members.first().waitFor({ timeout: 10_000 })
+    expect(await members.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-task-id")))).toEqual(groups.groups[0].taskIds)
+    const runs = await api(readOnly, "/api/pipelines/runs")
+    expect(runs.runs.length).toBeGreaterThan(0)
+    await page.goto(`${readOnly.origin}/#/pipelines`)
+    const run = page.locator(`tr[data-run-id="${runs.runs[0].runId}"] a`)
+    await run.waitFor({ timeout: 10_000 })
+    await run.click()
+    const tree = page.locator("[data-testid=run-tree]")
+    await tree.waitFor({ timeout: 10_000 })
+    // The demo's pipeline: files × (parse_rows, sum_rows) × rows, one bad row failing upward.
+    expect(await tree.locator(":scope > li").count()).toBe(3)
+    expect(await tree.textContent()).toContain("parse_rows")
+    expect(await tree.locator(".badge.state-RUNTIME_ERROR").count()).toBeGreaterThan(0)
+  }, 60_000)
+
   it("a record stored through the library appears in the open page without a reload", async () => {
     await page.goto(`${readOnly.origin}/#/tasks`)
     await page.locator("[data-testid=task-table] tbody tr").first().waitFor({ timeout: 15_000 })
