@@ -15,7 +15,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { DEPENDENCIES, type Dependency, flag, mysqlUrl, pgUrl, python } from "./requirements.js"
+import { chromium, DEPENDENCIES, type Dependency, flag, mysqlUrl, pgUrl, python } from "./requirements.js"
 
 /** Whether something accepts TCP connections at the URL's host and port. */
 const answers = (url: string, defaultPort: number): Promise<boolean> => {
@@ -103,6 +103,7 @@ export default async function setup(): Promise<(() => Promise<void>) | void> {
   const celery = spawnSync(python(), ["-c", "import celery, sqlalchemy, psycopg2"], { stdio: "ignore" })
   record("celery", celery.status === 0)
   record("mariadb", await answers(mysqlUrl(), 3306))
+  record("chromium", spawnSync(chromium(), ["--version"], { stdio: "ignore" }).status === 0)
   record("arango", (process.env.TASKMETA_TEST_ARANGO_URL ?? "") !== "")
 
   if (process.env.CI === "true") {

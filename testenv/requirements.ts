@@ -32,6 +32,11 @@ export const DEPENDENCIES = {
     enable: "start a server at 127.0.0.1:3306 (root, empty password, database test), or set TASKMETA_TEST_MYSQL_URL",
     ci: true
   },
+  chromium: {
+    title: "Chromium",
+    enable: "apt-get install chromium (Debian's), or point TASKMETA_TEST_CHROMIUM at a Chromium or Chrome binary",
+    ci: true
+  },
   arango: {
     title: "a live ArangoDB",
     enable: "set TASKMETA_TEST_ARANGO_URL (http://user:password@host:8529)",
@@ -58,6 +63,9 @@ export const pgUrl = (): string => process.env.TASKMETA_TEST_PG_URL ?? DEFAULT_P
 
 /** The configured default: the local server's `test` database. */
 export const DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/test"
+
+/** The Chromium the browser tests drive (Debian's package). */
+export const chromium = (): string => process.env.TASKMETA_TEST_CHROMIUM ?? "/usr/bin/chromium"
 
 /** The MariaDB/MySQL the suites use. */
 export const mysqlUrl = (): string => process.env.TASKMETA_TEST_MYSQL_URL ?? "mysql://root@127.0.0.1:3306/test"

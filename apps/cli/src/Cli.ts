@@ -38,6 +38,7 @@ import * as TaskState from "@taskmeta/schema/TaskState"
 import * as UtcTime from "@taskmeta/schema/UtcTime"
 import * as Inputs from "./Inputs.js"
 import * as Output from "./Output.js"
+import * as Serve from "./Serve.js"
 import { version } from "./internal/version.js"
 
 // ---------------------------------------------------------------------------
@@ -686,7 +687,8 @@ export const command = root.pipe(
     pipelines,
     exportCommand,
     importCommand,
-    copy
+    copy,
+    Serve.command({ where, layerFor })
   ])
 )
 

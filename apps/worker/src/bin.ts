@@ -21,6 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Stores from "@taskmeta/stores/Stores"
+import * as Telemetry from "@taskmeta/http/Telemetry"
 import * as Inputs from "./Inputs.js"
 import * as Worker from "./Worker.js"
 
@@ -85,8 +86,12 @@ const logger = Logger.mapInputOptions(Logger.prettyLoggerDefault, (options) => {
   return { ...options, message, cause: Cause.empty }
 })
 
+// OpenTelemetry traces (ResultBackend.store, PipelineStore.report, sql.execute, …) when
+// OTEL_EXPORTER_OTLP_ENDPOINT is set; nothing otherwise.
+const Tracing = Telemetry.layerFromEnv("taskmeta-worker", "0.1.0")
+
 Command.run(command, { name: "taskmeta-worker", version: "0.1.0" })(process.argv).pipe(
   Effect.tapErrorCause(reportFailure),
-  Effect.provide(Layer.merge(NodeContext.layer, Logger.replace(Logger.defaultLogger, logger))),
+  Effect.provide(Layer.mergeAll(NodeContext.layer, Logger.replace(Logger.defaultLogger, logger), Tracing)),
   NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
 )

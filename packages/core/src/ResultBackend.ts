@@ -40,6 +40,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as ExceptionInfo from "@taskmeta/schema/ExceptionInfo"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import * as Json from "@taskmeta/schema/Json"
@@ -164,6 +165,13 @@ export interface Service {
     taskIds: ReadonlyArray<string>,
     options?: WaitOptions
   ) => Effect.Effect<ReadonlyArray<TaskRecord.TaskRecord>, InvalidInput | GetError | WaitTimeout>
+  /**
+   * Push notifications, where the store has them (the driver's
+   * `subscribe`): a scoped subscription yielding the ids of tasks stored
+   * from then on (memory: every write; PostgreSQL: READY writes, through
+   * LISTEN/NOTIFY). What waiting uses; a browser's `changes` uses it too.
+   */
+  readonly notifications?: Effect.Effect<Queue.Dequeue<string>, never, Scope.Scope> | undefined
 }
 
 /**
@@ -638,7 +646,8 @@ export const make = (
       deleteGroup,
       cleanup,
       waitFor,
-      waitForMany
+      waitForMany,
+      notifications: driver.subscribe
     } satisfies Service
   })
 

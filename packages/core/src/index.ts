@@ -13,6 +13,10 @@ export * as BackendOptions from "./BackendOptions.js"
 /**
  * @since 0.1.0
  */
+export * as ChangeFeed from "./ChangeFeed.js"
+/**
+ * @since 0.1.0
+ */
 export * as Expiry from "./Expiry.js"
 /**
  * @since 0.1.0

@@ -14,18 +14,20 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Statement from "@effect/sql/Statement"
 import * as Chunk from "effect/Chunk"
 import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as ChangeFeed from "@taskmeta/core/ChangeFeed"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
-import { formatTimestamp } from "./SqlBackend.js"
+import { formatTimestamp, parseTimestamp } from "./SqlBackend.js"
 import * as TableNames from "./TableNames.js"
 
 /**
@@ -42,6 +44,10 @@ const Count = Schema.Union(Schema.Number, Schema.NumberFromString, Schema.BigInt
 const IdRow = Schema.Struct({ id: Count, key: Schema.String })
 const CountRow = Schema.Struct({ n: Count })
 const StatsRow = Schema.Struct({ status: Schema.NullOr(Schema.String), name: Schema.NullOr(Schema.String), n: Count })
+const BucketRow = Schema.Struct({ b: Count, status: Schema.NullOr(Schema.String), n: Count })
+const StateRow = Schema.Struct({ status: Schema.NullOr(Schema.String), n: Count, first: Count })
+const OldestRow = Schema.Struct({ task_id: Schema.String, status: Schema.NullOr(Schema.String), date_done: Schema.NullOr(Schema.String) })
+const FormRow = Schema.Struct({ head: Schema.NullOr(Schema.String), size: Schema.NullOr(Count) })
 
 const decodeRows = <A, I>(schema: Schema.Schema<A, I>) => {
   const decode = Schema.decodeUnknownEither(Schema.Array(schema))
@@ -50,10 +56,20 @@ const decodeRows = <A, I>(schema: Schema.Schema<A, I>) => {
 const decodeIds = decodeRows(IdRow)
 const decodeCounts = decodeRows(CountRow)
 const decodeStats = decodeRows(StatsRow)
+const decodeBuckets = decodeRows(BucketRow)
+const decodeStates = decodeRows(StateRow)
+const decodeOldest = decodeRows(OldestRow)
+const decodeForms = decodeRows(FormRow)
 
 const toNumber = (n: number | bigint): number => (typeof n === "bigint" ? Number(n) : n)
 
 const READY = Array.from(TaskState.READY_STATES)
+
+/** Rows read per poll of the change feed, at most (each kind). */
+const FEED_BATCH = 1000
+
+/** How far back a poll of the change feed looks for rows made READY (writers' clocks may lag). */
+const FEED_SLACK = Duration.seconds(2)
 
 /**
  * Builds the browser over the `SqlClient` and the `ResultBackend` in
@@ -140,6 +156,16 @@ export const make = (
       const clauses: Array<Statement.Fragment> = []
       if (filter.states !== undefined && filter.states.length > 0) clauses.push(sql.in("status", filter.states))
       if (filter.name !== undefined) clauses.push(sql`name = ${filter.name}`)
+      if (filter.worker !== undefined) clauses.push(sql`worker = ${filter.worker}`)
+      if (filter.queue !== undefined) clauses.push(sql`queue = ${filter.queue}`)
+      if (filter.text !== undefined && filter.text !== "") {
+        // The stored bytes: JSON text, or the UTF-8 strings inside a pickle.
+        const text = filter.text
+        clauses.push(sql.onDialectOrElse({
+          pg: () => sql`(strpos(traceback, ${text}) > 0 OR position(convert_to(${text}, 'UTF8') in result) > 0)`,
+          orElse: () => sql`(instr(traceback, ${text}) > 0 OR instr(result, CAST(${text} AS BLOB)) > 0)`
+        }))
+      }
       if (filter.since !== undefined || filter.until !== undefined) {
         // dateDone is reported for READY records only (Celery stamps every write).
         clauses.push(sql.in("status", READY))
@@ -208,17 +234,209 @@ export const make = (
       return { tasks: expiredTasks, groups: expiredGroups }
     }).pipe(Effect.withSpan("ResultBrowser.countExpired"))
 
+    const cursor = (text: string) => {
+      const n = Number(text)
+      return /^[0-9]{1,15}$/.test(text) && Number.isSafeInteger(n)
+        ? Effect.succeed(n)
+        : Effect.fail(new ResultBrowser.InvalidQuery({ field: "cursor", reason: "is not a cursor of this store" }))
+    }
+
+    /** One page of (id, key) rows by `id` descending, and the cursor after it. */
+    const idPage = (
+      operation: string,
+      from: Statement.Fragment,
+      key: "task_id" | "taskset_id",
+      where: ReadonlyArray<Statement.Fragment>,
+      after: string | undefined,
+      limit: number
+    ) =>
+      Effect.gen(function*() {
+        const size = Math.max(1, Math.floor(limit))
+        const clauses = after === undefined ? where : [...where, sql`id < ${yield* cursor(after)}`]
+        const rows = yield* query(
+          operation,
+          sql`SELECT id, ${sql(key)} AS ${sql("key")} FROM ${from} ${
+            clauses.length > 0 ? sql`WHERE ${sql.and(clauses)}` : sql``
+          } ORDER BY id DESC LIMIT ${size + 1}`,
+          decodeIds
+        )
+        const kept = rows.slice(0, size)
+        return {
+          ids: kept.map((r) => r.key),
+          next: rows.length > size ? String(toNumber(kept[kept.length - 1].id)) : null
+        }
+      })
+
+    const page = (pageQuery: ResultBrowser.PageQuery) =>
+      Effect.gen(function*() {
+        const { ids, next } = yield* idPage("list tasks", tasks, "task_id", filterClauses(pageQuery), pageQuery.after, pageQuery.limit)
+        const records = ids.length === 0 ? [] : yield* backend.getMany(ids).pipe(
+          Effect.mapError((cause) => new ResultBrowser.BrowseError({ operation: "list tasks", cause }))
+        )
+        return { records, next }
+      }).pipe(Effect.withSpan("ResultBrowser.page"))
+
+    const groupPage = (groupQuery: ResultBrowser.GroupQuery) =>
+      Effect.gen(function*() {
+        const { ids, next } = yield* idPage("list groups", groups, "taskset_id", [], groupQuery.after, groupQuery.limit)
+        const found = yield* Effect.forEach(ids, (id) =>
+          backend.restoreGroup(id).pipe(
+            Effect.mapError((cause) => new ResultBrowser.BrowseError({ operation: "list groups", cause }))
+          ))
+        return { records: found.flatMap((g) => Option.isSome(g) ? [g.value] : []), next }
+      }).pipe(Effect.withSpan("ResultBrowser.groups"))
+
+    const window = (windowQuery: ResultBrowser.WindowQuery) =>
+      Effect.gen(function*() {
+        const issue = ResultBrowser.windowIssue(windowQuery)
+        if (issue !== undefined) return yield* issue
+        const width = sql.literal(String(windowQuery.bucketSeconds))
+        const bucket = sql.onDialectOrElse({
+          pg: () => sql`floor(extract(epoch from date_done) / ${width})::bigint`,
+          orElse: () => sql`CAST(strftime('%s', date_done) AS INTEGER) / ${width}`
+        })
+        const where = sql`${sql.in("status", READY)} AND date_done >= ${formatTimestamp(windowQuery.since)} AND date_done < ${
+          formatTimestamp(windowQuery.until)
+        }`
+        const buckets = yield* query(
+          "count tasks per interval",
+          sql`SELECT ${bucket} AS b, status, COUNT(*) AS n FROM ${tasks} WHERE ${where} GROUP BY 1, 2`,
+          decodeBuckets
+        )
+        const names = yield* query(
+          "count tasks per name",
+          sql`SELECT status, name, COUNT(*) AS n FROM ${tasks} WHERE ${where} GROUP BY status, name`,
+          decodeStats
+        )
+        return ResultBrowser.windowFromCounts(
+          windowQuery,
+          buckets.map((r) => ({ bucket: toNumber(r.b), status: r.status ?? TaskState.PENDING, count: toNumber(r.n) })),
+          names.map((r) => ({ status: r.status ?? TaskState.PENDING, name: r.name, count: toNumber(r.n) }))
+        )
+      }).pipe(Effect.withSpan("ResultBrowser.window"))
+
+    const summary = Effect.gen(function*() {
+      const rows = yield* query(
+        "count tasks by state",
+        sql`SELECT status, COUNT(*) AS n, MIN(id) AS ${sql("first")} FROM ${tasks} GROUP BY status`,
+        decodeStates
+      )
+      const byState: Record<string, number> = {}
+      let firstUnfinished: number | undefined
+      for (const row of rows) {
+        const status = row.status ?? TaskState.PENDING
+        byState[status] = (byState[status] ?? 0) + toNumber(row.n)
+        const first = toNumber(row.first)
+        if (TaskState.isUnready(status) && (firstUnfinished === undefined || first < firstUnfinished)) firstUnfinished = first
+      }
+      let oldestUnfinished: ResultBrowser.Summary["oldestUnfinished"] = null
+      if (firstUnfinished !== undefined) {
+        const [row] = yield* query(
+          "find the oldest unfinished task",
+          sql`SELECT task_id, status, ${
+            sql.onDialectOrElse({
+              pg: () => sql`to_char(date_done, 'YYYY-MM-DD HH24:MI:SS.US')`,
+              orElse: () => sql`date_done`
+            })
+          } AS date_done FROM ${tasks} WHERE id = ${firstUnfinished}`,
+          decodeOldest
+        )
+        if (row !== undefined) {
+          oldestUnfinished = {
+            taskId: row.task_id,
+            status: row.status ?? TaskState.PENDING,
+            stamped: row.date_done === null ? null : Option.getOrNull(parseTimestamp(row.date_done))
+          }
+        }
+      }
+      return { byState: ResultBrowser.orderStates(byState), oldestUnfinished } satisfies ResultBrowser.Summary
+    }).pipe(Effect.withSpan("ResultBrowser.summary"))
+
+    const storedForm = (taskId: string) =>
+      Effect.map(
+        query(
+          "read a task",
+          sql.onDialectOrElse({
+            pg: () =>
+              sql`SELECT encode(substring(result from 1 for 1), 'hex') AS head, octet_length(result) AS size FROM ${tasks} WHERE task_id = ${taskId}`,
+            orElse: () =>
+              sql`SELECT hex(substr(result, 1, 1)) AS head, length(CAST(result AS BLOB)) AS size FROM ${tasks} WHERE task_id = ${taskId}`
+          }),
+          decodeForms
+        ),
+        ([row]): ResultBrowser.StoredForm | undefined =>
+          row === undefined
+            ? undefined
+            : row.size === null
+            ? { encoding: null, bytes: null }
+            : { encoding: row.head?.toLowerCase() === "80" ? "pickle" : "json", bytes: toNumber(row.size) }
+      )
+
+    const newestId = Effect.map(
+      query("start the change feed", sql`SELECT COALESCE(MAX(id), 0) AS n FROM ${tasks}`, decodeCounts),
+      (rows) => rows.length === 0 ? 0 : toNumber(rows[0].n)
+    )
+
+    const readMany = (operation: string) => (ids: ReadonlyArray<string>) =>
+      Effect.forEach(chunked(ids, pageSize), (chunk) => backend.getMany(chunk), { concurrency: 1 }).pipe(
+        Effect.map((pages) => pages.flat()),
+        Effect.mapError((cause) => new ResultBrowser.BrowseError({ operation, cause }))
+      )
+
+    // New rows by `id`, rows made READY by `date_done` (since the last poll, less the slack);
+    // pushed READY ids on PostgreSQL. The feed re-reads the unfinished rows it has given.
+    const changes = (changesOptions?: ResultBrowser.ChangesOptions) =>
+      ChangeFeed.make<readonly [number, DateTime.Utc]>({
+        start: Effect.zip(newestId, DateTime.now),
+        poll: ([lastId, lastPoll]) =>
+          Effect.gen(function*() {
+            const now = yield* DateTime.now
+            const fresh = yield* query(
+              "poll new tasks",
+              sql`SELECT id, task_id AS ${sql("key")} FROM ${tasks} WHERE id > ${lastId} ORDER BY id LIMIT ${FEED_BATCH}`,
+              decodeIds
+            )
+            const done = yield* query(
+              "poll finished tasks",
+              sql`SELECT id, task_id AS ${sql("key")} FROM ${tasks} WHERE date_done >= ${
+                formatTimestamp(DateTime.subtractDuration(lastPoll, FEED_SLACK))
+              } AND ${sql.in("status", READY)} ORDER BY date_done DESC LIMIT ${FEED_BATCH}`,
+              decodeIds
+            )
+            const ids = Array.from(new Set([...fresh.map((r) => r.key), ...done.map((r) => r.key)]))
+            const records = ids.length === 0 ? [] : yield* readMany("read changed tasks")(ids)
+            const nextId = fresh.length === 0 ? lastId : toNumber(fresh[fresh.length - 1].id)
+            // A full batch of new rows: the rest come at the next poll, from the same place.
+            return [records.filter((r) => r !== undefined), [nextId, fresh.length === FEED_BATCH ? lastPoll : now]] as const
+          }),
+        read: readMany("read changed tasks"),
+        push: backend.notifications,
+        interval: changesOptions?.pollInterval ?? "1 second"
+      })
+
     return {
       kind: backend.kind,
       list,
       stats,
       exportTasks,
       exportGroups,
-      countExpired
+      countExpired,
+      page,
+      groups: groupPage,
+      window,
+      summary,
+      storedForm,
+      changes
     } satisfies ResultBrowser.Service
   })
 
 const chunkOf = <A>(items: ReadonlyArray<A>) => Chunk.unsafeFromArray(items as Array<A>)
+
+const chunked = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
 
 /**
  * The browser over the `SqlClient` and `ResultBackend` in context.

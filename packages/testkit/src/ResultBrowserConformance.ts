@@ -15,15 +15,25 @@
  * - `stats` counts by state and by name, with the failure rate;
  * - exports are oldest first and give the records exactly as stored (big
  *   integers, dates, tracebacks);
- * - `countExpired` counts what `ResultBackend.cleanup` then deletes.
+ * - `countExpired` counts what `ResultBackend.cleanup` then deletes;
+ * - `page` pages through `list` with a cursor, with the worker, queue and
+ *   text filters too; `groups` pages groups; `window` counts finished tasks
+ *   per bucket; `summary` counts by state and finds the oldest unfinished
+ *   task; `storedForm` says how a result is stored;
+ * - `changes` gives records written after it starts, and the next write of
+ *   one it gave unfinished (run on the live clock).
  *
  * @since 0.1.0
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
@@ -171,6 +181,136 @@ export const suite = <E>(name: string, make: MakeLayer<E>, suiteOptions: SuiteOp
           ["g1", ["s1", "f1"], "2026-01-02T06:00:00.000Z"]
         ])
       })), timeout)
+
+    it.effect("pages through list with a cursor, with every filter", () =>
+      provide(Effect.gen(function*() {
+        const browser = yield* ResultBrowser.ResultBrowser
+        const pages = (query: Omit<ResultBrowser.PageQuery, "after">) =>
+          Effect.gen(function*() {
+            const out: Array<ReadonlyArray<string>> = []
+            let after: string | undefined
+            for (let n = 0; n < 10; n++) {
+              const page = yield* browser.page({ ...query, after })
+              out.push(page.records.map((r) => r.taskId))
+              if (page.next === null) return out
+              after = page.next
+            }
+            return out
+          })
+        expect(yield* pages({ limit: 1 })).toEqual([["p1"], ["s2"], ["f1"], ["s1"]])
+        expect(yield* pages({ limit: 3 })).toEqual([["p1", "s2", "f1"], ["s1"]])
+        expect(yield* pages({ limit: 4 })).toEqual([["p1", "s2", "f1", "s1"]])
+        expect(yield* pages({ limit: 1, states: ["SUCCESS"] })).toEqual([["s2"], ["s1"]])
+        expect(yield* pages({ limit: 10, name: "divide" })).toEqual([["f1"]])
+        expect(yield* pages({ limit: 10, worker: "w@h" })).toEqual([["p1", "s2", "f1", "s1"]])
+        expect(yield* pages({ limit: 10, worker: "elsewhere" })).toEqual([[]])
+        expect(yield* pages({ limit: 10, queue: "celery", states: ["FAILURE"] })).toEqual([["f1"]])
+        expect(yield* pages({ limit: 10, queue: "other" })).toEqual([[]])
+        // Text in the result (the error envelope), in the traceback, in neither (a name is not searched).
+        expect(yield* pages({ limit: 10, text: "division by zero" })).toEqual([["f1"]])
+        expect(yield* pages({ limit: 10, text: "Traceback" })).toEqual([["f1"]])
+        expect(yield* pages({ limit: 10, text: "pid" })).toEqual([["p1"]])
+        expect(yield* pages({ limit: 10, text: "multiply_two_numbers" })).toEqual([[]])
+        expect(yield* pages({ limit: 1, since: at("2026-01-02T00:00:00Z") })).toEqual([["s2"], ["f1"]])
+        const list = yield* collect(browser.list({ worker: "w@h", text: "division" }))
+        expect(list.map((r) => r.taskId)).toEqual(["f1"])
+        const page = yield* browser.page({ limit: 2 })
+        expect(page.records[1]).toEqual(tasks[2])
+        const bad = yield* Effect.either(browser.page({ limit: 1, after: "not a cursor" }))
+        expect(Either.isLeft(bad) && bad.left._tag).toBe("InvalidQuery")
+      })), timeout)
+
+    it.effect("pages groups, the most recently saved first", () =>
+      provide(Effect.gen(function*() {
+        const browser = yield* ResultBrowser.ResultBrowser
+        const page = yield* browser.groups({ limit: 10 })
+        expect(page.records.map((g) => [g.groupId, g.taskIds])).toEqual([["g1", ["s1", "f1"]]])
+        expect(page.next).toBeNull()
+      })), timeout)
+
+    it.effect("counts finished tasks over a window, per bucket, with the most failing names", () =>
+      provide(Effect.gen(function*() {
+        const browser = yield* ResultBrowser.ResultBrowser
+        const day = 86_400
+        const stats = yield* browser.window({
+          since: at("2026-01-01T00:00:00Z"),
+          until: at("2026-01-04T00:00:00Z"),
+          bucketSeconds: day
+        })
+        expect(stats.byState).toEqual({ SUCCESS: 2, FAILURE: 1 })
+        expect(stats.failureRate).toBeCloseTo(1 / 3)
+        expect(stats.buckets.map((b) => [DateTime.formatIso(b.start), b.byState])).toEqual([
+          ["2026-01-01T00:00:00.000Z", { SUCCESS: 1 }],
+          ["2026-01-02T00:00:00.000Z", { FAILURE: 1 }],
+          ["2026-01-03T00:00:00.000Z", { SUCCESS: 1 }]
+        ])
+        expect(stats.topFailing).toEqual([{ name: "divide", failures: 1, total: 1 }])
+        const hourly = yield* browser.window({
+          since: at("2026-01-02T00:00:00Z"),
+          until: at("2026-01-02T03:00:00Z"),
+          bucketSeconds: 3600
+        })
+        expect(hourly.buckets.map((b) => b.byState)).toEqual([{ FAILURE: 1 }, {}, {}])
+        const backwards = yield* Effect.either(browser.window({
+          since: at("2026-01-04T00:00:00Z"),
+          until: at("2026-01-01T00:00:00Z"),
+          bucketSeconds: 60
+        }))
+        expect(Either.isLeft(backwards) && backwards.left._tag).toBe("InvalidQuery")
+        const tooMany = yield* Effect.either(browser.window({
+          since: at("2026-01-01T00:00:00Z"),
+          until: at("2026-01-04T00:00:00Z"),
+          bucketSeconds: 1
+        }))
+        expect(Either.isLeft(tooMany) && tooMany.left._tag).toBe("InvalidQuery")
+      })), timeout)
+
+    it.effect("summarises the store: counts by state, the oldest unfinished task", () =>
+      provide(Effect.gen(function*() {
+        const summary = yield* (yield* ResultBrowser.ResultBrowser).summary
+        expect(summary.byState).toEqual({ SUCCESS: 2, FAILURE: 1, STARTED: 1 })
+        expect(summary.oldestUnfinished?.taskId).toBe("p1")
+        expect(summary.oldestUnfinished?.status).toBe("STARTED")
+      })), timeout)
+
+    it.effect("tells how a result is stored", () =>
+      provide(Effect.gen(function*() {
+        const browser = yield* ResultBrowser.ResultBrowser
+        const form = yield* browser.storedForm("f1")
+        expect(form?.encoding).toBe("json")
+        expect(form?.bytes).toBeGreaterThan(10)
+        expect(yield* browser.storedForm("never-stored")).toBeUndefined()
+      })), timeout)
+
+    it.live("changes: records written after the start, and the next write of one given unfinished", () =>
+      Effect.gen(function*() {
+        const backend = yield* ResultBackend.ResultBackend
+        const browser = yield* ResultBrowser.ResultBrowser
+        const run = Math.random().toString(36).slice(2, 10)
+        const seen = yield* Queue.unbounded<TaskRecord.TaskRecord>()
+        const feed = yield* Effect.fork(
+          Stream.runForEach(browser.changes({ pollInterval: Duration.millis(100) }), (r) => Queue.offer(seen, r))
+        )
+        // Waits (at most 20 s) until the feed gives a record for `id` in `status`.
+        const next = (id: string, status: string) =>
+          Queue.take(seen).pipe(
+            Effect.repeat({ until: (r) => r.taskId === id && r.status === status }),
+            Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => `no ${status} for ${id} from the feed` })
+          )
+        for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
+        yield* backend.store(`a-${run}`, 1, "SUCCESS", { name: "feed" })
+        const a = yield* next(`a-${run}`, "SUCCESS")
+        expect(a.result).toBe(1)
+        expect(a.name).toBe("feed")
+        // The feed runs: a new unfinished record, then its next (unfinished) write, then READY.
+        yield* backend.store(`b-${run}`, { pid: 2 }, "STARTED")
+        expect((yield* next(`b-${run}`, "STARTED")).result).toEqual({ pid: 2 })
+        yield* backend.store(`b-${run}`, { exc_type: "E", exc_message: [], exc_module: "m" }, "RETRY")
+        expect((yield* next(`b-${run}`, "RETRY")).status).toBe("RETRY")
+        yield* backend.store(`b-${run}`, 3, "SUCCESS")
+        expect((yield* next(`b-${run}`, "SUCCESS")).result).toBe(3)
+        yield* Fiber.interrupt(feed)
+      }).pipe(Effect.provide(Layer.fresh(make(options)))), timeout)
 
     // Before the last: it adds records the others do not expect.
     it.effect("keeps instants to the microsecond; order and time filters respect them", () =>

@@ -27,6 +27,7 @@ const PUBLISHABLE = [
   "packages/sql",
   "packages/arango",
   "packages/stores",
+  "packages/http",
   "packages/testkit",
   "apps/cli"
 ]
