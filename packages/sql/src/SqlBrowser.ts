@@ -28,6 +28,7 @@ import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
 import { formatTimestamp, parseTimestamp } from "./SqlBackend.js"
+import { MYSQL_DATE_DONE } from "./internal/timestamps.js"
 import * as TableNames from "./TableNames.js"
 
 /**
@@ -163,6 +164,9 @@ export const make = (
         const text = filter.text
         clauses.push(sql.onDialectOrElse({
           pg: () => sql`(strpos(traceback, ${text}) > 0 OR position(convert_to(${text}, 'UTF8') in result) > 0)`,
+          // Byte comparisons: case-sensitive whatever the column's collation.
+          mysql: () =>
+            sql`(INSTR(CAST(traceback AS BINARY), CAST(${text} AS BINARY)) > 0 OR INSTR(result, CAST(${text} AS BINARY)) > 0)`,
           orElse: () => sql`(instr(traceback, ${text}) > 0 OR instr(result, CAST(${text} AS BLOB)) > 0)`
         }))
       }
@@ -293,6 +297,8 @@ export const make = (
         const width = sql.literal(String(windowQuery.bucketSeconds))
         const bucket = sql.onDialectOrElse({
           pg: () => sql`floor(extract(epoch from date_done) / ${width})::bigint`,
+          // Seconds since the epoch of a naive-UTC DATETIME, without the session's time zone (UNIX_TIMESTAMP uses it).
+          mysql: () => sql`TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', date_done) DIV ${width}`,
           orElse: () => sql`CAST(strftime('%s', date_done) AS INTEGER) / ${width}`
         })
         const where = sql`${sql.in("status", READY)} AND date_done >= ${formatTimestamp(windowQuery.since)} AND date_done < ${
@@ -336,6 +342,7 @@ export const make = (
           sql`SELECT task_id, status, ${
             sql.onDialectOrElse({
               pg: () => sql`to_char(date_done, 'YYYY-MM-DD HH24:MI:SS.US')`,
+              mysql: () => sql.literal(MYSQL_DATE_DONE),
               orElse: () => sql`date_done`
             })
           } AS date_done FROM ${tasks} WHERE id = ${firstUnfinished}`,
@@ -359,6 +366,8 @@ export const make = (
           sql.onDialectOrElse({
             pg: () =>
               sql`SELECT encode(substring(result from 1 for 1), 'hex') AS head, octet_length(result) AS size FROM ${tasks} WHERE task_id = ${taskId}`,
+            mysql: () =>
+              sql`SELECT HEX(SUBSTRING(result, 1, 1)) AS head, OCTET_LENGTH(result) AS size FROM ${tasks} WHERE task_id = ${taskId}`,
             orElse: () =>
               sql`SELECT hex(substr(result, 1, 1)) AS head, length(CAST(result AS BLOB)) AS size FROM ${tasks} WHERE task_id = ${taskId}`
           }),

@@ -331,8 +331,9 @@ export const suite = <E>(name: string, make: MakeLayer<E>, suiteOptions: SuiteOp
         const exportedMicros = exported.map((r) => [r.taskId, UtcTime.micros(r.dateDone!)] as const)
         expect([...exportedMicros].sort((a, b) => a[0].localeCompare(b[0]))).toEqual([["us0", 455], ["us1", 456], ["us2", 457]])
         if (suiteOptions.microsecondFilters === false) return
+        // (other cases store records of their own: only this case's are compared)
         const ids = (filter: ResultBrowser.Filter) =>
-          Effect.map(collect(browser.list(filter)), (records) => records.map((r) => r.taskId))
+          Effect.map(collect(browser.list(filter)), (records) => records.map((r) => r.taskId).filter((id) => id.startsWith("us")))
         // newest first: us0 was stored last
         expect(yield* ids({ since: instants[1] })).toEqual(["us1", "us2"])
         expect(yield* ids({ since: instants[0], until: instants[1] })).toEqual(["us0"])
