@@ -12,6 +12,8 @@ import {
   dropMysqlDatabase,
   dropSchema,
   freshMysqlDatabase,
+  HAS_MYSQL,
+  MYSQL_TAG,
   mysqlQuery,
   mysqlUrlFor,
   pgQuery,
@@ -221,7 +223,7 @@ describe("tables created by Celery first", () => {
         expect(record.kwargs).toEqual({ k: "v" })
       }), 60_000)
 
-    it.live(`MariaDB (result_extended ${extended ? "on" : "off"})`, () =>
+    it.live.runIf(HAS_MYSQL)(`MariaDB (result_extended ${extended ? "on" : "off"}) ${MYSQL_TAG}`, () =>
       Effect.gen(function*() {
         const database = yield* Effect.promise(() => freshMysqlDatabase("celeryddl"))
         databases.push(database)

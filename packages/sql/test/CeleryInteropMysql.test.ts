@@ -14,17 +14,20 @@ import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as MysqlBackend from "../src/MysqlBackend.js"
 import * as Harness from "./celery/harness.js"
 import * as Scenarios from "./celery/scenarios.js"
-import { dropMysqlDatabase, MYSQL_URL, mysqlQuery, suffix } from "./helpers.js"
+import { dropMysqlDatabase, HAS_MYSQL, MYSQL_TAG, MYSQL_URL, mysqlQuery, suffix } from "./helpers.js"
+import { has, tag } from "../../../testenv/requirements.js"
 
 const SECRET = `Pw-${suffix()}-s3cr3t`
 const USER = `tm_celery_${suffix()}`
 
 const databases: Array<string> = []
 beforeAll(async () => {
+  if (!HAS_MYSQL) return
   await mysqlQuery(`CREATE USER '${USER}'@'%' IDENTIFIED BY '${SECRET}'`)
   await mysqlQuery(`GRANT ALL PRIVILEGES ON *.* TO '${USER}'@'%'`)
 })
 afterAll(async () => {
+  if (!HAS_MYSQL) return
   for (const database of databases) await dropMysqlDatabase(database)
   await mysqlQuery(`DROP USER IF EXISTS '${USER}'@'%'`)
 })
@@ -44,7 +47,7 @@ const taskmetaUrl = (database: string) =>
 /** Celery's SQLAlchemy URL for the same database. */
 const celeryUrl = (database: string) => `db+mysql+pymysql://${USER}:${SECRET}@${server.hostname}:${server.port || 3306}/${database}`
 
-describe("Celery 5.2 ⇄ taskmeta on MariaDB", () => {
+describe.runIf(HAS_MYSQL && has("celery"))(`Celery 5.2 ⇄ taskmeta on MariaDB ${MYSQL_TAG} ${tag("celery")}`, () => {
   it.live("Celery writes (its own tables) → taskmeta reads every field as get_task_meta does; no password leaks", () =>
     Effect.gen(function*() {
       const database = yield* freshDatabase("reads")

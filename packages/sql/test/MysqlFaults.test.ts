@@ -14,7 +14,15 @@ import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as MysqlBackend from "../src/MysqlBackend.js"
-import { createMysqlDatabase, dropMysqlDatabase, mysqlDatabaseName, mysqlQuery, mysqlUrlFor } from "./helpers.js"
+import {
+  createMysqlDatabase,
+  dropMysqlDatabase,
+  HAS_MYSQL,
+  MYSQL_TAG,
+  mysqlDatabaseName,
+  mysqlQuery,
+  mysqlUrlFor
+} from "./helpers.js"
 
 const database = mysqlDatabaseName("faults")
 beforeAll(() => createMysqlDatabase(database))
@@ -34,7 +42,7 @@ const killAll = Effect.promise(async () => {
   return killed
 })
 
-describe("MariaDB with connections killed every 200 ms", () => {
+describe.runIf(HAS_MYSQL)(`MariaDB with connections killed every 200 ms ${MYSQL_TAG}`, () => {
   it.live("20,000 stores: each acknowledged, each record there exactly once", () =>
     Effect.gen(function*() {
       const backend = yield* ResultBackend.ResultBackend
@@ -91,7 +99,7 @@ describe("MariaDB with connections killed every 200 ms", () => {
     ), 300_000)
 })
 
-describe("MariaDB refusing one value of a multi-row statement", () => {
+describe.runIf(HAS_MYSQL)(`MariaDB refusing one value of a multi-row statement ${MYSQL_TAG}`, () => {
   const celeryMade = mysqlDatabaseName("refuse")
   beforeAll(async () => {
     await createMysqlDatabase(celeryMade)

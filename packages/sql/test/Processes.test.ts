@@ -8,6 +8,8 @@ import {
   dropMysqlDatabase,
   dropSchema,
   freshMysqlDatabase,
+  HAS_MYSQL,
+  MYSQL_TAG,
   mysqlQuery,
   mysqlUrlFor,
   PG_URL,
@@ -87,7 +89,7 @@ describe("several processes", () => {
   }, 120_000)
 
   for (const celeryFirst of [false, true]) {
-    it(`MariaDB migrations run by four processes at once apply each step once${celeryFirst ? " (tables Celery created first)" : ""}`, async () => {
+    it.runIf(HAS_MYSQL)(`MariaDB migrations run by four processes at once apply each step once${celeryFirst ? " (tables Celery created first)" : ""} ${MYSQL_TAG}`, async () => {
       const database = await freshMysqlDatabase("mig")
       databases.push(database)
       const url = Redacted.value(mysqlUrlFor(database))

@@ -26,6 +26,8 @@ import {
   createMysqlDatabase,
   dropMysqlDatabase,
   dropSchema,
+  HAS_MYSQL,
+  MYSQL_TAG,
   mysqlDatabaseName,
   mysqlUrlFor,
   pgUrl,
@@ -68,12 +70,14 @@ ResultBrowserConformance.suite("postgres", (options) =>
   ))
 
 // MariaDB, the browser over a MysqlClient built as a user would, pages of three ids.
-ResultBrowserConformance.suite("mysql", (options) =>
-  withBrowser(
-    MysqlBackend.layer({ ...options, url: mysqlUrlFor(database), poolSize: 2 }),
-    MysqlClient.layer({ url: mysqlUrlFor(database), maxConnections: 2 }),
-    { pageSize: 3 }
-  ))
+describe.runIf(HAS_MYSQL)(`MariaDB ${MYSQL_TAG}`, () => {
+  ResultBrowserConformance.suite("mysql", (options) =>
+    withBrowser(
+      MysqlBackend.layer({ ...options, url: mysqlUrlFor(database), poolSize: 2 }),
+      MysqlClient.layer({ url: mysqlUrlFor(database), maxConnections: 2 }),
+      { pageSize: 3 }
+    ))
+})
 
 describe("countExpired counts what cleanup deletes", () => {
   // Issue 14, finding 11: an unfinished row another writer stamped with an old date_done was counted,

@@ -18,7 +18,14 @@ import * as Pipeline from "@taskmeta/schema/Pipeline"
 import * as PipelineMigrations from "@taskmeta/sql/PipelineMigrations"
 import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import { PipelineConformance } from "@taskmeta/testkit"
-import { createMysqlDatabase, dropMysqlDatabase, mysqlDatabaseName, mysqlUrlFor } from "./helpers.js"
+import {
+  createMysqlDatabase,
+  dropMysqlDatabase,
+  HAS_MYSQL,
+  MYSQL_TAG,
+  mysqlDatabaseName,
+  mysqlUrlFor
+} from "./helpers.js"
 import { captureStatements, dropTables, uniquePrefix } from "./pipelineSupport.js"
 
 const database = mysqlDatabaseName("pipelines")
@@ -29,67 +36,69 @@ const Mysql = MysqlClient.layer({ url: mysqlUrlFor(database), maxConnections: 10
 const prefix = uniquePrefix("plmy")
 const Store = SqlPipelineStore.layer({ prefix })
 
-PipelineConformance.suite("mysql", Store.pipe(Layer.provideMerge(Mysql)))
+describe.runIf(HAS_MYSQL)(`MariaDB ${MYSQL_TAG}`, () => {
+  PipelineConformance.suite("mysql", Store.pipe(Layer.provideMerge(Mysql)))
 
-const Plan = Schema.Array(Schema.Struct({ key: Schema.NullOr(Schema.String), type: Schema.NullOr(Schema.String) }))
+  const Plan = Schema.Array(Schema.Struct({ key: Schema.NullOr(Schema.String), type: Schema.NullOr(Schema.String) }))
 
-describe("mysql: SQL pipeline store", () => {
-  it.layer(Store.pipe(Layer.provideMerge(Mysql)), { timeout: 60_000 })((it) => {
-    it.effect("lists the failed task results of a run with one indexed query", () =>
-      Effect.gen(function*() {
-        const store = yield* PipelineStore.PipelineStore
-        const sql = yield* SqlClient.SqlClient
-        const runId = `explain-${Math.random().toString(36).slice(2)}`
-        yield* store.build(PipelineConformance.shape(runId, "explain", 1000, 5, 1))
-        for (let n = 0; n < 3; n++) {
-          yield* store.build(PipelineConformance.shape(`${runId}-other-${n}`, "explain", 200, 5, 1))
-        }
-        const failed = [17, 420, 999].map((i) =>
-          Pipeline.taskResultId(Pipeline.taskExecutionId(Pipeline.pipelineResultId(runId, i), 3), 0)
-        )
-        for (const id of failed) yield* store.report("TaskResult", id, "RUNTIME_ERROR")
-        const names = Either.getOrThrow(PipelineMigrations.tableNames(prefix))
-        yield* sql`ANALYZE TABLE ${sql(names.taskResults)}`
-        const [rows, statements] = yield* captureStatements(
-          store.listTaskResults({ runId }, { status: [...Pipeline.FAILURES] })
-        )
-        expect(rows.map((r) => r.id)).toEqual(failed)
-        expect(statements).toHaveLength(1)
-        const plan = yield* sql.unsafe(`EXPLAIN ${statements[0]}`, [runId, ...Pipeline.FAILURES]).pipe(
-          Effect.flatMap(Schema.decodeUnknown(Plan))
-        )
-        yield* Effect.sync(() => console.log(`${statements[0]}\n${JSON.stringify(plan)}`))
-        expect(plan[0].key).toBe(`${prefix}tr_run_status_idx`)
-        expect(plan[0].type).not.toBe("ALL")
-      }), { timeout: 60_000 })
+  describe("mysql: SQL pipeline store", () => {
+    it.layer(Store.pipe(Layer.provideMerge(Mysql)), { timeout: 60_000 })((it) => {
+      it.effect("lists the failed task results of a run with one indexed query", () =>
+        Effect.gen(function*() {
+          const store = yield* PipelineStore.PipelineStore
+          const sql = yield* SqlClient.SqlClient
+          const runId = `explain-${Math.random().toString(36).slice(2)}`
+          yield* store.build(PipelineConformance.shape(runId, "explain", 1000, 5, 1))
+          for (let n = 0; n < 3; n++) {
+            yield* store.build(PipelineConformance.shape(`${runId}-other-${n}`, "explain", 200, 5, 1))
+          }
+          const failed = [17, 420, 999].map((i) =>
+            Pipeline.taskResultId(Pipeline.taskExecutionId(Pipeline.pipelineResultId(runId, i), 3), 0)
+          )
+          for (const id of failed) yield* store.report("TaskResult", id, "RUNTIME_ERROR")
+          const names = Either.getOrThrow(PipelineMigrations.tableNames(prefix))
+          yield* sql`ANALYZE TABLE ${sql(names.taskResults)}`
+          const [rows, statements] = yield* captureStatements(
+            store.listTaskResults({ runId }, { status: [...Pipeline.FAILURES] })
+          )
+          expect(rows.map((r) => r.id)).toEqual(failed)
+          expect(statements).toHaveLength(1)
+          const plan = yield* sql.unsafe(`EXPLAIN ${statements[0]}`, [runId, ...Pipeline.FAILURES]).pipe(
+            Effect.flatMap(Schema.decodeUnknown(Plan))
+          )
+          yield* Effect.sync(() => console.log(`${statements[0]}\n${JSON.stringify(plan)}`))
+          expect(plan[0].key).toBe(`${prefix}tr_run_status_idx`)
+          expect(plan[0].type).not.toBe("ALL")
+        }), { timeout: 60_000 })
 
-    it.effect("builds and reports a tree larger than one insert statement can carry", () =>
-      Effect.gen(function*() {
-        const store = yield* PipelineStore.PipelineStore
-        const runId = `big-${Math.random().toString(36).slice(2)}`
-        // 10,000 task results × 7 parameters > 65,535.
-        const outcome = yield* store.build(PipelineConformance.shape(runId, "big", 1000, 5, 2))
-        expect(outcome.created).toBe(true)
-        expect(yield* store.listTaskResults({ runId })).toHaveLength(10_000)
-        expect(yield* store.listTaskExecutions({ runId })).toHaveLength(5000)
-        const last = outcome.tree.taskResults[outcome.tree.taskResults.length - 1]
-        expect(Option.getOrThrow(yield* store.getTaskResult(last.id)).object).toEqual({ item: 999, part: 1 })
-      }), { timeout: 60_000 })
+      it.effect("builds and reports a tree larger than one insert statement can carry", () =>
+        Effect.gen(function*() {
+          const store = yield* PipelineStore.PipelineStore
+          const runId = `big-${Math.random().toString(36).slice(2)}`
+          // 10,000 task results × 7 parameters > 65,535.
+          const outcome = yield* store.build(PipelineConformance.shape(runId, "big", 1000, 5, 2))
+          expect(outcome.created).toBe(true)
+          expect(yield* store.listTaskResults({ runId })).toHaveLength(10_000)
+          expect(yield* store.listTaskExecutions({ runId })).toHaveLength(5000)
+          const last = outcome.tree.taskResults[outcome.tree.taskResults.length - 1]
+          expect(Option.getOrThrow(yield* store.getTaskResult(last.id)).object).toEqual({ item: 999, part: 1 })
+        }), { timeout: 60_000 })
 
-    it.effect("migrations are versioned, idempotent and safe when several start at once", () =>
-      TestServices.provideLive(Effect.gen(function*() {
-        const fresh = uniquePrefix("plmig")
-        const names = Either.getOrThrow(PipelineMigrations.tableNames(fresh))
-        const results = yield* Effect.forEach([1, 2, 3, 4, 5, 6], () => PipelineMigrations.run(names), {
-          concurrency: "unbounded"
-        }).pipe(Effect.ensuring(Effect.orDie(dropTables(fresh))))
-        expect(results.filter((applied) => applied.length > 0)).toEqual([[PipelineMigrations.LATEST_VERSION]])
-      })), { timeout: 60_000 })
+      it.effect("migrations are versioned, idempotent and safe when several start at once", () =>
+        TestServices.provideLive(Effect.gen(function*() {
+          const fresh = uniquePrefix("plmig")
+          const names = Either.getOrThrow(PipelineMigrations.tableNames(fresh))
+          const results = yield* Effect.forEach([1, 2, 3, 4, 5, 6], () => PipelineMigrations.run(names), {
+            concurrency: "unbounded"
+          }).pipe(Effect.ensuring(Effect.orDie(dropTables(fresh))))
+          expect(results.filter((applied) => applied.length > 0)).toEqual([[PipelineMigrations.LATEST_VERSION]])
+        })), { timeout: 60_000 })
 
-    it.effect("rerunning the migrations on existing tables applies nothing", () =>
-      Effect.gen(function*() {
-        const names = Either.getOrThrow(PipelineMigrations.tableNames(prefix))
-        expect(yield* PipelineMigrations.run(names)).toEqual([])
-      }))
+      it.effect("rerunning the migrations on existing tables applies nothing", () =>
+        Effect.gen(function*() {
+          const names = Either.getOrThrow(PipelineMigrations.tableNames(prefix))
+          expect(yield* PipelineMigrations.run(names)).toEqual([])
+        }))
+    })
   })
 })

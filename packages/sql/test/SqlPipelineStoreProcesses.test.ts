@@ -14,7 +14,15 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import { PipelineConformance } from "@taskmeta/testkit"
-import { createMysqlDatabase, dropMysqlDatabase, mysqlDatabaseName, mysqlUrlFor, PG_URL } from "./helpers.js"
+import {
+  createMysqlDatabase,
+  dropMysqlDatabase,
+  HAS_MYSQL,
+  MYSQL_TAG,
+  mysqlDatabaseName,
+  mysqlUrlFor,
+  PG_URL
+} from "./helpers.js"
 import { dropTables, uniquePrefix } from "./pipelineSupport.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -81,5 +89,5 @@ describe("SQL pipeline store across processes", () => {
   scenario("sqlite", SqliteClient.layer({ filename }), filename, "sqlite")
   scenario("postgres", Pg, PG_URL, "pg")
   const mysqlUrl = mysqlUrlFor(database)
-  scenario("mysql", MysqlClient.layer({ url: mysqlUrl }), Redacted.value(mysqlUrl), "mysql")
+  describe.runIf(HAS_MYSQL)(MYSQL_TAG, () => scenario("mysql", MysqlClient.layer({ url: mysqlUrl }), Redacted.value(mysqlUrl), "mysql"))
 })

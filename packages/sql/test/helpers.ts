@@ -48,6 +48,7 @@ export const runScript = (script: string, args: Array<string>) =>
 // ---------------------------------------------------------------------------
 
 import * as Mysql from "mysql2/promise"
+import { has, tag } from "../../../testenv/requirements.js"
 
 /** The server (no database): tests create a database of their own and drop it. */
 export const MYSQL_URL = process.env.TASKMETA_TEST_MYSQL_URL ?? "mysql://root@127.0.0.1:3306"
@@ -69,8 +70,15 @@ export const mysqlQuery = async (text: string, params: Array<unknown> = [], data
 /** A database name for a test (`tm_<label>_<random>`); `createMysqlDatabase` makes it. */
 export const mysqlDatabaseName = (label: string) => `tm_${label}_${suffix()}`
 
+/** Whether this run has a MySQL/MariaDB server (the test setup probed it; `testenv/requirements.ts`). */
+export const HAS_MYSQL = has("mariadb")
+
+/** The marker a MySQL suite's name carries, so the closing summary counts it when skipped. */
+export const MYSQL_TAG = tag("mariadb")
+
+/** Creates the database (nothing without a server: its suites are skipped). */
 export const createMysqlDatabase = (database: string) =>
-  mysqlQuery(`CREATE DATABASE IF NOT EXISTS \`${database}\` CHARACTER SET utf8mb4`)
+  HAS_MYSQL ? mysqlQuery(`CREATE DATABASE IF NOT EXISTS \`${database}\` CHARACTER SET utf8mb4`) : Promise.resolve(undefined)
 
 /** A new, empty database (`tm_<label>_<random>`), dropped by `dropMysqlDatabase`. */
 export const freshMysqlDatabase = async (label: string) => {
@@ -79,4 +87,5 @@ export const freshMysqlDatabase = async (label: string) => {
   return database
 }
 
-export const dropMysqlDatabase = (database: string) => mysqlQuery(`DROP DATABASE IF EXISTS \`${database}\``)
+export const dropMysqlDatabase = (database: string) =>
+  HAS_MYSQL ? mysqlQuery(`DROP DATABASE IF EXISTS \`${database}\``) : Promise.resolve(undefined)
