@@ -188,7 +188,9 @@ export const TaskRecord: Schema.Schema<TaskRecord, {
 
 /**
  * The JSON line shape the CLI prints and imports:
- * `{"kind":"task","task_id",...,"date_done":"…Z"|null,...}`.
+ * `{"kind":"task","task_id",...,"date_done":"…Z"|null,...}`. Printing writes
+ * every key; reading needs only `kind`, `task_id` and `status`, and a key
+ * left out is null.
  *
  * @since 0.1.0
  * @category models
@@ -197,19 +199,25 @@ export interface TaskLine {
   readonly kind: "task"
   readonly task_id: string
   readonly status: string
-  readonly result: Json.Json
-  readonly traceback: string | null
-  readonly date_done: string | null
-  readonly name: string | null
-  readonly args: ReadonlyArray<Json.Json> | null
-  readonly kwargs: Json.JsonObject | null
-  readonly worker: string | null
-  readonly retries: number | null
-  readonly queue: string | null
+  readonly result?: Json.Json
+  readonly traceback?: string | null
+  readonly date_done?: string | null
+  readonly name?: string | null
+  readonly args?: ReadonlyArray<Json.Json> | null
+  readonly kwargs?: Json.JsonObject | null
+  readonly worker?: string | null
+  readonly retries?: number | null
+  readonly queue?: string | null
 }
 
+/** An optional key of a line: null when left out (`exact`: a key present as undefined is not JSON). */
+const orNull = <S extends Schema.Schema.Any>(schema: S) =>
+  Schema.optionalWith(Schema.NullOr(schema), { default: () => null, exact: true })
+
 /**
- * Schema from the JSON line shape to a `TaskRecord`.
+ * Schema from the JSON line shape to a `TaskRecord`. Only `kind`, `task_id`
+ * and `status` are required when decoding; `result` and the other keys
+ * default to null. Encoding writes every key.
  *
  * @since 0.1.0
  * @category schemas
@@ -219,15 +227,15 @@ export const TaskLine: Schema.Schema<TaskRecord, TaskLine> = Schema.transform(
     kind: Schema.Literal("task"),
     task_id: TaskId,
     status: TaskState.TaskState,
-    result: Json.Json,
-    traceback: Schema.NullOr(Schema.String),
-    date_done: Schema.NullOr(Schema.DateTimeUtc),
-    name: Schema.NullOr(ShortText),
-    args: Schema.NullOr(Schema.Array(Json.Json)),
-    kwargs: Schema.NullOr(JsonObject),
-    worker: Schema.NullOr(ShortText),
-    retries: Schema.NullOr(Schema.Int),
-    queue: Schema.NullOr(ShortText)
+    result: Schema.optionalWith(Json.Json, { default: () => null, exact: true }),
+    traceback: orNull(Schema.String),
+    date_done: orNull(Schema.DateTimeUtc),
+    name: orNull(ShortText),
+    args: orNull(Schema.Array(Json.Json)),
+    kwargs: orNull(JsonObject),
+    worker: orNull(ShortText),
+    retries: orNull(Schema.Int),
+    queue: orNull(ShortText)
   }),
   Schema.typeSchema(TaskRecord),
   {

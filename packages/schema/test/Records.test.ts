@@ -82,6 +82,25 @@ describe("TaskRecord", () => {
     expect(Either.isLeft(decode({ ...line, kind: "group" }))).toBe(true)
   })
 
+  it("reads a line with only kind, task_id and status: every other key is null", () => {
+    const decode = Schema.decodeUnknownEither(TaskRecord.TaskLine, { onExcessProperty: "error" })
+    expect(Either.getOrThrow(decode({ kind: "task", task_id: "m", status: "STARTED" }))).toEqual({
+      ...TaskRecord.pending("m"),
+      status: "STARTED"
+    })
+    expect(Either.getOrThrow(decode({ kind: "task", task_id: "m", status: "SUCCESS", result: 3, retries: 2 }))).toMatchObject({
+      result: 3,
+      retries: 2,
+      traceback: null,
+      dateDone: null
+    })
+    expect(Either.isLeft(decode({ kind: "task", task_id: "m" }))).toBe(true)
+    expect(Either.isLeft(decode({ kind: "task", status: "SUCCESS" }))).toBe(true)
+    expect(Either.isLeft(decode({ kind: "task", task_id: "m", status: "SUCCESS", name: undefined }))).toBe(true)
+    // printing still writes every key
+    expect(Object.keys(Schema.encodeSync(TaskRecord.TaskLine)(TaskRecord.pending("m")))).toHaveLength(12)
+  })
+
   it("builds the synthetic PENDING record", () => {
     expect(TaskRecord.pending("x")).toMatchObject({ taskId: "x", status: "PENDING", result: null, dateDone: null })
   })
