@@ -405,9 +405,21 @@ export const makeDriver = (
       )
     }
 
+    const stampColumns = (r: Pipeline.Stamped) => ({
+      status: r.status,
+      message: text(r.message),
+      started: iso(r.started),
+      completed: iso(r.completed)
+    })
+    const tallyColumns = (tally: Pipeline.Tally) => ({
+      children_total: tally.total,
+      children_final: tally.final,
+      worst_failure: tally.worst
+    })
+
     const driver: PipelineDriver = {
       kind: dialect === "pg" ? "postgres" : "sqlite",
-      insert: (tree, children) =>
+      insert: (tree, tallies) =>
         transaction(Effect.gen(function*() {
           const e = tree.execution
           const inserted = yield* sql`INSERT INTO ${executions} ${
@@ -420,11 +432,12 @@ export const makeDriver = (
               created: iso(e.created),
               started: iso(e.started),
               completed: iso(e.completed),
-              children_total: children.execution
+              ...tallyColumns(tallies.execution)
             })
           } ON CONFLICT (run_id) DO NOTHING RETURNING run_id`
           if (inserted.length === 0) return false
-          // Children are built PENDING with no message or stamps: those columns keep their NULL default.
+          // Every record as given: a built tree's children are PENDING with no message or stamps, a
+          // restored tree's keep theirs.
           yield* insertChunked(
             pipelineResults,
             tree.pipelineResults.map((r, i) => ({
@@ -432,8 +445,8 @@ export const makeDriver = (
               run_id: r.runId,
               position: r.index,
               object: Json.stringify(r.object),
-              status: r.status,
-              children_total: children.pipelineResults[i]
+              ...stampColumns(r),
+              ...tallyColumns(tallies.pipelineResults[i])
             }))
           )
           yield* insertChunked(
@@ -446,8 +459,8 @@ export const makeDriver = (
               ordinal: i,
               task_name: r.taskName,
               config: Json.stringify(r.config),
-              status: r.status,
-              children_total: children.taskExecutions[i]
+              ...stampColumns(r),
+              ...tallyColumns(tallies.taskExecutions[i])
             }))
           )
           yield* insertChunked(
@@ -459,7 +472,7 @@ export const makeDriver = (
               position: r.index,
               ordinal: i,
               object: Json.stringify(r.object),
-              status: r.status
+              ...stampColumns(r)
             }))
           )
           return true
