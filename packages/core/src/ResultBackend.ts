@@ -115,6 +115,14 @@ export interface Service {
   readonly getMany: (
     taskIds: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<TaskRecord.TaskRecord>, InvalidInput | GetError>
+  /**
+   * The stored records for many ids in one round trip, in the order asked:
+   * `None` where nothing is stored (where `getMany` answers a synthetic
+   * PENDING). What a bulk restore compares against.
+   */
+  readonly findMany: (
+    taskIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Option.Option<TaskRecord.TaskRecord>>, InvalidInput | GetError>
   /** Whether a record is stored for the id (an unknown id reads as PENDING but does not exist). */
   readonly exists: (taskId: string) => Effect.Effect<boolean, InvalidInput | GetError>
   /** Deletes a task's record; forgetting an unknown id is not an error. */
@@ -437,6 +445,25 @@ export const make = (
       )
     }
 
+    const findMany = (
+      taskIds: ReadonlyArray<string>
+    ): Effect.Effect<ReadonlyArray<Option.Option<TaskRecord.TaskRecord>>, InvalidInput | GetError> => {
+      const checked = checkIds("taskIds", taskIds)
+      if (Either.isLeft(checked)) return Effect.fail(checked.left)
+      if (taskIds.length === 0) return Effect.succeed([])
+      const unique = Array.from(new Set(taskIds))
+      return Effect.map(readMany(unique), (found) => {
+        const byId = new Map<string, TaskRecord.TaskRecord>()
+        unique.forEach((id, i) => {
+          const r = found[i]
+          if (r !== undefined) byId.set(id, r)
+        })
+        return taskIds.map((id) => Option.fromNullable(byId.get(id)))
+      }).pipe(
+        (effect) => Tracing.withSpan(effect, "ResultBackend.findMany", () => ({ count: taskIds.length }))
+      )
+    }
+
     const readOne = <A>(
       taskId: string,
       span: string,
@@ -591,6 +618,7 @@ export const make = (
       store,
       get,
       getMany,
+      findMany,
       exists,
       forget,
       saveGroup,

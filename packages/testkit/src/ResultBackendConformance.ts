@@ -388,6 +388,24 @@ export const suite = <E>(name: string, make: MakeLayer<E>, suiteOptions: SuiteOp
           expect(records[2].taskId).toBe(a)
         }))
 
+      it.effect("findMany tells a stored PENDING from an unknown id, in the order asked", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          const [stored, unknown, done] = [uid("fp"), uid("fmiss"), uid("fdone")]
+          yield* backend.store(stored, null, "PENDING")
+          yield* backend.store(done, 7, "SUCCESS")
+          const found = yield* backend.findMany([done, unknown, stored, done])
+          expect(found.map((r) => Option.map(r, (x) => [x.taskId, x.status]))).toEqual([
+            Option.some([done, "SUCCESS"]),
+            Option.none(),
+            Option.some([stored, "PENDING"]),
+            Option.some([done, "SUCCESS"])
+          ])
+          expect(yield* backend.findMany([])).toEqual([])
+          const bad = yield* Effect.flip(backend.findMany([""]))
+          expect(bad._tag).toBe("InvalidInput")
+        }))
+
       it.effect("getMany of nothing is nothing", () =>
         Effect.gen(function*() {
           const backend = yield* Backend
