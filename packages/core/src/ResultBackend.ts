@@ -53,6 +53,12 @@ export interface StoreOptions {
   readonly worker?: string | null | undefined
   readonly retries?: number | null | undefined
   readonly queue?: string | null | undefined
+  /**
+   * For a READY state: the `dateDone` to store instead of now (restoring a
+   * record as it was, e.g. an import or a copy). Ignored for other states,
+   * which never carry one.
+   */
+  readonly dateDone?: DateTime.Utc | undefined
 }
 
 /**
@@ -420,6 +426,21 @@ export const make = (
       if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
       if (state === TaskState.IGNORED) return Effect.succeed(StoreOutcome.Ignored({ reason: "IgnoredState", taskId }))
       const ready = TaskState.isReady(state)
+      const given = request?.dateDone
+      if (ready && given !== undefined) {
+        // A given date: no clock to read.
+        if (!DateTime.isDateTime(given) || !DateTime.isUtc(given)) {
+          return Effect.fail(new InvalidInput({ field: "dateDone", reason: "must be a DateTime.Utc", id: taskId }))
+        }
+        const millis = DateTime.toEpochMillis(given)
+        if (millis < FIRST_SQL_MILLIS || millis > LAST_SQL_MILLIS) return Effect.fail(outOfRange(prepared.right, millis))
+        const record = withDateDone(prepared.right, given)
+        return Effect.withFiberRuntime<StoreOutcome, InvalidInput | StoreError>((fiber) =>
+          Tracing.isObserved(fiber.currentTracer)
+            ? Tracing.withSpan(writeRecord(record), "ResultBackend.store", () => ({ taskId, state }))
+            : writeRecord(record)
+        )
+      }
       return storeDirect(prepared.right, ready)
     }
 

@@ -4,11 +4,11 @@
  * `ResultBackend` and `PipelineStore`, one at a time or as a bounded,
  * concurrent stream, and copy a whole store into another.
  *
- * Restoring goes through the backend's own `store` / `saveGroup` and the
+ * Restoring goes through the backend's own `store` (with the record's
+ * `dateDone`) / `saveGroup` (its clock pinned to the group's date) and the
  * pipeline store's `restore`, so every rule and encoding of the target
  * applies (a stored SUCCESS stays final, a stored run is never rewritten,
- * Celery-compatible encodings are honoured); only the clock those calls
- * read is pinned to the record's `dateDone`. Restoring the same records
+ * Celery-compatible encodings are honoured). Restoring the same records
  * twice leaves the store as once.
  *
  * `restore` takes a stream of entries (a record and its position: a line
@@ -78,9 +78,10 @@ export const restoreTask = (
   backend: ResultBackend.Service,
   record: TaskRecord.TaskRecord
 ): Effect.Effect<ResultBackend.StoreOutcome, InvalidInput | StoreError> => {
-  // What is left after the stored keys is exactly the request: traceback and the extended fields.
+  // What is left after the stored keys is the request: traceback and the extended fields; the date
+  // goes with it (a READY record without one is stamped now).
   const { dateDone, result, status, taskId, ...request } = record
-  return at(dateDone, backend.store(taskId, result, status, request))
+  return backend.store(taskId, result, status, dateDone === null ? request : { ...request, dateDone })
 }
 
 /**
@@ -245,6 +246,11 @@ export interface Options {
   readonly batchSize?: number | undefined
   /** Batches in flight at once (default 4). */
   readonly concurrency?: number | undefined
+  /**
+   * Writes under way at once per batch (default 64): a SQL backend
+   * coalesces concurrent writes into multi-row statements.
+   */
+  readonly writers?: number | undefined
   /** Called after every batch with the report so far. */
   readonly onProgress?: ((report: Report) => Effect.Effect<void>) | undefined
   /**
@@ -345,11 +351,22 @@ const zero = () => ({ new: 0, changed: 0, unchanged: 0, kept: 0 })
 type RestoreError = InvalidInput | StoreError | GroupError | GetError | PipelineBuildError | PipelineReadError
 
 /**
- * The record in the target before an entry is handled: `null` when none is
- * stored, `undefined` when not known (an earlier entry's write raced with
- * another writer): then the target is read again.
+ * A record in the target: `null` when none is stored, a state (computed
+ * when first needed), or `undefined` when not known (a write that another
+ * writer's SUCCESS overtook): then the target is read again.
  */
-type Current = State | null | undefined
+type Current = Lazy | null | undefined
+
+interface Lazy {
+  readonly get: () => State
+}
+
+const lazy = (f: () => State): Lazy => {
+  let state: State | undefined
+  return { get: () => (state ??= f()) }
+}
+
+const known = (state: State): Lazy => ({ get: () => state })
 
 /**
  * Restores a stream of entries into a target (see the module docs), in
@@ -370,6 +387,7 @@ export const restore = <E, R>(
     const dryRun = options.dryRun === true
     const batchSize = Math.max(1, Math.floor(options.batchSize ?? 500))
     const concurrency = Math.max(1, Math.floor(options.concurrency ?? 4))
+    const writers = Math.max(1, Math.floor(options.writers ?? 64))
     const counts = { tasks: zero(), groups: zero(), runs: zero() }
     let invalid = 0
     let through = 0
@@ -390,138 +408,159 @@ export const restore = <E, R>(
         if (failure === undefined || entryAt < failure.at) failure = { at: entryAt, cause }
         return Deferred.succeed(halt, undefined)
       })
-    /** What is kept of a state beyond its batch: in a dry run, every state to the end, as digests. */
-    const kept = (state: State): State => (dryRun ? digested(state) : state)
+    /** Whether a failure happened at an entry before `position` (any failure, for 0). */
+    const failedBefore = (position: number) => failure !== undefined && (position === 0 || position > failure.at)
     const same = (state: State, incoming: State, withDate: boolean) =>
       state.digested
         ? (withDate ? state.full === digest(incoming.full) : state.body === digest(incoming.body))
         : (withDate ? state.full === incoming.full : state.body === incoming.body)
 
-    // The latest entry of each record still under way (in a dry run: of every record seen).
-    const latest = new Map<string, Deferred.Deferred<Current>>()
+    // Which batch under way last took each record: a batch with an entry for a record that an
+    // earlier batch under way holds waits for that batch first.
+    const holder = new Map<string, Deferred.Deferred<void>>()
+    // A dry run writes nothing: what each record would be after the entries so far (digests).
+    const seen = new Map<string, State>()
 
-    const classify = (item: Item, current: State | null): Change => {
+    const classify = (item: Item, current: Lazy | null): Change => {
       if (current === null) return "new"
       const withDate = item._tag !== "Task" || item.record.dateDone !== null || !TaskState.isReady(item.record.status)
-      if (same(current, stateOf(item), withDate)) return "unchanged"
-      return current.final ? "kept" : "changed"
+      const state = current.get()
+      if (same(state, stateOf(item), withDate)) return "unchanged"
+      return state.final ? "kept" : "changed"
     }
 
     /** Writes one entry's record: the state after it, `undefined` when another writer kept its own. */
-    const write = (item: Item): Effect.Effect<{ readonly change?: Change; readonly state: Current }, RestoreError> => {
+    const write = (item: Item): Effect.Effect<{ readonly kept: boolean; readonly after: Current }, RestoreError> => {
       switch (item._tag) {
         case "Task":
           return Effect.map(restoreTask(target.backend, item.record), (outcome) =>
-            outcome._tag === "Stored" ? { state: taskState(outcome.record) } : { change: "kept", state: undefined })
+            outcome._tag === "Stored"
+              ? { kept: false, after: lazy(() => taskState(outcome.record)) }
+              : { kept: true, after: undefined })
         case "Group":
-          return Effect.map(restoreGroup(target.backend, item.group), (group) => ({ state: groupState(group) }))
+          return Effect.map(restoreGroup(target.backend, item.group), (group) => ({
+            kept: false,
+            after: lazy(() => groupState(group))
+          }))
         case "Run":
           return Effect.flatMap(pipelinesOf(target), (store) =>
             Effect.map(store.restore(item.run), (outcome) =>
-              outcome.created ? { state: runState(item.run) } : { change: "kept", state: undefined }))
+              outcome.created ? { kept: false, after: lazy(() => runState(item.run)) } : { kept: true, after: undefined }))
       }
     }
 
-    /** The target's records for entries: one `findMany` for the tasks, a read per group and run. */
-    const read = (items: ReadonlyArray<Item>): Effect.Effect<Map<string, State | null>, RestoreError> =>
+    /** The target's records for items: one `findMany` for the tasks, a read per group and run. */
+    const read = (items: ReadonlyArray<Item>): Effect.Effect<Map<string, Lazy | null>, RestoreError> =>
       Effect.gen(function*() {
-        const found = new Map<string, State | null>()
-        const taskIds = items.flatMap((item) => (item._tag === "Task" ? [item.record.taskId] : []))
+        const found = new Map<string, Lazy | null>()
+        const taskIds: Array<string> = []
+        const others: Array<Item> = []
+        for (const item of items) {
+          if (item._tag === "Task") taskIds.push(item.record.taskId)
+          else others.push(item)
+        }
         if (taskIds.length > 0) {
           const records = yield* target.backend.findMany(taskIds)
-          taskIds.forEach((id, i) => found.set(`t:${id}`, Option.match(records[i], { onNone: () => null, onSome: taskState })))
-        }
-        yield* Effect.forEach(items, (item): Effect.Effect<void, RestoreError> => {
-          switch (item._tag) {
-            case "Task":
-              return Effect.void
-            case "Group":
-              return Effect.map(target.backend.restoreGroup(item.group.groupId), (g) =>
-                void found.set(keyOf(item), Option.match(g, { onNone: () => null, onSome: groupState })))
-            case "Run":
-              return Effect.flatMap(pipelinesOf(target), (store) =>
-                Effect.map(store.getRun(item.run.execution.runId), (run) =>
-                  void found.set(keyOf(item), Option.match(run, { onNone: () => null, onSome: runState }))))
+          for (let i = 0; i < taskIds.length; i++) {
+            const r = records[i]
+            found.set(`t:${taskIds[i]}`, Option.isNone(r) ? null : lazy(() => taskState(r.value)))
           }
+        }
+        yield* Effect.forEach(others, (item): Effect.Effect<void, RestoreError> => {
+          if (item._tag === "Group") {
+            return Effect.map(target.backend.restoreGroup(item.group.groupId), (g) =>
+              void found.set(keyOf(item), Option.isNone(g) ? null : known(groupState(g.value))))
+          }
+          return Effect.flatMap(pipelinesOf(target), (store) =>
+            Effect.map(store.getRun(keyOf(item).slice(2)), (run) =>
+              void found.set(keyOf(item), Option.isNone(run) ? null : known(runState(run.value)))))
         }, { concurrency: 16, discard: true })
         return found
       })
 
-    interface Link {
-      readonly entry: Entry
-      readonly key: string
-      /** The entry before this one for the same record, still under way when this one was read. */
-      readonly before: Deferred.Deferred<Current> | undefined
-      readonly mine: Deferred.Deferred<Current>
-    }
-
-    /** Handles one entry; settles `mine` with the record's state after it, whatever happens. */
-    const handle = (link: Link, found: ReadonlyMap<string, State | null>): Effect.Effect<void> => {
-      const { entry, key, mine } = link
-      const settle = (state: Current) =>
-        Effect.zipRight(
-          Deferred.succeed(mine, state === null || state === undefined ? state : kept(state)),
-          Effect.sync(() => {
-            if (!dryRun && latest.get(key) === mine) latest.delete(key)
-          })
-        )
-      return Effect.gen(function*() {
-        let current: Current = link.before === undefined ? found.get(key) : yield* Deferred.await(link.before)
-        // After a failure, entries behind the failed one are left alone.
-        if (failure !== undefined && entry.at > failure.at) return yield* settle(current)
-        if (current === undefined) {
-          const again = yield* Effect.either(read([entry.item]))
-          if (again._tag === "Left") {
-            yield* fail(entry.at, again.left)
-            return yield* settle(undefined)
-          }
-          current = again.right.get(key) ?? null
+    /**
+     * One batch. Its entries go in generations: the first entry of each
+     * record, then the second of each record that has two, … — so that the
+     * entries for one record run in stream order, and those of different
+     * records run together.
+     */
+    const runBatch = (batch: Chunk.Chunk<Entry>): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const list = Chunk.toReadonlyArray(batch)
+        // Batches are cut in stream order and every batch started is finished: the last entry of the
+        // latest batch is how far the restore got.
+        through = Math.max(through, list[list.length - 1].at)
+        const done = yield* Deferred.make<void>()
+        const before = new Set<Deferred.Deferred<void>>()
+        const generations: Array<Array<Entry>> = []
+        const generation = new Map<string, number>()
+        for (const entry of list) {
+          const key = keyOf(entry.item)
+          const earlier = holder.get(key)
+          if (earlier !== undefined && earlier !== done) before.add(earlier)
+          holder.set(key, done)
+          const g = (generation.get(key) ?? -1) + 1
+          generation.set(key, g)
+          ;(generations[g] ??= []).push(entry)
         }
-        let change = classify(entry.item, current)
-        let after: Current = current
-        if (change === "new" || change === "changed") {
-          if (dryRun) {
-            after = stateOf(entry.item)
-          } else {
-            const outcome = yield* Effect.either(write(entry.item))
-            if (outcome._tag === "Left") {
+        for (const earlier of before) yield* Deferred.await(earlier)
+
+        const after = new Map<string, Current>()
+        for (let g = 0; g < generations.length && !failedBefore(0); g++) {
+          const entries = generations[g]
+          const unknown = entries.filter((e) => {
+            const key = keyOf(e.item)
+            return g === 0 ? !(dryRun && seen.has(key)) : after.get(key) === undefined
+          })
+          const current = yield* Effect.either(read(unknown.map((e) => e.item)))
+          if (current._tag === "Left") {
+            yield* fail(entries[0].at, current.left)
+            break
+          }
+          const writes: Array<{ readonly entry: Entry; readonly key: string; readonly change: Change; readonly before: Lazy | null }> = []
+          for (const entry of entries) {
+            // After a failure, entries behind the failed one are left alone.
+            if (failedBefore(entry.at)) continue
+            const key = keyOf(entry.item)
+            const now: Lazy | null = g > 0 && after.get(key) !== undefined
+              ? after.get(key)!
+              : dryRun && seen.has(key)
+              ? known(seen.get(key)!)
+              : current.right.get(key) ?? null
+            const change = classify(entry.item, now)
+            if ((change === "new" || change === "changed") && !dryRun) {
+              writes.push({ entry, key, change, before: now })
+              continue
+            }
+            counts[kindOf(entry.item)][change]++
+            after.set(key, change === "new" || change === "changed" ? lazy(() => stateOf(entry.item)) : now)
+          }
+          yield* Effect.forEach(writes, ({ before, change, entry, key }) =>
+            Effect.flatMap(Effect.either(write(entry.item)), (outcome) => {
+              if (outcome._tag === "Right") {
+                counts[kindOf(entry.item)][outcome.right.kept ? "kept" : change]++
+                after.set(key, outcome.right.after)
+                return Effect.void
+              }
               const error = outcome.left
               if (error._tag === "InvalidInput" && options.onInvalid !== undefined) {
                 invalid++
-                yield* options.onInvalid(entry.at, error)
-                return yield* settle(current)
+                after.set(key, before)
+                return options.onInvalid(entry.at, error)
               }
-              yield* fail(entry.at, error)
-              return yield* settle(undefined)
-            }
-            change = outcome.right.change ?? change
-            after = outcome.right.state
-          }
+              after.set(key, undefined)
+              return fail(entry.at, error)
+            }), { concurrency: writers, discard: true })
         }
-        counts[kindOf(entry.item)][change]++
-        yield* settle(after)
-      })
-    }
-
-    const runBatch = (batch: Chunk.Chunk<Entry>): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        // Chain each entry behind the latest entry of the same record (stream order).
-        const links: Array<Link> = []
-        // Batches are cut in stream order and every batch started is finished: the last entry of the
-        // latest batch is how far the restore got.
-        through = Math.max(through, Chunk.unsafeLast(batch).at)
-        for (const entry of batch) {
+        for (const entry of list) {
           const key = keyOf(entry.item)
-          const mine = yield* Deferred.make<Current>()
-          links.push({ entry, key, before: latest.get(key), mine })
-          latest.set(key, mine)
+          if (dryRun) {
+            const state = after.get(key)
+            if (state !== undefined && state !== null) seen.set(key, digested(state.get()))
+          }
+          if (holder.get(key) === done) holder.delete(key)
         }
-        const current = yield* Effect.either(read(links.filter((l) => l.before === undefined).map((l) => l.entry.item)))
-        if (current._tag === "Left") {
-          yield* fail(links[0].entry.at, current.left)
-          return yield* Effect.forEach(links, (l) => Deferred.succeed(l.mine, undefined), { discard: true })
-        }
-        yield* Effect.forEach(links, (l) => handle(l, current.right), { concurrency: "unbounded", discard: true })
+        yield* Deferred.succeed(done, undefined)
         if (options.onProgress !== undefined) yield* options.onProgress(report())
       })
 

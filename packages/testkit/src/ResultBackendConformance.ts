@@ -406,6 +406,21 @@ export const suite = <E>(name: string, make: MakeLayer<E>, suiteOptions: SuiteOp
           expect(bad._tag).toBe("InvalidInput")
         }))
 
+      it.effect("store with a dateDone keeps it for a READY state, and ignores it otherwise", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          const [done, started, odd] = [uid("dd"), uid("ds"), uid("dx")]
+          const when = DateTime.unsafeMake("2001-02-03T04:05:06.789Z")
+          const stored = yield* backend.store(done, 1, "FAILURE", { dateDone: when })
+          expect(stored._tag).toBe("Stored")
+          expect((yield* backend.get(done)).dateDone).toEqual(when)
+          yield* backend.store(started, null, "STARTED", { dateDone: when })
+          expect((yield* backend.get(started)).dateDone).toBeNull()
+          const bad = yield* Effect.flip(backend.store(odd, 1, "SUCCESS", { dateDone: "2001-01-01" as unknown as DateTime.Utc }))
+          expect(bad._tag).toBe("InvalidInput")
+          expect(yield* backend.exists(odd)).toBe(false)
+        }))
+
       it.effect("getMany of nothing is nothing", () =>
         Effect.gen(function*() {
           const backend = yield* Backend
