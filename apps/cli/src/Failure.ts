@@ -6,6 +6,7 @@
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 
@@ -101,4 +102,15 @@ export const logLevel = (text: string | undefined): LogLevel.LogLevel => {
     default:
       return LogLevel.Warning
   }
+}
+
+/**
+ * The process's exit status for a command's exit: 0 on success, 130 when
+ * it was interrupted (Ctrl-C), 1 on any failure.
+ *
+ * @since 0.1.0
+ */
+export const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
+  if (Exit.isSuccess(exit)) return 0
+  return Cause.isInterruptedOnly(exit.cause) ? 130 : 1
 }

@@ -37,5 +37,11 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
 Cli.run(process.argv).pipe(
   Effect.tapErrorCause(Failure.report(process.env.TASKMETA_DEBUG === "1")),
   Effect.provide(Layer.merge(Platform, Logging)),
-  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+  // Ctrl-C (SIGINT, SIGTERM) interrupts the command: exit 130, as shells report a SIGINT; import and copy
+  // first finish their batches and print what they wrote.
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    disablePrettyLogger: true,
+    teardown: (exit, onExit) => onExit(Failure.exitCode(exit))
+  })
 )
