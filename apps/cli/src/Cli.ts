@@ -530,7 +530,10 @@ const importCommand = Command.make("import", {
         dryRun: o.dryRun,
         stop,
         onProgress: (r) => progress.update({ done: Transfer.handled(r), position }),
-        onInvalid: o.skipInvalid ? (at, error) => onSkip(new Bulk.BadLine({ line: at, reason: error.message })) : undefined
+        // Counted in the report's `invalid` (the lines skipped before the store are counted in `skipped`).
+        onInvalid: o.skipInvalid
+          ? (at, error) => progress.log(`taskmeta: skipped ${new Bulk.BadLine({ line: at, reason: error.message }).message}`)
+          : undefined
       }).pipe(
         Effect.catchTag("TransferError", (e) => {
           const what = e.cause instanceof Bulk.BadLine ? e.cause.message : `line ${e.at}: ${e.message}`
