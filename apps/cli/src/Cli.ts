@@ -8,6 +8,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
@@ -15,10 +16,8 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -31,12 +30,11 @@ import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import * as ExceptionInfo from "@taskmeta/schema/ExceptionInfo"
-import * as GroupRecord from "@taskmeta/schema/GroupRecord"
-import * as Json from "@taskmeta/schema/Json"
-import * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
 import * as UtcTime from "@taskmeta/schema/UtcTime"
 import * as Inputs from "./Inputs.js"
+import * as Bulk from "./internal/bulk.js"
+import * as Progress from "./internal/progress.js"
 import * as Output from "./Output.js"
 import * as Serve from "./Serve.js"
 import { version } from "./internal/version.js"
@@ -71,8 +69,6 @@ export class UsageError extends Schema.TaggedError<UsageError>("@taskmeta/cli/Us
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 
 const fail = (message: string) => Effect.fail(new CliError({ message }))
-
-const orFail = <A>(either: Either.Either<A, string>) => Either.match(either, { onLeft: fail, onRight: Effect.succeed })
 
 const usage = (message: string) => Effect.fail(new UsageError({ message }))
 
@@ -399,19 +395,22 @@ const cleanup = Command.make("cleanup", {
       if (o.dryRun) {
         return yield* Console.log(`would delete ${plural(due.tasks, "task")} and ${plural(due.groups, "group")} done more than ${age} ago`)
       }
-      // On large runs, report progress from a second count while the batches run.
+      // On large runs, progress from a second count while the batches run (a bar on a terminal,
+      // a few plain lines elsewhere).
       const total = due.tasks + due.groups
-      const reporter = total >= PROGRESS_FROM
-        ? yield* Effect.fork(
-          browser.countExpired.pipe(
-            Effect.flatMap((left) => progress(`cleanup: ${total - left.tasks - left.groups} of ${total} deleted…`)),
+      const report = yield* Effect.scoped(Effect.gen(function*() {
+        if (total >= PROGRESS_FROM) {
+          const bar = yield* Progress.make({ label: "cleanup", total, stream: process.stderr })
+          yield* browser.countExpired.pipe(
+            Effect.flatMap((left) => bar.update({ done: Math.max(0, total - left.tasks - left.groups) })),
             Effect.catchAllCause((cause) => Effect.logDebug("progress count failed", cause)),
             Effect.delay("1 second"),
-            Effect.forever
+            Effect.forever,
+            Effect.forkScoped
           )
-        )
-        : undefined
-      const report = yield* backend.cleanup().pipe(Effect.ensuring(reporter ? Fiber.interrupt(reporter) : Effect.void))
+        }
+        return yield* backend.cleanup()
+      }))
       yield* Console.log(`deleted ${plural(report.tasks, "task")} and ${plural(report.groups, "group")} done more than ${age} ago`)
     }).pipe(Effect.provide(layerFor(o, { resultExpires: expires })))
   })).pipe(Command.withDescription("Delete expired task and group records, in batches"))
@@ -509,67 +508,96 @@ const pipelines = Command.make("pipelines").pipe(
 // export / import / copy
 // ---------------------------------------------------------------------------
 
-const exportCommand = Command.make("export", where, (o) =>
+/**
+ * The pipeline runs of a store, for export and copy. An ArangoDB database
+ * whose pipeline collections were never created has no runs (the CLI never
+ * creates them).
+ */
+const pipelineSource = (
+  url: BackendUrl.BackendUrl,
+  context: Context.Context<PipelineStore.PipelineStore | Pipelines.PipelineBrowser>
+): Transfer.Source["pipelines"] => {
+  const browser = Context.get(context, Pipelines.PipelineBrowser)
+  return {
+    store: Context.get(context, PipelineStore.PipelineStore),
+    browser: url._tag !== "Arango" ? browser : {
+      pipelineIds: browser.pipelineIds.pipe(
+        Effect.catchIf(
+          (e) => /\b1203\b|collection or view not found/i.test(e.message),
+          (e) =>
+            Effect.as(
+              Effect.logWarning("no pipeline collections in the database: pipeline runs are left out").pipe(
+                Effect.annotateLogs({ error: e.message })
+              ),
+              []
+            )
+        )
+      )
+    }
+  }
+}
+
+/** The store a command's options name, built in the current scope (one client for every service). */
+const openStore = (given: Where, extra: Extra = {}) =>
   Effect.gen(function*() {
-    const browser = yield* ResultBrowser.ResultBrowser
-    yield* writeLines(Stream.map(browser.exportTasks, Output.taskLine))
-    yield* writeLines(Stream.map(browser.exportGroups, Output.groupLine))
-  }).pipe(Effect.provide(readLayerFor(o)))).pipe(
-    Command.withDescription("Print every task, then every group, as JSON lines (the format import reads)")
-  )
-
-const Line = Schema.Union(TaskRecord.TaskLine, GroupRecord.GroupLine)
-const decodeLine = Schema.decodeUnknownEither(Line, { onExcessProperty: "error" })
-
-const parseLine = (text: string, n: number) =>
-  Either.flatMap(
-    Either.mapLeft(Json.parse(text), (e) => `line ${n}: ${e.reason}`),
-    (json) =>
-      Either.mapLeft(decodeLine(json), (e) => {
-        const [issue] = ParseResult.ArrayFormatter.formatErrorSync(e)
-        const where = issue === undefined || issue.path.length === 0 ? "" : `${issue.path.join(".")}: `
-        return `line ${n}: not a task or group line (${where}${issue?.message ?? "unexpected shape"})`
-      })
-  )
+    const o = yield* located(given)
+    const url = yield* resolveUrl(o.backend)
+    const context = yield* Layer.build(Stores.layerFromUrl(url, yield* backendOptions(o, extra)))
+    return { url, context }
+  })
 
 /**
- * The lines of a byte stream as text, each checked to be UTF-8 (a decoder
- * that replaced invalid bytes with U+FFFD would import a different id or
- * result than the one written): a line that is not fails the stream with its
- * number. A line ends at `\n`; a `\r` before it is dropped.
+ * A store opened to read from (`export`, `copy`'s source): read-only, so
+ * nothing is created or migrated. Its pipeline runs come along when it has
+ * the pipeline tables; a Celery database without them has no runs.
  */
-const utf8Lines = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<string, E | CliError, R> =>
-  Stream.suspend(() => {
-    const decoder = new TextDecoder("utf-8", { fatal: true })
-    let carry = new Uint8Array(0)
-    let n = 0
-    const split = (chunk: Uint8Array): Array<Uint8Array> => {
-      const joined = new Uint8Array(carry.length + chunk.length)
-      joined.set(carry)
-      joined.set(chunk, carry.length)
-      const out: Array<Uint8Array> = []
-      let start = 0
-      for (let i = joined.indexOf(10); i !== -1; i = joined.indexOf(10, start)) {
-        out.push(joined.subarray(start, i))
-        start = i + 1
-      }
-      carry = joined.slice(start)
-      return out
-    }
-    const decode = (line: Uint8Array): Effect.Effect<string, CliError> => {
-      n++
-      try {
-        return Effect.succeed(decoder.decode(line).replace(/\r$/, ""))
-      } catch {
-        return fail(`line ${n}: not valid UTF-8 text`)
-      }
-    }
-    return bytes.pipe(
-      Stream.mapConcat(split),
-      Stream.concat(Stream.suspend(() => (carry.length > 0 ? Stream.make(carry) : Stream.empty))),
-      Stream.mapEffect(decode)
+const openSource = (url: BackendUrl.BackendUrl, options: Stores.Options) =>
+  Effect.gen(function*() {
+    const results = yield* Layer.build(Stores.resultsLayerFromUrl(url, { ...options, readOnly: true }))
+    const pipelines = yield* Layer.build(Pipelines.layerFromUrl(url, { ...options, readOnly: true })).pipe(
+      Effect.map(Option.some),
+      Effect.catchIf(
+        (e) => e._tag === "BackendOpenError" && (e.cause as { readonly _tag?: unknown } | undefined)?._tag === "MissingTables",
+        () => Effect.succeedNone
+      )
     )
+    return {
+      browser: Context.get(results, ResultBrowser.ResultBrowser),
+      pipelines: Option.isSome(pipelines) ? pipelineSource(url, pipelines.value) : undefined
+    } satisfies Transfer.Source
   })
+
+const targetOf = (context: Context.Context<Stores.Services>): Transfer.Target => ({
+  backend: Context.get(context, ResultBackend.ResultBackend),
+  pipelines: Context.get(context, PipelineStore.PipelineStore)
+})
+
+const exportCommand = Command.make("export", where, (o) =>
+  Effect.scoped(Effect.gen(function*() {
+    const w = yield* located(o)
+    const url = yield* resolveUrl(w.backend)
+    const source = yield* openSource(url, yield* backendOptions(w))
+    // Output to a terminal shows no progress (it would mix with the lines); to a file or a pipe it does.
+    const silent = process.stdout.isTTY === true
+    const total = silent ? undefined : yield* Transfer.count(source)
+    const progress = yield* Progress.make({ label: "export", total, stream: process.stderr, silent })
+    let done = 0
+    const print = <A, E>(records: Stream.Stream<A, E>, line: (a: A) => string) =>
+      Stream.runForEachChunk(records, (chunk) =>
+        Effect.zipRight(
+          write(Array.from(chunk, (r) => `${line(r)}\n`).join("")),
+          Effect.suspend(() => progress.update({ done: done += chunk.length }))
+        ))
+    yield* print(source.browser.exportTasks, Output.taskLine)
+    yield* print(source.browser.exportGroups, Output.groupLine)
+    if (source.pipelines !== undefined) {
+      yield* print(Transfer.pipelineRuns(source.pipelines.store, source.pipelines.browser), Output.pipelineTreeLine)
+    }
+  }))).pipe(
+    Command.withDescription(
+      "Print every task, then every group, then every pipeline run, as JSON lines (the format import reads)"
+    )
+  )
 
 /** `--encoding` (alias `--codec`), else `TASKMETA_ENCODING`, else json. */
 const encodingOption = Options.choice("encoding", Stores.encodings).pipe(
@@ -581,84 +609,107 @@ const encodingOption = Options.choice("encoding", Stores.encodings).pipe(
   Options.withFallbackConfig(Stores.encodingConfig)
 )
 
+const dryRunOption = (what: string) =>
+  Options.boolean("dry-run").pipe(
+    Options.withDescription(`Only read and count what ${what} would change (new, changed, unchanged); write nothing`)
+  )
+
 const importCommand = Command.make("import", {
   ...where,
   encoding: encodingOption,
+  dryRun: dryRunOption("the import"),
+  skipInvalid: Options.boolean("skip-invalid").pipe(
+    Options.withDescription(
+      "Skip lines that are not valid records (each reported on stderr with its number and reason) instead of stopping at the first"
+    )
+  ),
   file: Args.file({ name: "file", exists: "yes" }).pipe(
     Args.withDescription("JSON lines to read (default: standard input)"),
     Args.optional
   )
 }, (o) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const backend = yield* ResultBackend.ResultBackend
-    const bytes = Option.match(o.file, {
-      onNone: () => NodeStream.stdin,
-      onSome: (path) => fs.stream(path)
-    })
-    let stored = 0
-    let unchanged = 0
-    let groups = 0
-    let n = 0
-    yield* utf8Lines(bytes).pipe(
-      Stream.runForEach((text) =>
-        Effect.gen(function*() {
-          n++
-          if (text.trim() === "") return
-          const line = yield* orFail(parseLine(text, n))
-          if ("groupId" in line) {
-            yield* Transfer.restoreGroup(backend, line)
-            groups++
-          } else {
-            const outcome = yield* Transfer.restoreTask(backend, line)
-            if (outcome._tag === "Stored") stored++
-            else unchanged++
-          }
-          if ((stored + unchanged + groups) % 1000 === 0) {
-            yield* progress(`import: ${stored + unchanged} tasks, ${groups} groups…`)
-          }
+  Bulk.stoppable((stop) =>
+    Effect.scoped(Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      // A file's size is known; standard input's is not (the count and the rate are shown).
+      const size = Option.isSome(o.file) ? Number((yield* fs.stat(o.file.value)).size) : undefined
+      const bytes = Option.match(o.file, { onNone: () => NodeStream.stdin, onSome: (path) => fs.stream(path) })
+      const { context } = yield* openStore(o, { encoding: o.encoding })
+      const progress = yield* Progress.make({ label: "import", total: size, bytes: true, stream: process.stderr })
+      let skipped = 0
+      let position = 0
+      const onSkip = (bad: Bulk.BadLine) =>
+        Effect.suspend(() => {
+          skipped++
+          return progress.log(`taskmeta: skipped ${bad.message}`)
         })
-      ),
-      Effect.mapError((error) =>
-        error._tag === "CliError" && stored + unchanged + groups > 0
-          ? new CliError({
-            message: `${error.message}; the ${plural(stored + unchanged, "task")} and ${
-              plural(groups, "group")
-            } before it were imported`
-          })
-          : error
+      const entries = Bulk.entries(bytes, o.skipInvalid ? onSkip : undefined).pipe(
+        Stream.mapChunks((chunk) => {
+          if (Chunk.isNonEmpty(chunk)) position = Chunk.lastNonEmpty(chunk).end
+          return chunk
+        })
       )
+      const report = yield* Transfer.restore(entries, targetOf(context), {
+        dryRun: o.dryRun,
+        stop,
+        onProgress: (r) => progress.update({ done: Transfer.handled(r), position }),
+        // Counted in the report's `invalid` (the lines skipped before the store are counted in `skipped`).
+        onInvalid: o.skipInvalid
+          ? (at, error) => progress.log(`taskmeta: skipped ${new Bulk.BadLine({ line: at, reason: error.message }).message}`)
+          : undefined
+      }).pipe(
+        Effect.catchTag("TransferError", (e) => {
+          const what = e.cause instanceof Bulk.BadLine ? e.cause.message : `line ${e.at}: ${e.message}`
+          const before = Transfer.written(e.report) + e.report.tasks.unchanged + e.report.groups.unchanged
+          return fail(
+            before === 0 && Transfer.handled(e.report) === 0
+              ? what
+              : `${what}; stopped there, after ${Bulk.counts(e.report)}${o.dryRun ? " (dry run: nothing was written)" : ""}`
+          )
+        })
+      )
+      yield* Console.log(Bulk.summary("imported", { ...report, invalid: report.invalid + skipped }))
+    }))
+  )).pipe(
+    Command.withDescription(
+      "Read task, group and pipeline run JSON lines (export's format) into the backend, concurrently in batches; " +
+        "idempotent. Ctrl-C stops at a batch boundary and says what was imported"
     )
-    yield* Console.log(
-      `imported ${plural(stored, "task")}, ${plural(groups, "group")}` + (unchanged > 0 ? ` (${unchanged} already SUCCESS, left as they were)` : "")
-    )
-  }).pipe(Effect.provide(layerFor(o, { encoding: o.encoding })))).pipe(
-    Command.withDescription("Read task and group JSON lines (export's format) into the backend; idempotent")
   )
 
 const copy = Command.make("copy", {
   from: Options.redacted("from").pipe(Options.withDescription("Source backend URL")),
   to: Options.redacted("to").pipe(Options.withDescription("Target backend URL")),
   schema: schemaOption,
-  encoding: encodingOption
+  encoding: encodingOption,
+  dryRun: dryRunOption("the copy")
 }, (o) =>
-  Effect.scoped(Effect.gen(function*() {
-    const options = yield* backendOptions(yield* located({ backend: Option.none(), schema: o.schema }))
-    const from = yield* BackendUrl.parse(o.from)
-    const to = yield* BackendUrl.parse(o.to)
-    const source = yield* Layer.build(Stores.resultsLayerFromUrl(from, { ...options, readOnly: true }))
-    const target = yield* Layer.build(Stores.backendLayerFromUrl(to, { ...options, encoding: o.encoding }))
-    const report = yield* Transfer.copy(
-      Context.get(source, ResultBrowser.ResultBrowser),
-      Context.get(target, ResultBackend.ResultBackend),
-      (r) => progress(`copy: ${r.stored + r.unchanged} tasks, ${r.groups} groups…`)
+  Bulk.stoppable((stop) =>
+    Effect.scoped(Effect.gen(function*() {
+      const options = yield* backendOptions(yield* located({ backend: Option.none(), schema: o.schema }))
+      const from = yield* BackendUrl.parse(o.from)
+      const to = yield* BackendUrl.parse(o.to)
+      const source = yield* openSource(from, options)
+      const target = targetOf(yield* Layer.build(Stores.layerFromUrl(to, { ...options, encoding: o.encoding })))
+      const total = yield* Transfer.count(source)
+      const progress = yield* Progress.make({ label: "copy", total, stream: process.stderr })
+      const where = ` from ${BackendUrl.describe(from)} to ${BackendUrl.describe(to)}`
+      const report = yield* Transfer.copy(source, target, {
+        dryRun: o.dryRun,
+        stop,
+        onProgress: (r) => progress.update({ done: Transfer.handled(r) })
+      }).pipe(
+        Effect.catchTag("TransferError", (e) =>
+          fail(`${e.message}; stopped after ${Bulk.counts(e.report)}${where}${o.dryRun ? " (dry run: nothing was written)" : ""}`))
+      )
+      yield* Console.log(Bulk.summary("copied", report, where))
+    }))
+  )).pipe(
+    Command.withDescription(
+      "Copy every task, group and pipeline run from one backend to another, concurrently in batches; idempotent. " +
+        "Ctrl-C stops at a batch boundary and says what was copied"
     )
-    yield* Console.log(
-      `copied ${plural(report.stored, "task")} and ${plural(report.groups, "group")} from ${BackendUrl.describe(from)} to ${
-        BackendUrl.describe(to)
-      }` + (report.unchanged > 0 ? ` (${report.unchanged} already SUCCESS there, left as they were)` : "")
-    )
-  }))).pipe(Command.withDescription("Copy every task and group from one backend to another"))
+  )
 
 // ---------------------------------------------------------------------------
 // root

@@ -11,6 +11,7 @@ import * as ExceptionInfo from "@taskmeta/schema/ExceptionInfo"
 import * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import * as Json from "@taskmeta/schema/Json"
 import type * as Pipeline from "@taskmeta/schema/Pipeline"
+import * as PipelineRun from "@taskmeta/schema/PipelineRun"
 import * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import type * as ResultBrowser from "@taskmeta/core/ResultBrowser"
 
@@ -80,47 +81,16 @@ export const pipelineRunLine = (execution: Pipeline.PipelineExecution): string =
     completed: iso(execution.completed)
   })
 
+const encodeRun = Schema.encodeSync(PipelineRun.RunLine)
+
 /**
- * A run's whole tree as one JSON object.
+ * A run's whole tree as one JSON object (`PipelineRun.RunLine`: the line
+ * `export` prints and `import` reads).
  *
  * @since 0.1.0
  * @category json
  */
-export const pipelineTreeLine = (tree: PipelineTree): string => {
-  const stamps = (r: Pipeline.Stamped) => ({
-    status: r.status,
-    message: r.message,
-    started: iso(r.started),
-    completed: iso(r.completed)
-  })
-  return Json.stringify({
-    kind: "pipeline_run",
-    run_id: tree.execution.runId,
-    pipeline_id: tree.execution.pipelineId,
-    input_data: tree.execution.inputData,
-    created: DateTime.formatIso(tree.execution.created),
-    ...stamps(tree.execution),
-    pipeline_results: tree.pipelineResults.map((pr) => ({
-      id: pr.id,
-      index: pr.index,
-      object: pr.object,
-      ...stamps(pr),
-      task_executions: tree.taskExecutions.filter((te) => te.pipelineResultId === pr.id).map((te) => ({
-        id: te.id,
-        index: te.index,
-        task_name: te.taskName,
-        config: te.config,
-        ...stamps(te),
-        task_results: tree.taskResults.filter((tr) => tr.taskExecutionId === te.id).map((tr) => ({
-          id: tr.id,
-          index: tr.index,
-          object: tr.object,
-          ...stamps(tr)
-        }))
-      }))
-    }))
-  })
-}
+export const pipelineTreeLine = (tree: PipelineTree): string => Json.stringify(encodeRun(tree) as unknown as Json.Json)
 
 /**
  * @since 0.1.0

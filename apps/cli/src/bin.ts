@@ -50,6 +50,8 @@ Cli.run(process.argv).pipe(
   Terminal.withTerminal,
   Effect.tapErrorCause(Failure.report(process.env.TASKMETA_DEBUG === "1")),
   Effect.provide(Layer.mergeAll(Platform, Logging, Config)),
+  // Ctrl-C (SIGINT, SIGTERM) interrupts the command: exit 130, as shells report a SIGINT; import and copy
+  // first finish their batches and print what they wrote.
   NodeRuntime.runMain({
     disableErrorReporting: true,
     disablePrettyLogger: true,

@@ -1,8 +1,8 @@
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
 const tsx = Path.join(root, "apps/cli/node_modules/.bin/tsx")
@@ -57,3 +57,15 @@ export const lines = (stdout: string): Array<Record<string, unknown>> =>
 export const tempDir = (label: string) => Fs.mkdtempSync(Path.join(Os.tmpdir(), `taskmeta-${label}-`))
 
 export const schemaName = (label: string) => `tm_${label}_${Math.random().toString(36).slice(2, 8)}`
+
+/**
+ * Starts the CLI from its sources as a child process that a test can signal: plain node with tsx as a
+ * loader (`--import tsx/esm`). The tsx command itself relays a signal to its child and SIGKILLs a child
+ * that does not acknowledge it within 30 ms, which a busy import may not.
+ */
+export const spawnCli = (args: ReadonlyArray<string>, options: { readonly cwd: string; readonly env?: Record<string, string> }) =>
+  spawn(process.execPath, ["--import", pathToFileURL(Path.join(root, "apps/cli/node_modules/tsx/dist/esm/index.mjs")).href, "--conditions=source", CLI, ...args], {
+    cwd: options.cwd,
+    env: cleanEnv(options.env ?? {}),
+    stdio: ["pipe", "pipe", "pipe"]
+  })

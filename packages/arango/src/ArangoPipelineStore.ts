@@ -34,7 +34,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { DriverError } from "@taskmeta/core/BackendError"
-import type { Access, ChildCounts, ListQuery, PipelineDriver, Tree } from "@taskmeta/core/PipelineDriver"
+import type { Access, ListQuery, PipelineDriver, Tallies, Tree } from "@taskmeta/core/PipelineDriver"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import * as RetryPolicy from "@taskmeta/core/RetryPolicy"
 import * as Json from "@taskmeta/schema/Json"
@@ -355,7 +355,7 @@ const tallyDoc = (tally: Pipeline.Tally) => ({ total: tally.total, final: tally.
  * @since 0.1.0
  * @category documents
  */
-export const treeDocuments = (tree: Tree, children: ChildCounts) => {
+export const treeDocuments = (tree: Tree, tallies: Tallies) => {
   const e = tree.execution
   return {
     execution: {
@@ -365,7 +365,7 @@ export const treeDocuments = (tree: Tree, children: ChildCounts) => {
       inputData: Json.stringify(e.inputData),
       created: DateTime.toEpochMillis(e.created),
       ...stampDoc(e),
-      tally: tallyDoc(Pipeline.emptyTally(children.execution))
+      tally: tallyDoc(tallies.execution)
     },
     pipelineResults: tree.pipelineResults.map((r, i) => ({
       _key: recordKey(r.id),
@@ -374,7 +374,7 @@ export const treeDocuments = (tree: Tree, children: ChildCounts) => {
       index: r.index,
       object: Json.stringify(r.object),
       ...stampDoc(r),
-      tally: tallyDoc(Pipeline.emptyTally(children.pipelineResults[i]))
+      tally: tallyDoc(tallies.pipelineResults[i])
     })),
     taskExecutions: tree.taskExecutions.map((r, i) => ({
       _key: recordKey(r.id),
@@ -386,7 +386,7 @@ export const treeDocuments = (tree: Tree, children: ChildCounts) => {
       taskName: r.taskName,
       config: Json.stringify(r.config),
       ...stampDoc(r),
-      tally: tallyDoc(Pipeline.emptyTally(children.taskExecutions[i]))
+      tally: tallyDoc(tallies.taskExecutions[i])
     })),
     taskResults: tree.taskResults.map((r, i) => ({
       _key: recordKey(r.id),
@@ -624,10 +624,10 @@ export const makeDriver = (db: Database, names: CollectionNames): PipelineDriver
 
   return {
     kind: "arango",
-    insert: (tree, children) =>
+    insert: (tree, tallies) =>
       transaction("insert", (q) =>
         Effect.gen(function*() {
-          const docs = treeDocuments(tree, children)
+          const docs = treeDocuments(tree, tallies)
           const inserted = yield* q("insertExecution", Aql.insertExecution, {
             "@collection": names.executions,
             key: docs.execution._key,

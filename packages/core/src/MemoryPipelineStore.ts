@@ -128,7 +128,7 @@ export const makeDriver: Effect.Effect<PipelineDriver> = Effect.gen(function*() 
 
   return {
     kind: "memory",
-    insert: (tree, children) =>
+    insert: (tree, tallies) =>
       exclusive(Effect.sync(() => {
         const runId = tree.execution.runId
         if (executions.has(runId)) return false
@@ -137,13 +137,13 @@ export const makeDriver: Effect.Effect<PipelineDriver> = Effect.gen(function*() 
           tree.taskExecutions.find((r) => taskExecutions.has(r.id)) ??
           tree.taskResults.find((r) => taskResults.has(r.id))
         if (clash !== undefined) return "clash" as const
-        executions.set(runId, { record: tree.execution, tally: Pipeline.emptyTally(children.execution) })
+        executions.set(runId, { record: tree.execution, tally: tallies.execution })
         tree.pipelineResults.forEach((record, i) => {
-          pipelineResults.set(record.id, { record, tally: Pipeline.emptyTally(children.pipelineResults[i]) })
+          pipelineResults.set(record.id, { record, tally: tallies.pipelineResults[i] })
           tasksOf.set(record.id, [])
         })
         tree.taskExecutions.forEach((record, i) => {
-          taskExecutions.set(record.id, { record, tally: Pipeline.emptyTally(children.taskExecutions[i]) })
+          taskExecutions.set(record.id, { record, tally: tallies.taskExecutions[i] })
           tasksOf.get(record.pipelineResultId)!.push(record.id)
           resultsOf.set(record.id, [])
         })

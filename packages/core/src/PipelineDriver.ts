@@ -6,7 +6,8 @@
  *
  * What a driver must guarantee:
  *
- * - `insert` writes a whole tree atomically, or nothing when the run exists.
+ * - `insert` writes a whole tree atomically, each record as given with the
+ *   parents' tallies, or nothing when the run exists.
  * - `atomically` runs its function so that no other `atomically` can see or
  *   change the records it locked until it is done, and so that a failure
  *   leaves nothing of it written (a transaction). `Access` is used
@@ -25,6 +26,7 @@ import type * as DateTime from "effect/DateTime"
 import type * as Effect from "effect/Effect"
 import type * as Json from "@taskmeta/schema/Json"
 import type * as Pipeline from "@taskmeta/schema/Pipeline"
+import type * as PipelineRun from "@taskmeta/schema/PipelineRun"
 import type { DriverError } from "./BackendError.js"
 
 /**
@@ -36,25 +38,18 @@ import type { DriverError } from "./BackendError.js"
  * @since 0.1.0
  * @category models
  */
-export interface Tree {
-  readonly execution: Pipeline.PipelineExecution
-  readonly pipelineResults: ReadonlyArray<Pipeline.PipelineResult>
-  readonly taskExecutions: ReadonlyArray<Pipeline.TaskExecution>
-  readonly taskResults: ReadonlyArray<Pipeline.TaskResult>
-}
+export type Tree = PipelineRun.PipelineRun
 
 /**
- * How many children each parent of a tree has (the `total` of its tally),
- * aligned with the tree's arrays.
+ * The tally of each parent of a tree (aligned with the tree's arrays): a
+ * built tree's parents count their children with none final yet; a restored
+ * tree's count the final ones and the worst failure among them
+ * (`PipelineRun.tallies`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface ChildCounts {
-  readonly execution: number
-  readonly pipelineResults: ReadonlyArray<number>
-  readonly taskExecutions: ReadonlyArray<number>
-}
+export type Tallies = PipelineRun.Tallies
 
 /**
  * A locked record, as the propagation needs it.
@@ -159,8 +154,12 @@ export interface ListQuery {
 export interface PipelineDriver {
   /** `memory`, `sqlite`, `postgres`, `arango`, … (for spans and logs). */
   readonly kind: string
-  /** Writes the tree in one atomic step; `false` (and nothing written) when the run already exists. */
-  readonly insert: (tree: Tree, children: ChildCounts) => Effect.Effect<boolean, DriverError>
+  /**
+   * Writes the tree in one atomic step, every record as given (status,
+   * message, stamps) and each parent with its tally; `false` (and nothing
+   * written) when the run already exists.
+   */
+  readonly insert: (tree: Tree, tallies: Tallies) => Effect.Effect<boolean, DriverError>
   /** Runs `f` as one atomic, isolated step (see the module docs). */
   readonly atomically: <A, E>(f: (access: Access) => Effect.Effect<A, E>) => Effect.Effect<A, E | DriverError>
   readonly getExecution: (runId: string) => Effect.Effect<Pipeline.PipelineExecution | undefined, DriverError>

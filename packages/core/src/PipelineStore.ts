@@ -55,10 +55,13 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import * as Json from "@taskmeta/schema/Json"
 import * as Pipeline from "@taskmeta/schema/Pipeline"
+import * as PipelineRun from "@taskmeta/schema/PipelineRun"
 import { type DriverError, InvalidInput } from "./BackendError.js"
-import type { ChildCounts, ListQuery, PipelineDriver, Tree } from "./PipelineDriver.js"
+import type { ListQuery, PipelineDriver, Tallies, Tree } from "./PipelineDriver.js"
 import {
   PipelineBuildError,
   PipelineCleanupError,
@@ -227,6 +230,16 @@ export interface Service {
   readonly kind: string
   /** Builds a run's whole tree (or only its execution) in one atomic step. */
   readonly build: (input: BuildInput) => Effect.Effect<BuildOutcome, InvalidInput | PipelineBuildError>
+  /**
+   * Stores a whole run exactly as it was read from another store — every
+   * record's status, message and stamps, `created` included — in one atomic
+   * step, with each parent's tally as its children imply. A run already
+   * stored is left as it is (`created: false`, nothing written): a run's
+   * records only advance, so a copy never rewrites one.
+   */
+  readonly restore: (run: Tree) => Effect.Effect<BuildOutcome, InvalidInput | PipelineBuildError>
+  /** A run's whole tree (its execution and every record under it), or nothing. */
+  readonly getRun: (runId: string) => Effect.Effect<Option.Option<Tree>, InvalidInput | PipelineReadError>
   readonly getExecution: (
     runId: string
   ) => Effect.Effect<Option.Option<Pipeline.PipelineExecution>, InvalidInput | PipelineReadError>
@@ -360,7 +373,7 @@ const pending = { status: Pipeline.PENDING, message: null, started: null, comple
 export const prepareTree = (
   input: BuildInput,
   now: DateTime.Utc
-): Either.Either<{ readonly tree: Tree; readonly children: ChildCounts }, InvalidInput> =>
+): Either.Either<{ readonly tree: Tree; readonly tallies: Tallies }, InvalidInput> =>
   Either.gen(function*() {
     if (typeof input !== "object" || input === null) {
       return yield* Either.left(new InvalidInput({ field: "input", reason: "must be an object" }))
@@ -440,7 +453,11 @@ export const prepareTree = (
     }
     return {
       tree: { execution, pipelineResults, taskExecutions, taskResults },
-      children: { execution: pipelineResults.length, pipelineResults: prChildren, taskExecutions: teChildren }
+      tallies: {
+        execution: Pipeline.emptyTally(pipelineResults.length),
+        pipelineResults: prChildren.map((n) => Pipeline.emptyTally(n)),
+        taskExecutions: teChildren.map((n) => Pipeline.emptyTally(n))
+      }
     }
   })
 
@@ -482,17 +499,64 @@ export const make = (driver: PipelineDriver, options: Options = {}): Effect.Effe
       const now = yield* DateTime.now
       const prepared = prepareTree(input, now)
       if (Either.isLeft(prepared)) return yield* prepared.left
-      const { children, tree } = prepared.right
+      const { tallies, tree } = prepared.right
       yield* Effect.annotateCurrentSpan({
         runId: tree.execution.runId,
         pipelineResults: tree.pipelineResults.length,
         taskExecutions: tree.taskExecutions.length,
         taskResults: tree.taskResults.length
       })
-      const created = yield* retry(driver.insert(tree, children)).pipe(
+      const created = yield* retry(driver.insert(tree, tallies)).pipe(
         Effect.mapError((e) => new PipelineBuildError({ runId: tree.execution.runId, cause: e.cause }))
       )
       return { created, tree } satisfies BuildOutcome
+    })
+
+    const decodeRun = Schema.validateEither(PipelineRun.PipelineRun)
+
+    const restore = Effect.fn("PipelineStore.restore")(function*(run: Tree) {
+      const decoded = decodeRun(run)
+      if (Either.isLeft(decoded)) {
+        const [issue] = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
+        const runId = typeof run === "object" && run !== null && typeof run.execution?.runId === "string"
+          ? { id: run.execution.runId }
+          : {}
+        return yield* new InvalidInput({
+          field: issue === undefined || issue.path.length === 0 ? "run" : issue.path.join("."),
+          reason: issue?.message ?? "must be a pipeline run",
+          ...runId
+        })
+      }
+      const tree = decoded.right
+      const issue = PipelineRun.structureIssue(tree)
+      if (issue !== undefined) {
+        return yield* new InvalidInput({ field: "run", reason: issue, id: tree.execution.runId })
+      }
+      yield* Effect.annotateCurrentSpan({
+        runId: tree.execution.runId,
+        pipelineResults: tree.pipelineResults.length,
+        taskExecutions: tree.taskExecutions.length,
+        taskResults: tree.taskResults.length
+      })
+      const created = yield* retry(driver.insert(tree, PipelineRun.tallies(tree))).pipe(
+        Effect.mapError((e) => new PipelineBuildError({ runId: tree.execution.runId, cause: e.cause }))
+      )
+      return { created, tree } satisfies BuildOutcome
+    })
+
+    const getRun = Effect.fn("PipelineStore.getRun")(function*(runId: string) {
+      const checked = checkName("runId", runId)
+      if (Either.isLeft(checked)) return yield* checked.left
+      yield* Effect.annotateCurrentSpan({ runId })
+      const execution = yield* read("getRun", runId, driver.getExecution(runId))
+      if (execution === undefined) return Option.none<Tree>()
+      const query: ListQuery = { by: "run", id: runId }
+      const [pipelineResults, taskExecutions, taskResults] = yield* read(
+        "getRun",
+        runId,
+        Effect.all([driver.listPipelineResults(query), driver.listTaskExecutions(query), driver.listTaskResults(query)])
+      )
+      return Option.some<Tree>({ execution, pipelineResults, taskExecutions, taskResults })
     })
 
     const getter = <A>(
@@ -650,6 +714,8 @@ export const make = (driver: PipelineDriver, options: Options = {}): Effect.Effe
     return {
       kind: driver.kind,
       build,
+      restore,
+      getRun,
       getExecution: getter("getExecution", "runId", checkName, driver.getExecution),
       getPipelineResult: getter("getPipelineResult", "id", checkId, driver.getPipelineResult),
       getTaskExecution: getter("getTaskExecution", "id", checkId, driver.getTaskExecution),

@@ -78,6 +78,12 @@ export interface StoreOptions {
   readonly worker?: string | null | undefined
   readonly retries?: number | null | undefined
   readonly queue?: string | null | undefined
+  /**
+   * For a READY state: the `dateDone` to store instead of now (restoring a
+   * record as it was, e.g. an import or a copy). Ignored for other states,
+   * which never carry one.
+   */
+  readonly dateDone?: DateTime.Utc | undefined
 }
 
 /**
@@ -140,6 +146,14 @@ export interface Service {
   readonly getMany: (
     taskIds: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<TaskRecord.TaskRecord>, InvalidInput | GetError>
+  /**
+   * The stored records for many ids in one round trip, in the order asked:
+   * `None` where nothing is stored (where `getMany` answers a synthetic
+   * PENDING). What a bulk restore compares against.
+   */
+  readonly findMany: (
+    taskIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Option.Option<TaskRecord.TaskRecord>>, InvalidInput | GetError>
   /** Whether a record is stored for the id (an unknown id reads as PENDING but does not exist). */
   readonly exists: (taskId: string) => Effect.Effect<boolean, InvalidInput | GetError>
   /** Deletes a task's record; forgetting an unknown id is not an error. */
@@ -456,6 +470,21 @@ export const make = (
       if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
       if (state === TaskState.IGNORED) return Effect.succeed(StoreOutcome.Ignored({ reason: "IgnoredState", taskId }))
       const ready = TaskState.isReady(state)
+      const given = request?.dateDone
+      if (ready && given !== undefined) {
+        // A given date: no clock to read.
+        if (!DateTime.isDateTime(given) || !DateTime.isUtc(given)) {
+          return Effect.fail(new InvalidInput({ field: "dateDone", reason: "must be a DateTime.Utc", id: taskId }))
+        }
+        const millis = DateTime.toEpochMillis(given)
+        if (millis < FIRST_SQL_MILLIS || millis > LAST_SQL_MILLIS) return Effect.fail(outOfRange(prepared.right, millis))
+        const record = withDateDone(prepared.right, given)
+        return Effect.withFiberRuntime<StoreOutcome, InvalidInput | StoreError>((fiber) =>
+          Tracing.isObserved(fiber.currentTracer)
+            ? Tracing.withSpan(writeRecord(record), "ResultBackend.store", () => ({ taskId, state }))
+            : writeRecord(record)
+        )
+      }
       return storeDirect(prepared.right, ready)
     }
 
@@ -478,6 +507,25 @@ export const make = (
         return taskIds.map((id) => byId.get(id) ?? TaskRecord.pending(id))
       }).pipe(
         (effect) => Tracing.withSpan(effect, "ResultBackend.getMany", () => ({ count: taskIds.length }))
+      )
+    }
+
+    const findMany = (
+      taskIds: ReadonlyArray<string>
+    ): Effect.Effect<ReadonlyArray<Option.Option<TaskRecord.TaskRecord>>, InvalidInput | GetError> => {
+      const checked = checkIds("taskIds", taskIds)
+      if (Either.isLeft(checked)) return Effect.fail(checked.left)
+      if (taskIds.length === 0) return Effect.succeed([])
+      const unique = Array.from(new Set(taskIds))
+      return Effect.map(readMany(unique), (found) => {
+        const byId = new Map<string, TaskRecord.TaskRecord>()
+        unique.forEach((id, i) => {
+          const r = found[i]
+          if (r !== undefined) byId.set(id, r)
+        })
+        return taskIds.map((id) => Option.fromNullable(byId.get(id)))
+      }).pipe(
+        (effect) => Tracing.withSpan(effect, "ResultBackend.findMany", () => ({ count: taskIds.length }))
       )
     }
 
@@ -639,6 +687,7 @@ export const make = (
       store,
       get,
       getMany,
+      findMany,
       exists,
       forget,
       saveGroup,

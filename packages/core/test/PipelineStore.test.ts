@@ -65,7 +65,7 @@ describe("PipelineStore.prepareTree", () => {
           {}
         ]
       }, now))
-      const { children, tree } = prepared
+      const { tallies, tree } = prepared
       expect(tree.pipelineResults.map((r) => [r.id, r.index])).toEqual([["r:0", 0], ["second", 1], ["r:2", 2]])
       expect(tree.taskExecutions.map((r) => [r.id, r.pipelineResultId, r.index])).toEqual([
         ["r:0:t0", "r:0", 0],
@@ -77,7 +77,11 @@ describe("PipelineStore.prepareTree", () => {
         ["mine", "r:0:t0", 1],
         ["second:t0:0", "second:t0", 0]
       ])
-      expect(children).toEqual({ execution: 3, pipelineResults: [2, 1, 0], taskExecutions: [2, 0, 1] })
+      const totals = (ts: ReadonlyArray<{ readonly total: number }>) => ts.map((t) => t.total)
+      expect(tallies.execution).toEqual({ total: 3, final: 0, worst: null })
+      expect(totals(tallies.pipelineResults)).toEqual([2, 1, 0])
+      expect(totals(tallies.taskExecutions)).toEqual([2, 0, 1])
+      expect([...tallies.pipelineResults, ...tallies.taskExecutions].every((t) => t.final === 0 && t.worst === null)).toBe(true)
       expect(tree.execution).toMatchObject({ status: "PENDING", created: now, inputData: null, message: null })
     }))
 

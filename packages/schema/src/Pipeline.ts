@@ -166,6 +166,28 @@ export interface Tally {
 export const emptyTally = (total: number): Tally => ({ total, final: 0, worst: null })
 
 /**
+ * The tally of a parent whose children are in `statuses`: how many there
+ * are, how many are final, the most severe failure among them (what the
+ * reports that brought them there left in the parent).
+ *
+ * @since 0.1.0
+ * @category propagation
+ */
+export const tallyOf = (statuses: Iterable<Status>): Tally => {
+  let total = 0
+  let final = 0
+  let worst: Status | null = null
+  for (const status of statuses) {
+    total++
+    if (isFinal(status)) {
+      final++
+      if (isFailed(status)) worst = worse(worst, status)
+    }
+  }
+  return { total, final, worst }
+}
+
+/**
  * The tally after one child moved from `from` to `to`. Only the move from a
  * non-final to a final status counts (a status becomes final once).
  *

@@ -17,6 +17,10 @@ export * as Pipeline from "./Pipeline.js"
 /**
  * @since 0.1.0
  */
+export * as PipelineRun from "./PipelineRun.js"
+/**
+ * @since 0.1.0
+ */
 export * as TaskRecord from "./TaskRecord.js"
 /**
  * @since 0.1.0

@@ -82,6 +82,73 @@ describe("TaskRecord", () => {
     expect(Either.isLeft(decode({ ...line, kind: "group" }))).toBe(true)
   })
 
+  it("reads a line with only kind, task_id and status: every other key is null", () => {
+    const decode = Schema.decodeUnknownEither(TaskRecord.TaskLine, { onExcessProperty: "error" })
+    expect(Either.getOrThrow(decode({ kind: "task", task_id: "m", status: "STARTED" }))).toEqual({
+      ...TaskRecord.pending("m"),
+      status: "STARTED"
+    })
+    expect(Either.getOrThrow(decode({ kind: "task", task_id: "m", status: "SUCCESS", result: 3, retries: 2 }))).toMatchObject({
+      result: 3,
+      retries: 2,
+      traceback: null,
+      dateDone: null
+    })
+    expect(Either.isLeft(decode({ kind: "task", task_id: "m" }))).toBe(true)
+    expect(Either.isLeft(decode({ kind: "task", status: "SUCCESS" }))).toBe(true)
+    expect(Either.isLeft(decode({ kind: "task", task_id: "m", status: "SUCCESS", name: undefined }))).toBe(true)
+    // printing still writes every key
+    expect(Object.keys(Schema.encodeSync(TaskRecord.TaskLine)(TaskRecord.pending("m")))).toHaveLength(12)
+  })
+
+  it("fromLine accepts exactly what TaskLine decodes, to the same record", () => {
+    const decode = Schema.decodeUnknownEither(TaskRecord.TaskLine, { onExcessProperty: "error" })
+    const full = Schema.encodeSync(TaskRecord.TaskLine)(record)
+    const variants: ReadonlyArray<unknown> = [
+      full,
+      { kind: "task", task_id: "m", status: "STARTED" },
+      { ...full, date_done: null, name: null, args: null, kwargs: null, worker: null, retries: null, queue: null },
+      { ...full, kind: "group" },
+      { ...full, task_id: "" },
+      { ...full, task_id: "x".repeat(156) },
+      { ...full, task_id: "t\u0000" },
+      { ...full, status: "" },
+      { ...full, status: "S".repeat(51) },
+      { ...full, status: 3 },
+      { ...full, result: undefined },
+      { ...full, traceback: 1 },
+      { ...full, traceback: "boom\u0000" },
+      { ...full, date_done: "not a date" },
+      { ...full, date_done: "2026-01-01" },
+      { ...full, name: "n".repeat(156) },
+      { ...full, name: "n\uD800" },
+      { ...full, args: {} },
+      { ...full, args: [1, [2, { a: 3n }]] },
+      { ...full, kwargs: [] },
+      { ...full, kwargs: { a: [1] } },
+      { ...full, worker: 5 },
+      { ...full, retries: 1.5 },
+      { ...full, retries: -1 },
+      { ...full, retries: "2" },
+      { ...full, queue: "q".repeat(155) },
+      { ...full, extra: 1 },
+      { kind: "task", task_id: "m" },
+      { kind: "task", status: "SUCCESS" },
+      [],
+      null,
+      "task"
+    ]
+    for (const line of variants) {
+      const fast = TaskRecord.fromLine(line)
+      const slow = decode(line)
+      if (fast === undefined) expect(Either.isLeft(slow), JSON.stringify(line, (_, v) => typeof v === "bigint" ? `${v}n` : v)).toBe(true)
+      else expect(fast).toEqual(Either.getOrThrow(slow))
+    }
+    // the well-formed lines take the fast path
+    expect(TaskRecord.fromLine(full)).toEqual(record)
+    expect(TaskRecord.fromLine({ kind: "task", task_id: "m", status: "STARTED" })).toEqual({ ...TaskRecord.pending("m"), status: "STARTED" })
+  })
+
   it("builds the synthetic PENDING record", () => {
     expect(TaskRecord.pending("x")).toMatchObject({ taskId: "x", status: "PENDING", result: null, dateDone: null })
   })

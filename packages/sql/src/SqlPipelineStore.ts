@@ -475,9 +475,21 @@ export const makeDriver = (
       )
     }
 
+    const stampColumns = (r: Pipeline.Stamped) => ({
+      status: r.status,
+      message: text(r.message),
+      started: iso(r.started),
+      completed: iso(r.completed)
+    })
+    const tallyColumns = (tally: Pipeline.Tally) => ({
+      children_total: tally.total,
+      children_final: tally.final,
+      worst_failure: tally.worst
+    })
+
     const driver: PipelineDriver = {
       kind: dialect === "pg" ? "postgres" : dialect,
-      insert: (tree, children) =>
+      insert: (tree, tallies) =>
         transaction(Effect.gen(function*() {
           const e = tree.execution
           const row = sql.insert({
@@ -489,7 +501,7 @@ export const makeDriver = (
             created: iso(e.created),
             started: iso(e.started),
             completed: iso(e.completed),
-            children_total: children.execution
+            ...tallyColumns(tallies.execution)
           })
           const inserted = dialect === "mysql"
             // No RETURNING: the run exists when its key does (1062, a duplicate entry for the key).
@@ -499,7 +511,8 @@ export const makeDriver = (
             )
             : (yield* sql`INSERT INTO ${executions} ${row} ON CONFLICT (run_id) DO NOTHING RETURNING run_id`).length > 0
           if (!inserted) return false
-          // Children are built PENDING with no message or stamps: those columns keep their NULL default.
+          // Every record as given: a built tree's children are PENDING with no message or stamps, a
+          // restored tree's keep theirs.
           yield* insertChunked(
             pipelineResults,
             tree.pipelineResults.map((r, i) => ({
@@ -507,8 +520,8 @@ export const makeDriver = (
               run_id: r.runId,
               position: r.index,
               object: Json.stringify(r.object),
-              status: r.status,
-              children_total: children.pipelineResults[i]
+              ...stampColumns(r),
+              ...tallyColumns(tallies.pipelineResults[i])
             }))
           )
           yield* insertChunked(
@@ -521,8 +534,8 @@ export const makeDriver = (
               ordinal: i,
               task_name: r.taskName,
               config: Json.stringify(r.config),
-              status: r.status,
-              children_total: children.taskExecutions[i]
+              ...stampColumns(r),
+              ...tallyColumns(tallies.taskExecutions[i])
             }))
           )
           yield* insertChunked(
@@ -534,7 +547,7 @@ export const makeDriver = (
               position: r.index,
               ordinal: i,
               object: Json.stringify(r.object),
-              status: r.status
+              ...stampColumns(r)
             }))
           )
           return true

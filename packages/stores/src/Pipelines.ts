@@ -51,8 +51,8 @@ export const layerMemory = (
     const ids = new Set<string>()
     const store = yield* PipelineStore.make({
       ...inner,
-      insert: (tree, children) =>
-        Effect.tap(inner.insert(tree, children), () => void ids.add(tree.execution.pipelineId))
+      insert: (tree, tallies) =>
+        Effect.tap(inner.insert(tree, tallies), () => void ids.add(tree.execution.pipelineId))
     }, options)
     return Context.make(PipelineStore.PipelineStore, store).pipe(
       Context.add(PipelineBrowser, { pipelineIds: Effect.sync(() => Array.from(ids).sort()) })

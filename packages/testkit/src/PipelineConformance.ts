@@ -17,7 +17,9 @@
  *   the most severe failure (CONFIG_ERROR > VALIDATION_ERROR > RUNTIME_ERROR >
  *   CANCELLED); this repeats up to the execution;
  * - a final parent never changes; reports never change children;
- * - concurrent reports never lose a propagation.
+ * - concurrent reports never lose a propagation;
+ * - `restore` stores a run exactly as it was read (`getRun`), tallies included,
+ *   and never rewrites a stored run.
  *
  * @since 0.1.0
  */
@@ -31,6 +33,7 @@ import * as Random from "effect/Random"
 import * as TestClock from "effect/TestClock"
 import * as TestServices from "effect/TestServices"
 import * as Pipeline from "@taskmeta/schema/Pipeline"
+import type * as PipelineRun from "@taskmeta/schema/PipelineRun"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 
 /**
@@ -293,6 +296,106 @@ export const suite = <E>(
           yield* expectFailure(store.listTaskResults({ runId }, { status: [] }), "InvalidInput")
           yield* expectFailure(store.report("TaskResult", "x", "LATER" as Pipeline.Status), "InvalidInput")
           yield* expectFailure(store.report("Nope" as Pipeline.Kind, "x", "DONE"), "InvalidInput")
+        }))
+    })
+
+    it.layer(layer, { timeout })("restoring runs", (it) => {
+      /** The run under another run id: every id that starts with the old run id starts with the new one. */
+      const renamed = (run: PipelineRun.PipelineRun, runId: string): PipelineRun.PipelineRun => {
+        const from = run.execution.runId
+        const id = (old: string) => (old.startsWith(from) ? runId + old.slice(from.length) : old)
+        return {
+          execution: { ...run.execution, runId },
+          pipelineResults: run.pipelineResults.map((r) => ({ ...r, id: id(r.id), runId })),
+          taskExecutions: run.taskExecutions.map((r) => ({
+            ...r,
+            id: id(r.id),
+            runId,
+            pipelineResultId: id(r.pipelineResultId)
+          })),
+          taskResults: run.taskResults.map((r) => ({ ...r, id: id(r.id), runId, taskExecutionId: id(r.taskExecutionId) }))
+        }
+      }
+
+      /** A 2 × 2 × 2 run half way: one object done, one task failed, one task result running, the rest pending. */
+      const halfWay = (runId: string) =>
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.build({ ...shape(runId, uid("restore"), 2, 2, 2), message: { note: "built" } })
+          const id = ids(runId)
+          yield* TestClock.adjust(Duration.seconds(1))
+          for (const [j, k] of [[0, 0], [0, 1], [1, 0], [1, 1]]) {
+            yield* store.report("TaskResult", id.tr(0, j, k), "DONE", { message: { part: k } })
+            yield* TestClock.adjust(Duration.millis(7))
+          }
+          yield* store.report("TaskResult", id.tr(1, 0, 0), "RUNTIME_ERROR", { message: "bad row" })
+          yield* store.report("TaskResult", id.tr(1, 0, 1), "RUNNING")
+          return Option.getOrThrow(yield* store.getRun(runId))
+        })
+
+      it.effect("restores a run exactly as it was read, and its tallies carry on as the original's", () =>
+        Effect.gen(function*() {
+          const store = yield* Store
+          const original = yield* halfWay(uid("orig"))
+          expect(original.execution.status).toBe("RUNNING")
+          expect(original.pipelineResults.map((r) => r.status)).toEqual(["DONE", "RUNNING"])
+          const copyId = uid("copy")
+          const outcome = yield* store.restore(renamed(original, copyId))
+          expect(outcome.created).toBe(true)
+          const restored = Option.getOrThrow(yield* store.getRun(copyId))
+          expect(restored).toEqual(renamed(original, copyId))
+          expect(Option.getOrThrow(yield* store.getExecution(copyId))).toEqual(restored.execution)
+          expect(yield* store.listTaskResults({ runId: copyId }, { status: "RUNTIME_ERROR" })).toEqual(
+            restored.taskResults.filter((r) => r.status === "RUNTIME_ERROR")
+          )
+          // The rest of the run, reported on both: the restored tallies propagate exactly as the original's.
+          for (const runId of [original.execution.runId, copyId]) {
+            const id = ids(runId)
+            yield* store.report("TaskResult", id.tr(1, 0, 1), "DONE")
+            expect(yield* statusOf("TaskExecution", id.te(1, 0))).toBe("RUNTIME_ERROR")
+            yield* store.report("TaskResult", id.tr(1, 1, 0), "DONE")
+            expect(yield* statusOf("PipelineResult", id.pr(1))).toBe("RUNNING")
+            yield* store.report("TaskResult", id.tr(1, 1, 1), "CANCELLED")
+            expect(yield* statusOf("TaskExecution", id.te(1, 1))).toBe("CANCELLED")
+            expect(yield* statusOf("PipelineResult", id.pr(1))).toBe("RUNTIME_ERROR")
+            expect(yield* statusOf("PipelineExecution", runId)).toBe("RUNTIME_ERROR")
+          }
+        }))
+
+      it.effect("restoring a stored run writes nothing and answers created: false", () =>
+        Effect.gen(function*() {
+          const store = yield* Store
+          const original = yield* halfWay(uid("twice"))
+          const runId = original.execution.runId
+          const changed = {
+            ...original,
+            execution: { ...original.execution, status: "CANCELLED" as const, message: "other" }
+          }
+          expect((yield* store.restore(changed)).created).toBe(false)
+          expect((yield* store.restore(original)).created).toBe(false)
+          expect(Option.getOrThrow(yield* store.getRun(runId))).toEqual(original)
+        }))
+
+      it.effect("a run whose structure is broken is InvalidInput, and nothing is written", () =>
+        Effect.gen(function*() {
+          const store = yield* Store
+          const original = yield* halfWay(uid("broken"))
+          const runId = uid("broken-copy")
+          const copy = renamed(original, runId)
+          const orphan = {
+            ...copy,
+            taskResults: copy.taskResults.map((r, i) => (i === 3 ? { ...r, taskExecutionId: "nowhere" } : r))
+          }
+          const wrongIndex = {
+            ...copy,
+            pipelineResults: copy.pipelineResults.map((r, i) => (i === 1 ? { ...r, index: 5 } : r))
+          }
+          const badStatus = { ...copy, execution: { ...copy.execution, status: "FINISHED" } } as unknown as PipelineRun.PipelineRun
+          for (const bad of [orphan, wrongIndex, badStatus]) {
+            const error = yield* expectFailure(store.restore(bad), "InvalidInput")
+            expect(error.message).not.toBe("")
+          }
+          expect(Option.isNone(yield* store.getRun(runId))).toBe(true)
         }))
     })
 

@@ -388,6 +388,39 @@ export const suite = <E>(name: string, make: MakeLayer<E>, suiteOptions: SuiteOp
           expect(records[2].taskId).toBe(a)
         }))
 
+      it.effect("findMany tells a stored PENDING from an unknown id, in the order asked", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          const [stored, unknown, done] = [uid("fp"), uid("fmiss"), uid("fdone")]
+          yield* backend.store(stored, null, "PENDING")
+          yield* backend.store(done, 7, "SUCCESS")
+          const found = yield* backend.findMany([done, unknown, stored, done])
+          expect(found.map((r) => Option.map(r, (x) => [x.taskId, x.status]))).toEqual([
+            Option.some([done, "SUCCESS"]),
+            Option.none(),
+            Option.some([stored, "PENDING"]),
+            Option.some([done, "SUCCESS"])
+          ])
+          expect(yield* backend.findMany([])).toEqual([])
+          const bad = yield* Effect.flip(backend.findMany([""]))
+          expect(bad._tag).toBe("InvalidInput")
+        }))
+
+      it.effect("store with a dateDone keeps it for a READY state, and ignores it otherwise", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          const [done, started, odd] = [uid("dd"), uid("ds"), uid("dx")]
+          const when = DateTime.unsafeMake("2001-02-03T04:05:06.789Z")
+          const stored = yield* backend.store(done, 1, "FAILURE", { dateDone: when })
+          expect(stored._tag).toBe("Stored")
+          expect((yield* backend.get(done)).dateDone).toEqual(when)
+          yield* backend.store(started, null, "STARTED", { dateDone: when })
+          expect((yield* backend.get(started)).dateDone).toBeNull()
+          const bad = yield* Effect.flip(backend.store(odd, 1, "SUCCESS", { dateDone: "2001-01-01" as unknown as DateTime.Utc }))
+          expect(bad._tag).toBe("InvalidInput")
+          expect(yield* backend.exists(odd)).toBe(false)
+        }))
+
       it.effect("getMany of nothing is nothing", () =>
         Effect.gen(function*() {
           const backend = yield* Backend
