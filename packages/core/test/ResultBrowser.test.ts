@@ -35,7 +35,10 @@ describe("ResultBrowser.statsFromCounts", () => {
   })
 
   it("has no failure rate when nothing finished", () => {
-    expect(ResultBrowser.failureRate({ STARTED: 3, REVOKED: 1 })).toBeNull()
+    expect(ResultBrowser.failureRate({ STARTED: 3, PROGRESS: 1 })).toBeNull()
+    // a revoked task finished: it counts among the finished, not as a failure
+    expect(ResultBrowser.failureRate({ STARTED: 3, REVOKED: 1 })).toBe(0)
+    expect(ResultBrowser.failureRate({ SUCCESS: 2, FAILURE: 1, REVOKED: 1 })).toBe(1 / 4)
     expect(ResultBrowser.statsFromCounts([], 0)).toEqual({ tasks: 0, groups: 0, byState: {}, byName: [], failureRate: null })
   })
 })

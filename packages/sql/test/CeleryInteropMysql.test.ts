@@ -55,6 +55,7 @@ describe.runIf(HAS_MYSQL && has("celery"))(`Celery 5.2 ⇄ taskmeta on MariaDB $
       const { written, groupId, groupBytes, logs } = yield* Scenarios.celeryWritesTaskmetaReads({
         celeryUrl: url,
         secret: SECRET,
+        microseconds: false,
         backend: (encoding) =>
           MysqlBackend.layer({ url: taskmetaUrl(database), encoding, resultExtended: true, poolSize: 2 })
       })
