@@ -104,6 +104,7 @@ export default async function setup(): Promise<(() => Promise<void>) | void> {
   record("celery", celery.status === 0)
   record("mariadb", await answers(mysqlUrl(), 3306))
   record("chromium", spawnSync(chromium(), ["--version"], { stdio: "ignore" }).status === 0)
+  record("tmux", spawnSync("tmux", ["-V"], { stdio: "ignore" }).status === 0)
   record("arango", (process.env.TASKMETA_TEST_ARANGO_URL ?? "") !== "")
 
   if (process.env.CI === "true") {

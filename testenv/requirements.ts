@@ -37,6 +37,11 @@ export const DEPENDENCIES = {
     enable: "apt-get install chromium (Debian's), or point TASKMETA_TEST_CHROMIUM at a Chromium or Chrome binary",
     ci: true
   },
+  tmux: {
+    title: "tmux",
+    enable: "apt-get install tmux (the progress bar is checked in a real terminal)",
+    ci: true
+  },
   arango: {
     title: "a live ArangoDB",
     enable: "set TASKMETA_TEST_ARANGO_URL (http://user:password@host:8529)",

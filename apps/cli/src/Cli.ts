@@ -668,6 +668,7 @@ const importCommand = Command.make("import", {
           )
         })
       )
+      yield* progress.finish
       yield* Console.log(Bulk.summary("imported", { ...report, invalid: report.invalid + skipped }))
     }))
   )).pipe(
@@ -702,6 +703,7 @@ const copy = Command.make("copy", {
         Effect.catchTag("TransferError", (e) =>
           fail(`${e.message}; stopped after ${Bulk.counts(e.report)}${where}${o.dryRun ? " (dry run: nothing was written)" : ""}`))
       )
+      yield* progress.finish
       yield* Console.log(Bulk.summary("copied", report, where))
     }))
   )).pipe(

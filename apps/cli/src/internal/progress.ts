@@ -46,6 +46,12 @@ export interface Progress {
   readonly update: (sample: Sample) => Effect.Effect<void>
   /** Writes a line of its own (a skipped line's reason) without breaking the bar. */
   readonly log: (text: string) => Effect.Effect<void>
+  /**
+   * Ends the display now (the bar is cleared), so that what the command
+   * prints next (its summary) stays on the screen; the scope's end does it
+   * otherwise.
+   */
+  readonly finish: Effect.Effect<void>
 }
 
 /** Plain lines start after this much work, so a command that ends sooner prints none. */
@@ -106,7 +112,8 @@ const plain = (options: Options): Effect.Effect<Progress> =>
             lastLine = now
             options.stream.write(`${describe(options, sample, elapsed)}\n`)
           })),
-      log: (text) => Effect.sync(() => void options.stream.write(`${text}\n`))
+      log: (text) => Effect.sync(() => void options.stream.write(`${text}\n`)),
+      finish: Effect.void
     }
   })
 
@@ -121,6 +128,13 @@ const bar = (options: Options): Effect.Effect<Progress, never, Scope.Scope> =>
       const line = known ? `${CliProgress.Format.BarFormat(params.progress, opts)} ${text}` : text
       return `${options.label} ${line}`
     }
+    let stopped = false
+    const stop = (b: CliProgress.SingleBar) =>
+      Effect.sync(() => {
+        if (stopped) return
+        stopped = true
+        b.stop()
+      })
     const progress = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const b = new CliProgress.SingleBar({
@@ -135,18 +149,20 @@ const bar = (options: Options): Effect.Effect<Progress, never, Scope.Scope> =>
         b.start(known ? options.total! : 1, 0)
         return b
       }),
-      (b) => Effect.sync(() => b.stop())
+      stop
     )
     return {
       update: (sample) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.sync(() => {
+            if (stopped) return
             latest = sample
             elapsed = now - start
             progress.update(known ? Math.min(options.total!, sample.position ?? sample.done) : 0)
           })),
       // Clear the bar's line and write; the bar is drawn again below at its next update.
-      log: (text) => Effect.sync(() => void options.stream.write(`\r\x1b[2K${text}\n`))
+      log: (text) => Effect.sync(() => void options.stream.write(`\r\x1b[2K${text}\n`)),
+      finish: stop(progress)
     }
   })
 
@@ -156,7 +172,11 @@ const bar = (options: Options): Effect.Effect<Progress, never, Scope.Scope> =>
  */
 export const make = (options: Options): Effect.Effect<Progress, never, Scope.Scope> => {
   if (options.silent) {
-    return Effect.succeed({ update: () => Effect.void, log: (text) => Effect.sync(() => void options.stream.write(`${text}\n`)) })
+    return Effect.succeed({
+      update: () => Effect.void,
+      log: (text) => Effect.sync(() => void options.stream.write(`${text}\n`)),
+      finish: Effect.void
+    })
   }
   return options.stream.isTTY === true ? bar(options) : plain(options)
 }
