@@ -682,16 +682,30 @@ const copy = Command.make("copy", {
   from: Options.redacted("from").pipe(Options.withDescription("Source backend URL")),
   to: Options.redacted("to").pipe(Options.withDescription("Target backend URL")),
   schema: schemaOption,
+  fromSchema: Options.text("from-schema").pipe(
+    Options.withPseudoName("NAME"),
+    Options.withDescription("The source's PostgreSQL schema (or MySQL database), when it differs from the target's. Default: --schema"),
+    Options.optional
+  ),
+  toSchema: Options.text("to-schema").pipe(
+    Options.withPseudoName("NAME"),
+    Options.withDescription("The target's PostgreSQL schema (or MySQL database), when it differs from the source's. Default: --schema"),
+    Options.optional
+  ),
   encoding: encodingOption,
   dryRun: dryRunOption("the copy")
 }, (o) =>
   Bulk.stoppable((stop) =>
     Effect.scoped(Effect.gen(function*() {
-      const options = yield* backendOptions(yield* located({ backend: Option.none(), schema: o.schema }))
+      const shared = yield* located({ backend: Option.none(), schema: o.schema })
+      const sideOptions = (own: Option.Option<string>) =>
+        backendOptions({ ...shared, schema: Option.orElse(own, () => shared.schema) })
       const from = yield* BackendUrl.parse(o.from)
       const to = yield* BackendUrl.parse(o.to)
-      const source = yield* openSource(from, options)
-      const target = targetOf(yield* Layer.build(Stores.layerFromUrl(to, { ...options, encoding: o.encoding })))
+      const source = yield* openSource(from, yield* sideOptions(o.fromSchema))
+      const target = targetOf(
+        yield* Layer.build(Stores.layerFromUrl(to, { ...(yield* sideOptions(o.toSchema)), encoding: o.encoding }))
+      )
       const total = yield* Transfer.count(source)
       const progress = yield* Progress.make({ label: "copy", total, stream: process.stderr })
       const where = ` from ${BackendUrl.describe(from)} to ${BackendUrl.describe(to)}`

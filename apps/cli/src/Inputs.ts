@@ -8,6 +8,7 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 
 const UNITS: Record<string, number> = {
   ms: 1, millis: 1, millisecond: 1, milliseconds: 1,
@@ -60,6 +61,9 @@ export const duration = (text: string): Either.Either<Duration.Duration, string>
 export const instant = (text: string, now: DateTime.Utc): Either.Either<DateTime.Utc, string> => {
   const t = text.trim()
   if (/^\d{4}-\d{2}-\d{2}/.test(t)) {
+    // ISO-8601 to the microsecond (naive text is UTC, as Celery writes it); a bare date too.
+    const exact = UtcTime.parseIso(t)
+    if (Option.isSome(exact)) return Either.right(exact.value)
     const zoned = /([zZ]|[+-]\d{2}:?\d{2})$/.test(t) || /^\d{4}-\d{2}-\d{2}$/.test(t) ? t : `${t.replace(" ", "T")}Z`
     return Option.match(DateTime.make(zoned.replace(" ", "T")), {
       onNone: () => Either.left(`${JSON.stringify(text)} is not a date (try 2026-05-01T12:00:00Z or 2h for two hours ago)`),

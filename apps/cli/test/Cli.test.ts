@@ -14,7 +14,7 @@ import * as Path from "node:path"
 import * as BackendUrl from "@taskmeta/stores/BackendUrl"
 import * as Stores from "@taskmeta/stores/Stores"
 import * as Failure from "../src/Failure.js"
-import { cli, lines, PG_URL, schemaName, tempDir } from "./helpers.js"
+import { cli, dropSchema, lines, MYSQL_URL, mysqlAdmin, PG_URL, schemaName, tempDir } from "./helpers.js"
 import { has, tag } from "../../../testenv/requirements.js"
 
 const BIG = "123456789012345678901234567890"
@@ -58,30 +58,8 @@ const dir = tempDir("cli")
 const pgSchema = schemaName("cli")
 const copySchema = schemaName("copy")
 
-const dropSchema = (schema: string) => {
-  const url = Either.getOrThrow(BackendUrl.parse(PG_URL))
-  if (url._tag !== "Postgres") return Promise.resolve()
-  return Effect.runPromise(
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)).pipe(
-      Effect.provide(Stores.clientLayer(url)),
-      Effect.asVoid
-    )
-  )
-}
 
-const MYSQL_URL = (process.env.TASKMETA_TEST_MYSQL_URL ?? "mysql://root@127.0.0.1:3306").replace(/\/$/, "")
 const mysqlDatabase = schemaName("cli")
-/** One statement on the MySQL server (its `mysql` database), through a client of the test's own. */
-const mysqlAdmin = (statement: string) => {
-  const url = Either.getOrThrow(BackendUrl.parse(`${MYSQL_URL}/mysql`))
-  if (url._tag !== "Mysql") return Promise.resolve()
-  return Effect.runPromise(
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
-      Effect.provide(Stores.clientLayer(url)),
-      Effect.asVoid
-    )
-  )
-}
 if (has("mariadb")) await mysqlAdmin(`CREATE DATABASE \`${mysqlDatabase}\` CHARACTER SET utf8mb4`)
 
 const fixtures: ReadonlyArray<Fixture> = [

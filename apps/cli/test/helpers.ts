@@ -3,6 +3,11 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as BackendUrl from "@taskmeta/stores/BackendUrl"
+import * as Stores from "@taskmeta/stores/Stores"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
 const tsx = Path.join(root, "apps/cli/node_modules/.bin/tsx")
@@ -10,6 +15,32 @@ const tsx = Path.join(root, "apps/cli/node_modules/.bin/tsx")
 export const CLI = Path.join(root, "apps/cli/src/bin.ts")
 export const WORKER = Path.join(root, "apps/worker/src/bin.ts")
 export const PG_URL = process.env.TASKMETA_TEST_PG_URL ?? "postgresql://postgres@127.0.0.1:5432/test"
+/** The MySQL/MariaDB server (no database): tests make databases of their own. */
+export const MYSQL_URL = (process.env.TASKMETA_TEST_MYSQL_URL ?? "mysql://root@127.0.0.1:3306").replace(/\/$/, "")
+
+/** Drops a test's PostgreSQL schema, through a client of the test's own. */
+export const dropSchema = (schema: string) => {
+  const url = Either.getOrThrow(BackendUrl.parse(PG_URL))
+  if (url._tag !== "Postgres") return Promise.resolve()
+  return Effect.runPromise(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)).pipe(
+      Effect.provide(Stores.clientLayer(url)),
+      Effect.asVoid
+    )
+  )
+}
+
+/** One statement on the MySQL server (its `mysql` database), through a client of the test's own. */
+export const mysqlAdmin = (statement: string) => {
+  const url = Either.getOrThrow(BackendUrl.parse(`${MYSQL_URL}/mysql`))
+  if (url._tag !== "Mysql") return Promise.resolve()
+  return Effect.runPromise(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(
+      Effect.provide(Stores.clientLayer(url)),
+      Effect.asVoid
+    )
+  )
+}
 
 export interface Run {
   readonly code: number
