@@ -197,7 +197,7 @@ describe.sequential("after migrate, on the PostgreSQL database", () => {
 
   it("a populated store reads as before: tasks, groups, waits, exports and pipeline runs", async () => {
     const imported = await cli(["import", ...at], { cwd: dir, input: INPUT })
-    expect(imported.stdout.trim(), imported.stderr).toBe("imported 1 task, 1 group")
+    expect(imported.stdout.trim(), imported.stderr).toBe("imported 1 task, 1 group and 0 pipeline runs (2 new, 0 changed, 0 unchanged)")
     await Effect.runPromise(
       Effect.flatMap(PipelineStore.PipelineStore, (store) =>
         store.build({ runId: "r1", pipelineId: "ingest", pipelineResults: [{ object: 1, tasks: [{ taskName: "parse" }] }] })).pipe(
@@ -211,7 +211,10 @@ describe.sequential("after migrate, on the PostgreSQL database", () => {
     expect(lines((await run("stats", "--json")).stdout)[0]).toMatchObject({ tasks: 1, groups: 1 })
     const waited = await run("wait", "t1", "--timeout", "5s", "--json")
     expect(waited.code, waited.stderr).toBe(0)
-    expect((await run("export")).stdout).toBe(INPUT)
+    // the task and the group as imported, then the pipeline run
+    const exported = (await run("export")).stdout
+    expect(exported.slice(0, INPUT.length)).toBe(INPUT)
+    expect(lines(exported.slice(INPUT.length)).map((l) => [l.kind, l.run_id])).toEqual([["pipeline_run", "r1"]])
     expect(lines((await run("pipelines", "list", "--json")).stdout).map((l) => [l.run_id, l.pipeline_id])).toEqual([["r1", "ingest"]])
     const tree = lines((await run("pipelines", "show", "r1", "--json")).stdout)[0]
     expect(tree).toMatchObject({ run_id: "r1", status: "PENDING" })
