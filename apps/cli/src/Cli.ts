@@ -277,9 +277,27 @@ const list = Command.make("list", {
     Options.withDescription("Only tasks done before this time, as for --since (e.g. --since 2d --until 1d). Default: now"),
     Options.optional
   ),
+  worker: Options.text("worker").pipe(
+    Options.withPseudoName("NAME"),
+    Options.withDescription("Only tasks run by this worker, e.g. --worker celery@host1. Default: every worker"),
+    Options.optional
+  ),
+  queue: Options.text("queue").pipe(
+    Options.withPseudoName("NAME"),
+    Options.withDescription("Only tasks from this queue, e.g. --queue celery. Default: every queue"),
+    Options.optional
+  ),
   limit: Options.integer("limit").pipe(
     Options.withPseudoName("N"),
     Options.withDescription(`At most N tasks, newest first. Default: ${HUMAN_LIMIT} for the table, all with --json`),
+    Options.optional
+  ),
+  after: Options.text("after").pipe(
+    Options.withPseudoName("CURSOR"),
+    Options.withDescription(
+      "Continue a listing: the cursor the previous page ended with (printed on stderr as `--after …`), " +
+        "e.g. --after 1042. Pages stay stable while new tasks arrive"
+    ),
     Options.optional
   )
 }, (o) =>
@@ -314,19 +332,27 @@ const list = Command.make("list", {
     const filter: ResultBrowser.Filter = {
       states: states.length > 0 ? states : undefined,
       name: Option.getOrUndefined(o.name),
+      worker: Option.getOrUndefined(o.worker),
+      queue: Option.getOrUndefined(o.queue),
       since,
       until
     }
-    if (o.json) {
-      return yield* writeLines(Stream.map(browser.list({ ...filter, limit: Option.getOrUndefined(o.limit) }), Output.taskLine))
+    // --json alone streams every task; a table, --limit or --after is a page, and the next page's
+    // cursor goes to stderr.
+    if (o.json && Option.isNone(o.after) && Option.isNone(o.limit)) {
+      return yield* writeLines(Stream.map(browser.list(filter), Output.taskLine))
     }
     const limit = Option.getOrElse(o.limit, () => HUMAN_LIMIT)
-    const records = Array.from(yield* Stream.runCollect(browser.list({ ...filter, limit: limit + 1 })))
-    if (records.length === 0) return yield* Console.log("no tasks")
-    yield* Console.log(Output.taskTable(records.slice(0, limit), yield* tableOptions))
-    if (records.length > limit) yield* progress(`(the ${limit} most recent shown; use --limit N for more)`)
+    if (limit === 0) return yield* o.json ? Effect.void : Console.log("no tasks")
+    const page = yield* browser.page({ ...filter, limit, after: Option.getOrUndefined(o.after) }).pipe(
+      Effect.catchTag("InvalidQuery", (e) => usage(`--after ${Option.getOrElse(o.after, () => "")}: ${e.message}`))
+    )
+    if (o.json) yield* writeLines(Stream.fromIterable(page.records.map(Output.taskLine)))
+    else if (page.records.length === 0) yield* Console.log("no tasks")
+    else yield* Console.log(Output.taskTable(page.records, yield* tableOptions))
+    if (page.next !== null) yield* progress(`(more: the same command with --after ${page.next})`)
   }).pipe(Effect.provide(readLayerFor(o)))).pipe(
-    Command.withDescription("List tasks, newest first, filtered by state, name and time")
+    Command.withDescription("List tasks, newest first, filtered by state, name, worker, queue and time, a page at a time")
   )
 
 // ---------------------------------------------------------------------------

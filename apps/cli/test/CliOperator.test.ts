@@ -14,7 +14,7 @@ const file = Path.join(dir, "ops.sqlite")
 const url = `db+sqlite:///${file}`
 afterAll(() => Fs.rmSync(dir, { recursive: true, force: true }))
 
-const task = (task_id: string, status: string, date_done: string | null, result: unknown = null) =>
+const task = (task_id: string, status: string, date_done: string | null, result: unknown = null, worker = "w1", queue = "celery") =>
   JSON.stringify({
     kind: "task",
     task_id,
@@ -25,9 +25,9 @@ const task = (task_id: string, status: string, date_done: string | null, result:
     name: "ops.add",
     args: [1, 2],
     kwargs: {},
-    worker: "w1",
+    worker,
     retries: 0,
-    queue: "celery"
+    queue
   })
 
 beforeAll(async () => {
@@ -35,7 +35,7 @@ beforeAll(async () => {
     task("ok-1", "SUCCESS", "2026-01-01T00:00:00.000Z", 3),
     task("bad-1", "FAILURE", "2026-01-01T00:01:00.000Z", { exc_type: "ValueError", exc_message: ["no"], exc_module: "builtins" }),
     task("gone-1", "REVOKED", "2026-01-01T00:02:00.000Z", { exc_type: "TaskRevokedError", exc_message: ["revoked"], exc_module: "celery.exceptions" }),
-    task("run-1", "STARTED", null, { pid: 1 })
+    task("run-1", "STARTED", null, { pid: 1 }, "w2", "slow")
   ].join("\n") + "\n"
   const imported = await cli(["import", "--backend", url], { cwd: dir, input })
   expect(imported.code).toBe(0)
@@ -65,6 +65,35 @@ describe("global options", () => {
     expect(lines(r.stdout)[0].tasks).toBe(4)
     const own = await cli(["stats", "--json"], { cwd: dir, env: { CELERY_RESULT_BACKEND: "memory://", TASKMETA_BACKEND_URL: url } })
     expect(lines(own.stdout)[0].tasks).toBe(4)
+  }, 60_000)
+})
+
+describe("list filters and pages", () => {
+  it("--worker and --queue keep only the matching tasks", async () => {
+    const w2 = await cli(["list", "--json", "--worker", "w2", "--backend", url], { cwd: dir })
+    expect(lines(w2.stdout).map((l) => l.task_id)).toEqual(["run-1"])
+    const celery = await cli(["list", "--json", "--queue", "celery", "--backend", url], { cwd: dir })
+    expect(lines(celery.stdout).map((l) => l.task_id).sort()).toEqual(["bad-1", "gone-1", "ok-1"])
+    const none = await cli(["list", "--json", "--queue", "celery", "--worker", "w2", "--backend", url], { cwd: dir })
+    expect(lines(none.stdout)).toEqual([])
+  }, 60_000)
+
+  it("a page at a time: each page names the cursor of the next, and the pages cover the listing once", async () => {
+    const all = lines((await cli(["list", "--json", "--backend", url], { cwd: dir })).stdout).map((l) => l.task_id)
+    const seen: Array<unknown> = []
+    let after: string | undefined
+    for (let n = 0; n < 10; n++) {
+      const r = await cli(["list", "--json", "--limit", "3", ...(after === undefined ? [] : ["--after", after]), "--backend", url], { cwd: dir })
+      expect(r.code).toBe(0)
+      seen.push(...lines(r.stdout).map((l) => l.task_id))
+      const more = /--after (\S+)\)/.exec(r.stderr)
+      if (more === null) break
+      after = more[1]
+    }
+    expect(seen).toEqual(all)
+    const bad = await cli(["list", "--after", "not-a-cursor", "--backend", url], { cwd: dir })
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/^taskmeta: --after not-a-cursor: /)
   }, 60_000)
 })
 
