@@ -6,7 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Fs from "node:fs"
+import { spawnSync } from "node:child_process"
 import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
 import { cli, lines, tempDir } from "./helpers.js"
 
 const dir = tempDir("cli-operator")
@@ -153,6 +155,15 @@ describe("usage errors and exit statuses", () => {
     const r = await cli(["list", "--backend", "db+postgresql://postgres@127.0.0.1:1/test"], { cwd: dir })
     expect(r.code).toBe(4)
     expect(r.stderr).toContain("ECONNREFUSED")
+  }, 60_000)
+})
+
+describe("pnpm taskmeta inside the repository", () => {
+  it("prints nothing but the command's own output (--json stays one JSON line)", () => {
+    const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
+    const r = spawnSync("pnpm", ["taskmeta", "--backend", "memory://", "stats", "--json"], { cwd: root, encoding: "utf8" })
+    expect(r.status).toBe(0)
+    expect(r.stdout).toBe(`{"kind":"stats","tasks":0,"groups":0,"by_state":{},"failure_rate":null,"by_name":[]}\n`)
   }, 60_000)
 })
 
