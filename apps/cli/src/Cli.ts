@@ -113,13 +113,15 @@ const backendOption = Options.text("backend").pipe(
   Options.optional
 )
 
-const schemaOption = Options.text("schema").pipe(
-  Options.withPseudoName("NAME"),
-  Options.withDescription(
-    "PostgreSQL schema holding the tables, e.g. --schema celery. Before or after the command. " +
-      "Default: the connection's search_path (usually public)"
-  ),
-  Options.optional
+/** An optional text option with a pseudo name (`--since WHEN`) and a description that explains it. */
+const optionalText = (name: string, pseudoName: string, description: string) =>
+  Options.text(name).pipe(Options.withPseudoName(pseudoName), Options.withDescription(description), Options.optional)
+
+const schemaOption = optionalText(
+  "schema",
+  "NAME",
+  "PostgreSQL schema holding the tables, e.g. --schema celery. Before or after the command. " +
+    "Default: the connection's search_path (usually public)"
 )
 
 const jsonOption = Options.boolean("json").pipe(
@@ -259,46 +261,30 @@ const list = Command.make("list", {
     ),
     Options.repeated
   ),
-  name: Options.text("name").pipe(
-    Options.withPseudoName("TASK"),
-    Options.withDescription("Only tasks with this name, e.g. --name proj.tasks.add. Default: every name"),
-    Options.optional
+  name: optionalText("name", "TASK", "Only tasks with this name, e.g. --name proj.tasks.add. Default: every name"),
+  since: optionalText(
+    "since",
+    "WHEN",
+    "Only tasks done at or after this time: ISO-8601 (2026-05-01T12:00:00Z) or a duration ago (30m, 2h, 1d). " +
+      "Default: no lower bound"
   ),
-  since: Options.text("since").pipe(
-    Options.withPseudoName("WHEN"),
-    Options.withDescription(
-      "Only tasks done at or after this time: ISO-8601 (2026-05-01T12:00:00Z) or a duration ago (30m, 2h, 1d). " +
-        "Default: no lower bound"
-    ),
-    Options.optional
+  until: optionalText(
+    "until",
+    "WHEN",
+    "Only tasks done before this time, as for --since (e.g. --since 2d --until 1d). Default: now"
   ),
-  until: Options.text("until").pipe(
-    Options.withPseudoName("WHEN"),
-    Options.withDescription("Only tasks done before this time, as for --since (e.g. --since 2d --until 1d). Default: now"),
-    Options.optional
-  ),
-  worker: Options.text("worker").pipe(
-    Options.withPseudoName("NAME"),
-    Options.withDescription("Only tasks run by this worker, e.g. --worker celery@host1. Default: every worker"),
-    Options.optional
-  ),
-  queue: Options.text("queue").pipe(
-    Options.withPseudoName("NAME"),
-    Options.withDescription("Only tasks from this queue, e.g. --queue celery. Default: every queue"),
-    Options.optional
-  ),
+  worker: optionalText("worker", "NAME", "Only tasks run by this worker, e.g. --worker celery@host1. Default: every worker"),
+  queue: optionalText("queue", "NAME", "Only tasks from this queue, e.g. --queue celery. Default: every queue"),
   limit: Options.integer("limit").pipe(
     Options.withPseudoName("N"),
     Options.withDescription(`At most N tasks, newest first. Default: ${HUMAN_LIMIT} for the table, all with --json`),
     Options.optional
   ),
-  after: Options.text("after").pipe(
-    Options.withPseudoName("CURSOR"),
-    Options.withDescription(
-      "Continue a listing: the cursor the previous page ended with (printed on stderr as `--after …`), " +
-        "e.g. --after 1042. Pages stay stable while new tasks arrive"
-    ),
-    Options.optional
+  after: optionalText(
+    "after",
+    "CURSOR",
+    "Continue a listing: the cursor the previous page ended with (printed on stderr as `--after …`), " +
+      "e.g. --after 1042. Pages stay stable while new tasks arrive"
   )
 }, (o) =>
   Effect.gen(function*() {
@@ -708,15 +694,15 @@ const copy = Command.make("copy", {
   from: Options.redacted("from").pipe(Options.withDescription("Source backend URL")),
   to: Options.redacted("to").pipe(Options.withDescription("Target backend URL")),
   schema: schemaOption,
-  fromSchema: Options.text("from-schema").pipe(
-    Options.withPseudoName("NAME"),
-    Options.withDescription("The source's PostgreSQL schema (or MySQL database), when it differs from the target's. Default: --schema"),
-    Options.optional
+  fromSchema: optionalText(
+    "from-schema",
+    "NAME",
+    "The source's PostgreSQL schema (or MySQL database), when it differs from the target's. Default: --schema"
   ),
-  toSchema: Options.text("to-schema").pipe(
-    Options.withPseudoName("NAME"),
-    Options.withDescription("The target's PostgreSQL schema (or MySQL database), when it differs from the source's. Default: --schema"),
-    Options.optional
+  toSchema: optionalText(
+    "to-schema",
+    "NAME",
+    "The target's PostgreSQL schema (or MySQL database), when it differs from the source's. Default: --schema"
   ),
   encoding: encodingOption,
   dryRun: dryRunOption("the copy")
