@@ -68,6 +68,9 @@ export class UsageError extends Schema.TaggedError<UsageError>("@taskmeta/cli/Us
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 
+/** How much of an input file `import` reads at once: one read is one batch of lines (up to 500). */
+const READ_CHUNK = FileSystem.KiB(128)
+
 const fail = (message: string) => Effect.fail(new CliError({ message }))
 
 const usage = (message: string) => Effect.fail(new UsageError({ message }))
@@ -645,7 +648,7 @@ const importCommand = Command.make("import", {
       const fs = yield* FileSystem.FileSystem
       // A file's size is known; standard input's is not (the count and the rate are shown).
       const size = Option.isSome(o.file) ? Number((yield* fs.stat(o.file.value)).size) : undefined
-      const bytes = Option.match(o.file, { onNone: () => NodeStream.stdin, onSome: (path) => fs.stream(path) })
+      const bytes = Option.match(o.file, { onNone: () => NodeStream.stdin, onSome: (path) => fs.stream(path, { chunkSize: READ_CHUNK }) })
       const { context } = yield* openStore(o, { encoding: o.encoding })
       const progress = yield* Progress.make({ label: "import", total: size, bytes: true, stream: process.stderr })
       let skipped = 0

@@ -11,6 +11,7 @@
  */
 import type * as DateTime from "effect/DateTime"
 import type * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import type * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
@@ -44,6 +45,18 @@ export interface BackendDriver {
    * SUCCESS (then nothing changes). `true` when written, `false` when ignored.
    */
   readonly put: (record: TaskRecord.TaskRecord) => Effect.Effect<boolean, DriverError>
+  /**
+   * `put` for many records at once, in order (two records of one id are
+   * written one after the other), each with its own outcome: whether it was
+   * written, or why not. Optional: without it, `storeMany` calls `put` for
+   * each record. Drivers that batch writes anyway (SQL) take the whole list
+   * in one call, without a fiber per record.
+   */
+  readonly putMany?:
+    | ((
+      records: ReadonlyArray<TaskRecord.TaskRecord>
+    ) => Effect.Effect<ReadonlyArray<Either.Either<boolean, DriverError>>>)
+    | undefined
   /** Reads records for the ids in one round trip, aligned with the input; missing ids are `undefined`. */
   readonly getMany: (
     taskIds: ReadonlyArray<string>

@@ -87,6 +87,19 @@ export interface StoreOptions {
 }
 
 /**
+ * One write of `storeMany`: the arguments of `store`, as a record.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreRequest {
+  readonly taskId: string
+  readonly result: unknown
+  readonly state: string
+  readonly options?: StoreOptions | undefined
+}
+
+/**
  * The outcome of a store: `Stored` with the record as written, or `Ignored`
  * because a SUCCESS was already stored for the id (`SuccessIsFinal`) or the
  * state is IGNORED, which is never stored (`IgnoredState`).
@@ -140,6 +153,18 @@ export interface Service {
     state: string,
     options?: StoreOptions
   ) => Effect.Effect<StoreOutcome, InvalidInput | StoreError>
+  /**
+   * Stores many records, each as `store` would, with its own outcome in the
+   * order given (a bad request is its own `InvalidInput`; the others are
+   * written). Requests for one id apply one after the other, in order. READY
+   * records without a `dateDone` share one reading of the clock. Where the
+   * storage batches writes (SQL), the whole list goes into multi-row
+   * statements without a fiber per record: what bulk imports and copies use.
+   * Fails only when `requests` is not an array.
+   */
+  readonly storeMany: (
+    requests: ReadonlyArray<StoreRequest>
+  ) => Effect.Effect<ReadonlyArray<Either.Either<StoreOutcome, InvalidInput | StoreError>>, InvalidInput>
   /** One record; an unknown id reads as PENDING with everything else null. */
   readonly get: (taskId: string) => Effect.Effect<TaskRecord.TaskRecord, InvalidInput | GetError>
   /** Records for many ids in one round trip, in the order asked, unknown ids as PENDING. */
@@ -427,6 +452,14 @@ export const make = (
       }
       return lastDateTime
     }
+    const withGivenDate = (prepared: Prepared, given: unknown): Either.Either<TaskRecord.TaskRecord, InvalidInput> => {
+      if (!DateTime.isDateTime(given) || !DateTime.isUtc(given)) {
+        return Either.left(new InvalidInput({ field: "dateDone", reason: "must be a DateTime.Utc", id: prepared.taskId }))
+      }
+      const millis = DateTime.toEpochMillis(given)
+      if (millis < FIRST_SQL_MILLIS || millis > LAST_SQL_MILLIS) return Either.left(outOfRange(prepared, millis))
+      return Either.right(withDateDone(prepared, given))
+    }
     const nanosInRange = (nanos: bigint) => nanos >= FIRST_SQL_NANOS && nanos <= LAST_SQL_NANOS
     const stampAndWrite = (prepared: Prepared) =>
       Effect.flatMap(Clock.currentTimeNanos, (now): Effect.Effect<StoreOutcome, InvalidInput | StoreError> =>
@@ -473,12 +506,9 @@ export const make = (
       const given = request?.dateDone
       if (ready && given !== undefined) {
         // A given date: no clock to read.
-        if (!DateTime.isDateTime(given) || !DateTime.isUtc(given)) {
-          return Effect.fail(new InvalidInput({ field: "dateDone", reason: "must be a DateTime.Utc", id: taskId }))
-        }
-        const millis = DateTime.toEpochMillis(given)
-        if (millis < FIRST_SQL_MILLIS || millis > LAST_SQL_MILLIS) return Effect.fail(outOfRange(prepared.right, millis))
-        const record = withDateDone(prepared.right, given)
+        const dated = withGivenDate(prepared.right, given)
+        if (Either.isLeft(dated)) return Effect.fail(dated.left)
+        const record = dated.right
         return Effect.withFiberRuntime<StoreOutcome, InvalidInput | StoreError>((fiber) =>
           Tracing.isObserved(fiber.currentTracer)
             ? Tracing.withSpan(writeRecord(record), "ResultBackend.store", () => ({ taskId, state }))
@@ -486,6 +516,122 @@ export const make = (
         )
       }
       return storeDirect(prepared.right, ready)
+    }
+
+    type Outcome = Either.Either<StoreOutcome, InvalidInput | StoreError>
+
+    const outcomeOf = (record: TaskRecord.TaskRecord, written: boolean): Outcome =>
+      Either.right(
+        written
+          ? StoreOutcome.Stored({ record })
+          : StoreOutcome.Ignored({ reason: "SuccessIsFinal", taskId: record.taskId })
+      )
+    const storeFailure = (record: TaskRecord.TaskRecord, e: DriverError): Outcome =>
+      Either.left(new StoreError({ taskId: record.taskId, status: record.status, cause: e.cause }))
+
+    /**
+     * Writes one record with `put`, retried by the policy. `first` is an
+     * error its first attempt (in a `putMany`) already met: it is replayed,
+     * so that the policy counts it and runs its pause and `onRetryableError`.
+     */
+    const putOne = (record: TaskRecord.TaskRecord, first?: DriverError): Effect.Effect<Outcome> => {
+      let replay = first
+      const attempt = Effect.suspend(() => {
+        if (replay === undefined) return driver.put(record)
+        const error = replay
+        replay = undefined
+        return Effect.fail(error)
+      })
+      return Effect.map(
+        Effect.either(retry(attempt)),
+        (written) => Either.isRight(written) ? outcomeOf(record, written.right) : storeFailure(record, written.left)
+      )
+    }
+
+    /**
+     * Writes records of distinct ids: in one `putMany` where the driver has
+     * it (a transient failure is then retried record by record), else with
+     * `put` side by side.
+     */
+    const putRound = (records: ReadonlyArray<TaskRecord.TaskRecord>): Effect.Effect<ReadonlyArray<Outcome>> => {
+      if (driver.putMany === undefined) return Effect.forEach(records, (record) => putOne(record), { concurrency: 64 })
+      return Effect.flatMap(driver.putMany(records), (written) => {
+        const out: Array<Outcome> = new Array(records.length)
+        const again: Array<number> = []
+        for (let j = 0; j < records.length; j++) {
+          const w = written[j]
+          if (Either.isRight(w)) out[j] = outcomeOf(records[j], w.right)
+          else if (driver.isTransient(w.left)) again.push(j)
+          else out[j] = storeFailure(records[j], w.left)
+        }
+        if (again.length === 0) return Effect.succeed(out)
+        return Effect.as(
+          Effect.forEach(again, (j) => Effect.map(putOne(records[j], (written[j] as Either.Left<DriverError, boolean>).left), (o) => {
+            out[j] = o
+          }), { concurrency: 64, discard: true }),
+          out
+        )
+      })
+    }
+
+    const storeMany = (
+      requests: ReadonlyArray<StoreRequest>
+    ): Effect.Effect<ReadonlyArray<Outcome>, InvalidInput> => {
+      if (!Array.isArray(requests)) {
+        return Effect.fail(new InvalidInput({ field: "requests", reason: "must be an array of store requests" }))
+      }
+      return Effect.flatMap(Clock.currentTimeNanos, (now) => {
+        const out: Array<Outcome> = new Array(requests.length)
+        // The records to write in rounds: the first request of each id, then the second of the ids
+        // that have two, … (each round after the one before, so the writes of one id keep their
+        // order, retries included); with each record, where its outcome goes.
+        const rounds: Array<{ records: Array<TaskRecord.TaskRecord>; slots: Array<number> }> = []
+        const seen = new Map<string, number>()
+        for (let i = 0; i < requests.length; i++) {
+          let checked: Either.Either<TaskRecord.TaskRecord | StoreOutcome, InvalidInput>
+          try {
+            checked = requestRecord(requests[i], now)
+          } catch (error) {
+            checked = Either.left(unreadable("requests", undefined, error))
+          }
+          if (Either.isLeft(checked)) out[i] = Either.left(checked.left)
+          else if ("_tag" in checked.right) out[i] = Either.right(checked.right)
+          else {
+            const id = checked.right.taskId
+            const r = seen.get(id) ?? 0
+            seen.set(id, r + 1)
+            const round = rounds[r] ??= { records: [], slots: [] }
+            round.records.push(checked.right)
+            round.slots.push(i)
+          }
+        }
+        return Effect.as(
+          Effect.forEach(rounds, (round) =>
+            Effect.map(putRound(round.records), (outcomes) => {
+              outcomes.forEach((o, j) => (out[round.slots[j]] = o))
+            }), { discard: true }),
+          out
+        )
+      }).pipe((effect) => Tracing.withSpan(effect, "ResultBackend.storeMany", () => ({ count: requests.length })))
+    }
+
+    /** A request of `storeMany` as the record to write, or its outcome when nothing is written. */
+    const requestRecord = (
+      request: StoreRequest,
+      now: bigint
+    ): Either.Either<TaskRecord.TaskRecord | StoreOutcome, InvalidInput> => {
+      if (typeof request !== "object" || request === null) {
+        return Either.left(new InvalidInput({ field: "requests", reason: "each request must be an object" }))
+      }
+      const { options: given, result, state, taskId } = request
+      const prepared = prepare(options, taskId, result, state, given)
+      if (Either.isLeft(prepared)) return prepared
+      if (state === TaskState.IGNORED) return Either.right(StoreOutcome.Ignored({ reason: "IgnoredState", taskId }))
+      if (!TaskState.isReady(state)) return prepared
+      if (given?.dateDone !== undefined) return withGivenDate(prepared.right, given.dateDone)
+      return nanosInRange(now)
+        ? Either.right(withDateDone(prepared.right, dateTimeAt(now)))
+        : Either.left(outOfRange(prepared.right, Number(now / 1_000_000n)))
     }
 
     const getMany = (
@@ -685,6 +831,7 @@ export const make = (
       kind: driver.kind,
       options,
       store,
+      storeMany,
       get,
       getMany,
       findMany,

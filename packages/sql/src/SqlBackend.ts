@@ -22,10 +22,12 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -307,6 +309,25 @@ export const makeDriver = (
     return {
       kind,
       put: (record) => batcher.submit(toParams(record, writer, stamp)),
+      putMany: (records) =>
+        Effect.flatMap(
+          batcher.submitMany(records.map((record) => toParams(record, writer, stamp))),
+          (exits) => {
+            const out: Array<Either.Either<boolean, DriverError>> = new Array(exits.length)
+            for (let i = 0; i < exits.length; i++) {
+              const exit = exits[i]
+              if (Exit.isSuccess(exit)) {
+                out[i] = Either.right(exit.value)
+                continue
+              }
+              // A failure is the write's own; anything else (a defect, an interruption) is the call's.
+              const error = Cause.failureOption(exit.cause)
+              if (Option.isNone(error)) return Effect.failCause(exit.cause as Cause.Cause<never>)
+              out[i] = Either.left(error.value)
+            }
+            return Effect.succeed(out)
+          }
+        ),
       getMany,
       remove: (taskId) => Effect.asVoid(Effect.mapError(statement.remove(taskId), fail("remove"))),
       putGroup: (group) =>

@@ -82,6 +82,70 @@ describe("PostgreSQL with connections terminated every 200 ms", () => {
     ), 120_000)
 })
 
+describe("PostgreSQL storeMany with connections terminated every 200 ms", () => {
+  it.live("every batch lands whole, each record once, the writes of one id in order", () =>
+    Effect.gen(function*() {
+      const backend = yield* ResultBackend.ResultBackend
+      let kills = 0
+      const killer = yield* Effect.promise(() =>
+        pgQuery(
+          `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name LIKE $1 AND pid <> pg_backend_pid()`,
+          [`${app}%`]
+        )
+      ).pipe(
+        Effect.tap((r) => Effect.sync(() => (kills += r.rows[0].n))),
+        Effect.repeat(Schedule.spaced("200 millis")),
+        Effect.fork
+      )
+      // 40 calls of 300 requests, paced 80 ms apart (at least 3.2 s: a dozen kills land inside),
+      // four calls at a time. Each id is written STARTED, then SUCCESS, in one call.
+      const calls = 40
+      const outcomes = yield* Effect.forEach(
+        Array.from({ length: calls }, (_, c) => c),
+        (c) =>
+          Effect.zipRight(
+            Effect.sleep(Duration.millis(80 * (c % 4 === 0 ? 4 : 0))),
+            backend.storeMany(Array.from({ length: 150 }, (_, k) => `many-${c}-${k}`).flatMap((taskId, k) => [
+              { taskId, result: null, state: "STARTED" },
+              { taskId, result: { c, k }, state: "SUCCESS", options: { args: [c, k] } }
+            ]))
+          ),
+        { concurrency: 4 }
+      )
+      yield* Fiber.interrupt(killer)
+      expect(kills).toBeGreaterThan(5)
+      const flat = outcomes.flat()
+      expect(flat).toHaveLength(calls * 300)
+      const failed = flat.filter((o) => o._tag === "Left")
+      expect(failed.map((o) => (o._tag === "Left" ? o.left.message : ""))).toEqual([])
+      expect(flat.every((o) => o._tag === "Right" && o.right._tag === "Stored")).toBe(true)
+
+      const rows = yield* Effect.promise(() =>
+        pgQuery(
+          `SELECT task_id, count(*)::int AS n FROM "${schema}".celery_taskmeta WHERE task_id LIKE 'many-%' GROUP BY task_id`
+        )
+      )
+      expect(rows.rows.length).toBe(calls * 150)
+      expect(rows.rows.every((r) => r.n === 1)).toBe(true)
+      const ids = Array.from({ length: calls }, (_, c) => Array.from({ length: 150 }, (_, k) => [c, k] as const)).flat()
+      const records = yield* backend.getMany(ids.map(([c, k]) => `many-${c}-${k}`))
+      records.forEach((record, i) => {
+        expect(record.status).toBe("SUCCESS")
+        expect(record.result).toEqual({ c: ids[i][0], k: ids[i][1] })
+      })
+    }).pipe(
+      Effect.provide(PgBackend.layer({
+        url: pgUrl,
+        tables: { schema },
+        applicationName: app,
+        poolSize: 8,
+        resultExtended: true,
+        retry: { maxRetries: 30, baseSleep: Duration.millis(5), maxSleep: Duration.millis(250) }
+      })),
+      Logger.withMinimumLogLevel(LogLevel.Error)
+    ), 120_000)
+})
+
 describe("PostgreSQL pipeline store with its connection lost inside a report's transaction", () => {
   const prefix = `t_plfault_${suffix()}_`
   const Pg = PgClient.layer({ url: pgUrl, maxConnections: 4 })

@@ -24,6 +24,7 @@ import * as TestServices from "effect/TestServices"
 import * as DateTime from "effect/DateTime"
 import * as ExceptionInfo from "@taskmeta/schema/ExceptionInfo"
 import * as TaskState from "@taskmeta/schema/TaskState"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 import type * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 
@@ -419,6 +420,106 @@ export const suite = <E>(name: string, make: MakeLayer<E>, suiteOptions: SuiteOp
           const bad = yield* Effect.flip(backend.store(odd, 1, "SUCCESS", { dateDone: "2001-01-01" as unknown as DateTime.Utc }))
           expect(bad._tag).toBe("InvalidInput")
           expect(yield* backend.exists(odd)).toBe(false)
+        }))
+
+      it.effect("storeMany stores each request as store would, each with its own outcome in order", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          yield* TestClock.adjust(Duration.hours(2))
+          const now = yield* DateTime.now
+          const [a, b, c, d, e, f] = [uid("sm"), uid("sm"), uid("sm"), uid("sm"), uid("sm"), uid("sm")]
+          yield* backend.store(d, { first: true }, "SUCCESS")
+          const when = UtcTime.make(Date.UTC(2001, 1, 3, 4, 5, 6, 789), 123)
+          const outcomes = yield* backend.storeMany([
+            { taskId: a, result: { n: 1 }, state: "SUCCESS", options: { name: "tasks.add", args: [1], worker: "w1" } },
+            { taskId: b, result: null, state: "STARTED" },
+            { taskId: "", result: 1, state: "SUCCESS" },
+            { taskId: c, result: 2, state: "FAILURE", options: { dateDone: when, traceback: "Traceback" } },
+            { taskId: d, result: { late: true }, state: "FAILURE" },
+            { taskId: e, result: 3, state: "IGNORED" },
+            { taskId: f, result: 1n << 70n, state: "SUCCESS" }
+          ])
+          expect(outcomes).toHaveLength(7)
+          const tags = outcomes.map((o) => (o._tag === "Right" ? o.right._tag : o.left._tag))
+          expect(tags).toEqual(["Stored", "Stored", "InvalidInput", "Stored", "Ignored", "Ignored", "Stored"])
+          const [ra, rb, rc, rd, re, rf] = yield* backend.getMany([a, b, c, d, e, f])
+          expect(ra.status).toBe("SUCCESS")
+          expect(ra.result).toEqual({ n: 1 })
+          expect(ra.name).toBe("tasks.add")
+          expect(ra.args).toEqual([1])
+          expect(ra.worker).toBe("w1")
+          expect(DateTime.toEpochMillis(ra.dateDone!)).toBe(DateTime.toEpochMillis(now))
+          expect(rb.status).toBe("STARTED")
+          expect(rb.dateDone).toBeNull()
+          expect(rc.status).toBe("FAILURE")
+          expect(rc.traceback).toBe("Traceback")
+          expect(UtcTime.epochMicros(rc.dateDone!)).toBe(UtcTime.epochMicros(when))
+          expect(rd.result).toEqual({ first: true })
+          expect(re.status).toBe("PENDING")
+          expect(rf.result).toBe(1n << 70n)
+          const ignored = outcomes[4]
+          expect(ignored._tag === "Right" && ignored.right._tag === "Ignored" ? ignored.right.reason : undefined)
+            .toBe("SuccessIsFinal")
+          const bad = outcomes[2]
+          expect(bad._tag === "Left" ? (bad.left as unknown as { field: string }).field : undefined).toBe("taskId")
+        }))
+
+      it.effect("storeMany applies the requests for one id in order", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          const [a, b] = [uid("order"), uid("order")]
+          const outcomes = yield* backend.storeMany([
+            { taskId: a, result: null, state: "STARTED" },
+            { taskId: b, result: { try: 1 }, state: "RETRY" },
+            { taskId: a, result: 1, state: "SUCCESS" },
+            { taskId: b, result: null, state: "STARTED" },
+            { taskId: a, result: 2, state: "FAILURE" }
+          ])
+          const tags = outcomes.map((o) => (o._tag === "Right" ? o.right._tag : o.left._tag))
+          expect(tags).toEqual(["Stored", "Stored", "Stored", "Stored", "Ignored"])
+          const [ra, rb] = yield* backend.getMany([a, b])
+          expect(ra.status).toBe("SUCCESS")
+          expect(ra.result).toBe(1)
+          expect(rb.status).toBe("STARTED")
+          expect(rb.result).toBeNull()
+        }))
+
+      it.effect("storeMany writes 1,200 records, more than one statement holds", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          const ids = Array.from({ length: 1200 }, () => uid("bulk"))
+          const outcomes = yield* backend.storeMany(
+            ids.map((taskId, i) => ({ taskId, result: { i }, state: i % 3 === 0 ? "FAILURE" : "SUCCESS" }))
+          )
+          expect(outcomes.filter((o) => o._tag === "Right" && o.right._tag === "Stored")).toHaveLength(1200)
+          const records = yield* backend.getMany(ids)
+          records.forEach((record, i) => {
+            expect(record.result).toEqual({ i })
+            expect(record.status).toBe(i % 3 === 0 ? "FAILURE" : "SUCCESS")
+          })
+        }))
+
+      it.effect("storeMany of nothing is nothing; a request that throws is its own InvalidInput", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          expect(yield* backend.storeMany([])).toEqual([])
+          const notArray = yield* Effect.flip(backend.storeMany("x" as unknown as []))
+          expect(notArray._tag).toBe("InvalidInput")
+          const ok = uid("throws")
+          const hostile = {
+            taskId: uid("throws"),
+            state: "SUCCESS",
+            get result(): unknown {
+              throw new Error("boom")
+            }
+          }
+          const outcomes = yield* backend.storeMany([hostile, { taskId: ok, result: 1, state: "SUCCESS" }])
+          expect(outcomes[0]._tag).toBe("Left")
+          expect(outcomes[0]._tag === "Left" ? outcomes[0].left._tag : undefined).toBe("InvalidInput")
+          expect(outcomes[0]._tag === "Left" ? outcomes[0].left.message : "").toMatch(/boom/)
+          expect(outcomes[1]._tag).toBe("Right")
+          expect(yield* backend.exists(hostile.taskId)).toBe(false)
+          expect(yield* backend.exists(ok)).toBe(true)
         }))
 
       it.effect("getMany of nothing is nothing", () =>

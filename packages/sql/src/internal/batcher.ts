@@ -44,6 +44,12 @@ export interface Options<A, E> {
 export interface Batcher<A, E> {
   /** Queues a write; whether it was applied once its statement ran. */
   readonly submit: (item: A) => Effect.Effect<boolean, E>
+  /**
+   * Queues many writes at once (in order: two writes of one key run one
+   * after the other) and waits for them all: each one's own outcome, in
+   * the order given. One caller, no fiber per write.
+   */
+  readonly submitMany: (items: ReadonlyArray<A>) => Effect.Effect<ReadonlyArray<Exit.Exit<boolean, E>>>
 }
 
 interface Entry<A, E> {
@@ -51,11 +57,11 @@ interface Entry<A, E> {
   readonly key: string
   taken: boolean
   /** The caller's callback, once it waits; the outcome, if it came first. */
-  resume: ((outcome: Effect.Effect<boolean, E>) => void) | undefined
-  outcome: Effect.Effect<boolean, E> | undefined
+  resume: ((outcome: Exit.Exit<boolean, E>) => void) | undefined
+  outcome: Exit.Exit<boolean, E> | undefined
 }
 
-const settle = <A, E>(entry: Entry<A, E>, outcome: Effect.Effect<boolean, E>): void => {
+const settle = <A, E>(entry: Entry<A, E>, outcome: Exit.Exit<boolean, E>): void => {
   if (entry.resume !== undefined) {
     const resume = entry.resume
     entry.resume = undefined
@@ -101,10 +107,10 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
       return batch
     }
 
-    const outcomeOf = (entry: Entry<A, E>, exit: Exit.Exit<ReadonlySet<string>, E>): Effect.Effect<boolean, E> =>
-      Exit.isSuccess(exit) ? Effect.succeed(exit.value.has(entry.key)) : Effect.failCause(exit.cause)
+    const outcomeOf = (entry: Entry<A, E>, exit: Exit.Exit<ReadonlySet<string>, E>): Exit.Exit<boolean, E> =>
+      Exit.isSuccess(exit) ? Exit.succeed(exit.value.has(entry.key)) : Exit.failCause(exit.cause)
 
-    const finish = (batch: ReadonlyArray<Entry<A, E>>, outcomes: ReadonlyArray<Effect.Effect<boolean, E>>) =>
+    const finish = (batch: ReadonlyArray<Entry<A, E>>, outcomes: ReadonlyArray<Exit.Exit<boolean, E>>) =>
       Effect.suspend(() => {
         inFlight--
         batch.forEach((entry, i) => {
@@ -197,7 +203,7 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
           }
           for (const entry of batch) running.add(entry.key)
           return Effect.flatMap(runBatch(batch), (outcomes) => {
-            let own: Effect.Effect<boolean, E> | undefined
+            let own: Exit.Exit<boolean, E> | undefined
             batch.forEach((entry, i) => {
               if (entry === self) own = outcomes[i]
             })
@@ -206,19 +212,21 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
         })
       )
 
+    const entryOf = (item: A): Entry<A, E> => ({
+      item,
+      key: options.key(item),
+      taken: false,
+      resume: undefined,
+      outcome: undefined
+    })
+
     // Uninterruptible from the queue push to the caller's wait: a caller
     // interrupted in between must not leave a reserved slot or taken entries
     // that nobody runs (an interrupt can land at any operation boundary).
     const submit = (item: A): Effect.Effect<boolean, E> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.suspend(() => {
-          const entry: Entry<A, E> = {
-            item,
-            key: options.key(item),
-            taken: false,
-            resume: undefined,
-            outcome: undefined
-          }
+          const entry = entryOf(item)
           queue.push(entry)
           if (options.inline === true && inFlight < maxInFlight) {
             inFlight++
@@ -228,5 +236,40 @@ export const make = <A, E>(options: Options<A, E>): Effect.Effect<Batcher<A, E>,
         })
       )
 
-    return { submit }
+    // One wait for all the writes of a call: each entry's callback records
+    // its outcome, the last one resumes the caller.
+    const outcomes = (entries: ReadonlyArray<Entry<A, E>>): Effect.Effect<ReadonlyArray<Exit.Exit<boolean, E>>> =>
+      Effect.async<ReadonlyArray<Exit.Exit<boolean, E>>>((resume) => {
+        const exits: Array<Exit.Exit<boolean, E>> = new Array(entries.length)
+        let left = entries.length
+        entries.forEach((entry, i) => {
+          if (entry.outcome !== undefined) {
+            exits[i] = entry.outcome
+            left--
+          } else {
+            entry.resume = (exit) => {
+              exits[i] = exit
+              if (--left === 0) resume(Effect.succeed(exits))
+            }
+          }
+        })
+        if (left === 0) return resume(Effect.succeed(exits))
+        return Effect.sync(() => {
+          for (const entry of entries) {
+            entry.resume = undefined
+            if (!entry.taken) entry.taken = true
+          }
+        })
+      })
+
+    const submitMany = (items: ReadonlyArray<A>): Effect.Effect<ReadonlyArray<Exit.Exit<boolean, E>>> =>
+      items.length === 0 ? Effect.succeed([]) : Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          const entries = items.map(entryOf)
+          for (const entry of entries) queue.push(entry)
+          return Effect.zipRight(pump, restore(outcomes(entries)))
+        })
+      )
+
+    return { submit, submitMany }
   })
