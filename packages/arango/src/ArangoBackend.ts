@@ -281,6 +281,26 @@ export const makeDriver = (
         if (Either.isLeft(decoded)) return yield* decodeFailure("getGroup")(decoded.left)
         return Option.some(decoded.right)
       }),
+    // One query for many groups (the documents' read by keys). `putGroups` is left out: saving
+    // many groups falls back to `putGroup` per group.
+    getGroups: (groupIds) =>
+      Effect.gen(function*() {
+        const keys = groupIds.map(groupKey)
+        const rows = yield* query<[string, unknown]>("getGroups", Aql.getMany, { keys: Array.from(new Set(keys)) })
+        const byKey = new Map<string, unknown>()
+        for (const row of rows) byKey.set(row[0], row[1])
+        const out: Array<GroupRecord.GroupRecord | undefined> = []
+        for (let i = 0; i < groupIds.length; i++) {
+          if (!byKey.has(keys[i])) {
+            out.push(undefined)
+            continue
+          }
+          const decoded = ArangoDocument.decodeGroup(groupIds[i], byKey.get(keys[i]), keys[i])
+          if (Either.isLeft(decoded)) return yield* decodeFailure("getGroups")(decoded.left)
+          out.push(decoded.right)
+        }
+        return out
+      }),
     removeGroup: (groupId) => Effect.asVoid(query("removeGroup", Aql.removeOne, { key: groupKey(groupId) })),
     cleanupTasks: (rule, limit) => {
       const states = cleanupStates(rule)

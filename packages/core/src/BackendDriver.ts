@@ -67,6 +67,23 @@ export interface BackendDriver {
   readonly putGroup: (group: GroupRecord.GroupRecord) => Effect.Effect<void, DriverError>
   readonly getGroup: (groupId: string) => Effect.Effect<Option.Option<GroupRecord.GroupRecord>, DriverError>
   readonly removeGroup: (groupId: string) => Effect.Effect<void, DriverError>
+  /**
+   * Reads many groups in one round trip, aligned with the input; missing ids
+   * are `undefined`. Optional: without it, `findGroups` reads with
+   * `getGroup`, one id at a time.
+   */
+  readonly getGroups?:
+    | ((groupIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<GroupRecord.GroupRecord | undefined>, DriverError>)
+    | undefined
+  /**
+   * Upserts many groups, each whole with its own `dateDone`, in one statement
+   * (or one transaction, where the store's limits split it). The ids are
+   * distinct (`saveGroups` dedupes them first). Optional: without it,
+   * `saveGroups` writes with `putGroup`, one group at a time.
+   */
+  readonly putGroups?:
+    | ((groups: ReadonlyArray<GroupRecord.GroupRecord>) => Effect.Effect<void, DriverError>)
+    | undefined
   /** Deletes at most `limit` task records matching the rule, in one transaction; returns how many. */
   readonly cleanupTasks: (rule: CleanupRule, limit: number) => Effect.Effect<number, DriverError>
   /** Deletes at most `limit` groups saved before `before`, in one transaction; returns how many. */

@@ -79,10 +79,15 @@ export class ForgetError extends Schema.TaggedError<ForgetError>("@taskmeta/core
 export class GroupError extends Schema.TaggedError<GroupError>("@taskmeta/core/GroupError")("GroupError", {
   groupId: Schema.String,
   operation: Schema.Literal("save", "restore", "delete"),
-  cause: Schema.Defect
+  cause: Schema.Defect,
+  /** A batch (`saveGroups`, `findGroups`): every id of the batch that failed; `groupId` is its first. */
+  groupIds: Schema.optional(Schema.Array(Schema.String))
 }) {
   override get message(): string {
-    return `could not ${this.operation} group ${this.groupId}: ${causeMessage(this.cause)}`
+    const what = this.groupIds !== undefined && this.groupIds.length > 1
+      ? `${this.groupIds.length} groups (${this.groupId}, …)`
+      : `group ${this.groupId}`
+    return `could not ${this.operation} ${what}: ${causeMessage(this.cause)}`
   }
 }
 

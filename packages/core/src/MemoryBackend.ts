@@ -53,6 +53,11 @@ export const makeDriver: Effect.Effect<BackendDriver> = Effect.gen(function*() {
     putGroup: (group) => Effect.sync(() => void groups.set(group.groupId, group)),
     getGroup: (id) => Effect.sync(() => Option.fromNullable(groups.get(id))),
     removeGroup: (id) => Effect.sync(() => void groups.delete(id)),
+    getGroups: (ids) => Effect.sync(() => ids.map((id) => groups.get(id))),
+    putGroups: (batch) =>
+      Effect.sync(() => {
+        for (const group of batch) groups.set(group.groupId, group)
+      }),
     cleanupTasks: (rule, limit) =>
       Effect.sync(() => {
         let n = 0

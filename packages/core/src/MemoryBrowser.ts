@@ -51,6 +51,7 @@ export const track = (
   const groupIds = new Map<string, number>()
   let sequence = 0
 
+  const innerPutGroups = inner.putGroups
   // The fields are listed, not spread: anything else the inner driver has
   // (a shortcut around `put`) would write without being tracked.
   const driver: BackendDriver = {
@@ -68,6 +69,14 @@ export const track = (
         groupIds.set(group.groupId, ++sequence)
       }),
     getGroup: inner.getGroup,
+    getGroups: inner.getGroups,
+    putGroups: innerPutGroups === undefined ? undefined : (groups) =>
+      Effect.tap(innerPutGroups(groups), () => {
+        for (const group of groups) {
+          groupIds.delete(group.groupId)
+          groupIds.set(group.groupId, ++sequence)
+        }
+      }),
     removeGroup: (id) => Effect.tap(inner.removeGroup(id), () => void groupIds.delete(id)),
     cleanupTasks: inner.cleanupTasks,
     cleanupGroups: inner.cleanupGroups,

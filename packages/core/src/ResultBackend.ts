@@ -192,6 +192,29 @@ export interface Service {
     groupId: string
   ) => Effect.Effect<Option.Option<GroupRecord.GroupRecord>, InvalidInput | GroupError>
   readonly deleteGroup: (groupId: string) => Effect.Effect<void, InvalidInput | GroupError>
+  /**
+   * The stored groups for many ids, in the order asked (duplicates
+   * included): `None` where no group is stored. One read per
+   * `GROUP_BATCH_SIZE` distinct ids where the store batches (SQL, memory,
+   * ArangoDB); one per id otherwise.
+   */
+  readonly findGroups: (
+    groupIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Option.Option<GroupRecord.GroupRecord>>, InvalidInput | GroupError>
+  /**
+   * Saves (or replaces) whole groups, each with the `dateDone` it carries
+   * (restoring groups as they were: an import, a copy); answers them in the
+   * order given. Every group is checked before anything is written: one bad
+   * id, member id or `dateDone` (outside years 1–9999) fails the call with an
+   * `InvalidInput` naming the group, and nothing is written. A group id given
+   * more than once is saved once, as its last occurrence (as saving them in
+   * order would leave it). Writes go in batches of `GROUP_BATCH_SIZE` (one
+   * statement each where the store batches), in order; a storage failure
+   * leaves the batches before it written.
+   */
+  readonly saveGroups: (
+    groups: ReadonlyArray<GroupRecord.GroupRecord>
+  ) => Effect.Effect<ReadonlyArray<GroupRecord.GroupRecord>, InvalidInput | GroupError>
   /** Deletes expired records in bounded batches and reports how many. */
   readonly cleanup: () => Effect.Effect<CleanupReport, CleanupError>
   /** Waits until the task is READY. */
@@ -292,6 +315,67 @@ const normalizeField = (field: string, id: string, value: unknown): Either.Eithe
 }
 
 
+
+/**
+ * Validates whole groups for `saveGroups`, as `saveGroup` checks its id and
+ * members and `store` a given `dateDone`; a problem names the group. The
+ * answer is the groups as new records (members copied), in the order given.
+ */
+const checkGroups = (
+  groups: ReadonlyArray<GroupRecord.GroupRecord>
+): Either.Either<ReadonlyArray<GroupRecord.GroupRecord>, InvalidInput> => {
+  if (!Array.isArray(groups)) return Either.left(new InvalidInput({ field: "groups", reason: "must be an array of groups" }))
+  const out: Array<GroupRecord.GroupRecord> = []
+  for (let i = 0; i < groups.length; i++) {
+    let group: GroupRecord.GroupRecord
+    let groupId: unknown
+    let taskIds: unknown
+    let dateDone: unknown
+    try {
+      group = groups[i]
+      if (typeof group !== "object" || group === null) {
+        return Either.left(new InvalidInput({ field: "groups", reason: `item ${i} must be a group` }))
+      }
+      groupId = group.groupId
+      taskIds = group.taskIds
+      dateDone = group.dateDone
+    } catch (error) {
+      return Either.left(unreadable("groups", undefined, error))
+    }
+    const badId = idProblem("groupId", groupId)
+    if (badId !== undefined) return Either.left(badId)
+    const id = groupId as string
+    if (!Array.isArray(taskIds)) {
+      return Either.left(new InvalidInput({ field: "taskIds", reason: "must be an array of ids", id }))
+    }
+    const members: Array<string> = []
+    for (let k = 0; k < taskIds.length; k++) {
+      const member: unknown = taskIds[k]
+      const badMember = idProblem("taskIds", member)
+      if (badMember !== undefined) {
+        return Either.left(new InvalidInput({ field: "taskIds", reason: `member ${k}: ${badMember.reason}`, id }))
+      }
+      members.push(member as string)
+    }
+    if (!DateTime.isDateTime(dateDone) || !DateTime.isUtc(dateDone)) {
+      return Either.left(new InvalidInput({ field: "dateDone", reason: "must be a DateTime.Utc", id }))
+    }
+    const millis = DateTime.toEpochMillis(dateDone)
+    if (!(millis >= FIRST_SQL_MILLIS && millis <= LAST_SQL_MILLIS)) {
+      return Either.left(
+        new InvalidInput({
+          field: "dateDone",
+          reason: Number.isFinite(millis)
+            ? `year ${DateTime.getPartUtc(dateDone, "year")} is outside 1–9999`
+            : "is not a valid instant",
+          id
+        })
+      )
+    }
+    out.push({ groupId: id, taskIds: members, dateDone })
+  }
+  return Either.right(out)
+}
 
 /** A validated store request: the record to write, `dateDone` not yet stamped (null). */
 type Prepared = TaskRecord.TaskRecord
@@ -722,6 +806,77 @@ export const make = (
       )
     })
 
+    const groupBatchError = (operation: "save" | "restore", ids: ReadonlyArray<string>) => (e: DriverError) =>
+      new GroupError({
+        groupId: ids[0],
+        operation,
+        cause: e.cause,
+        ...(ids.length > 1 ? { groupIds: ids } : {})
+      })
+
+    // One batch: the driver's batch read where it has one, else a read per id.
+    const readGroups = (ids: ReadonlyArray<string>) => {
+      const getGroups = driver.getGroups
+      const read: Effect.Effect<ReadonlyArray<GroupRecord.GroupRecord | undefined>, DriverError> = getGroups !== undefined
+        ? retry(getGroups(ids))
+        : Effect.forEach(
+          ids,
+          (id) => Effect.map(retry(driver.getGroup(id)), Option.getOrUndefined),
+          { concurrency: GROUP_FALLBACK_CONCURRENCY }
+        )
+      return Effect.mapError(read, groupBatchError("restore", ids))
+    }
+
+    const findGroups = Effect.fn("ResultBackend.findGroups", { captureStackTrace: false })(function*(
+      groupIds: ReadonlyArray<string>
+    ) {
+      const checked = checkIds("groupIds", groupIds)
+      if (Either.isLeft(checked)) return yield* checked.left
+      yield* Effect.annotateCurrentSpan({ count: groupIds.length })
+      if (groupIds.length === 0) return []
+      const unique = Array.from(new Set(groupIds))
+      const byId = new Map<string, GroupRecord.GroupRecord>()
+      for (let i = 0; i < unique.length; i += GROUP_BATCH_SIZE) {
+        const ids = unique.slice(i, i + GROUP_BATCH_SIZE)
+        const found = yield* readGroups(ids)
+        ids.forEach((id, k) => {
+          const group = found[k]
+          if (group !== undefined) byId.set(id, group)
+        })
+      }
+      return groupIds.map((id) => Option.fromNullable(byId.get(id)))
+    })
+
+    // One batch: the driver's batch write where it has one, else a write per group.
+    const writeGroups = (groups: ReadonlyArray<GroupRecord.GroupRecord>) => {
+      const putGroups = driver.putGroups
+      const write: Effect.Effect<void, DriverError> = putGroups !== undefined
+        ? retry(putGroups(groups))
+        : Effect.forEach(groups, (group) => retry(driver.putGroup(group)), {
+          concurrency: GROUP_FALLBACK_CONCURRENCY,
+          discard: true
+        })
+      return Effect.mapError(write, groupBatchError("save", groups.map((g) => g.groupId)))
+    }
+
+    const saveGroups = Effect.fn("ResultBackend.saveGroups", { captureStackTrace: false })(function*(
+      groups: ReadonlyArray<GroupRecord.GroupRecord>
+    ) {
+      const checked = checkGroups(groups)
+      if (Either.isLeft(checked)) return yield* checked.left
+      const records = checked.right
+      yield* Effect.annotateCurrentSpan({ count: records.length })
+      if (records.length === 0) return records
+      // The last occurrence of an id wins: keep it, at its own place in the order.
+      const last = new Map<string, number>()
+      records.forEach((group, i) => last.set(group.groupId, i))
+      const distinct = last.size === records.length ? records : records.filter((group, i) => last.get(group.groupId) === i)
+      for (let i = 0; i < distinct.length; i += GROUP_BATCH_SIZE) {
+        yield* writeGroups(distinct.slice(i, i + GROUP_BATCH_SIZE))
+      }
+      return records
+    })
+
     const deleteGroup = Effect.fn("ResultBackend.deleteGroup", { captureStackTrace: false })(function*(groupId: string) {
       const checked = checkId("groupId", groupId)
       if (Either.isLeft(checked)) return yield* checked.left
@@ -840,12 +995,26 @@ export const make = (
       saveGroup,
       restoreGroup,
       deleteGroup,
+      findGroups,
+      saveGroups,
       cleanup,
       waitFor,
       waitForMany,
       notifications: driver.subscribe
     } satisfies Service
   })
+
+/**
+ * How many groups `findGroups` reads and `saveGroups` writes per driver
+ * call (one statement each on SQL).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const GROUP_BATCH_SIZE = 500
+
+/** Reads or writes at once per batch for a driver without `getGroups` / `putGroups`. */
+const GROUP_FALLBACK_CONCURRENCY = 16
 
 /** A time-sliced sweep's first batch, before it has a time to size from. */
 const FIRST_SLICED_BATCH = 16

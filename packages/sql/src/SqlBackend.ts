@@ -42,8 +42,16 @@ import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as Batcher from "./internal/batcher.js"
 import { isMysqlTransient, isPgTransient, isSqliteTransient, retryStartup } from "./internal/classify.js"
 import * as Listener from "./internal/listener.js"
-import { decodeGroupRows, decodeKeyRows, decodeTaskRows, rowError, toParams, toRecord } from "./internal/taskRows.js"
-import { type MysqlLayout, statements } from "./internal/taskStatements.js"
+import {
+  decodeGroupRows,
+  decodeKeyedGroupRows,
+  decodeKeyRows,
+  decodeTaskRows,
+  rowError,
+  toParams,
+  toRecord
+} from "./internal/taskRows.js"
+import { type GroupRow, type MysqlLayout, statements } from "./internal/taskStatements.js"
 import * as Timestamps from "./internal/timestamps.js"
 import * as SqlMigrations from "./SqlMigrations.js"
 import * as TableNames from "./TableNames.js"
@@ -175,6 +183,16 @@ export const parseTimestamp: (value: string | Date) => Option.Option<DateTime.Ut
 // driver
 // ---------------------------------------------------------------------------
 
+/** Group ids per `getGroups` query (MySQL binds each one; 65,535 at most a statement). */
+const GROUP_IDS_PER_READ = 5000
+
+const chunksOf = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
+  if (items.length <= size) return [items]
+  const chunks: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size))
+  return chunks
+}
+
 const fail = (operation: string) => (cause: unknown) => new DriverError({ operation, cause })
 
 const undecodableWarning = (taskId: string, problem: ResultCodec.UndecodableValue) =>
@@ -276,6 +294,15 @@ export const makeDriver = (
         })
       )
 
+    const decodeGroupRow = (groupId: string, result: Uint8Array | null, text: string | null) =>
+      Either.map(ResultCodec.decodeGroup(result), (taskIds): GroupRecord.GroupRecord => ({
+        groupId,
+        taskIds,
+        dateDone: text === null
+          ? DateTime.unsafeMake(0)
+          : Option.getOrElse(parseTimestamp(text), () => DateTime.unsafeMake(0))
+      }))
+
     const getGroup = (groupId: string) =>
       statement.getGroup(groupId).pipe(
         Effect.mapError(fail("getGroup")),
@@ -283,15 +310,31 @@ export const makeDriver = (
           const decoded = Either.gen(function*() {
             const rows = yield* Either.mapLeft(decodeGroupRows(raw), rowError)
             if (rows.length === 0) return Option.none<GroupRecord.GroupRecord>()
-            const taskIds = yield* ResultCodec.decodeGroup(rows[0].result)
-            const text = rows[0].date_done
-            const dateDone = text === null
-              ? DateTime.unsafeMake(0)
-              : Option.getOrElse(parseTimestamp(text), () => DateTime.unsafeMake(0))
-            return Option.some<GroupRecord.GroupRecord>({ groupId, taskIds, dateDone })
+            return Option.some(yield* decodeGroupRow(groupId, rows[0].result, rows[0].date_done))
           })
           return Either.isLeft(decoded) ? Effect.fail(fail("getGroup")(decoded.left)) : Effect.succeed(decoded.right)
         })
+      )
+
+    // Many ids, one query per `GROUP_IDS_PER_READ`; the rows aligned with the ids.
+    const getGroups = (groupIds: ReadonlyArray<string>) =>
+      groupIds.length === 0 ? Effect.succeed([]) : Effect.map(
+        Effect.forEach(chunksOf(groupIds, GROUP_IDS_PER_READ), (ids) =>
+          statement.getGroups(ids).pipe(
+            Effect.mapError(fail("getGroups")),
+            Effect.flatMap((raw) => {
+              const decoded = Either.gen(function*() {
+                const rows = yield* Either.mapLeft(decodeKeyedGroupRows(raw), rowError)
+                const byId = new Map<string, GroupRecord.GroupRecord>()
+                for (const row of rows) {
+                  byId.set(row.taskset_id, yield* decodeGroupRow(row.taskset_id, row.result, row.date_done))
+                }
+                return ids.map((id) => byId.get(id))
+              })
+              return Either.isLeft(decoded) ? Effect.fail(fail("getGroups")(decoded.left)) : Effect.succeed(decoded.right)
+            })
+          )),
+        (found) => found.length === 1 ? found[0] : found.flat()
       )
 
     // With a `PgClient` in context, READY writes are pushed (its LISTEN connection). Its module
@@ -338,6 +381,17 @@ export const makeDriver = (
           )
         ),
       getGroup,
+      putGroups: (groups) =>
+        Effect.suspend(() => {
+          // Distinct ids (one statement cannot upsert a row twice): the last occurrence wins.
+          const rows = new Map<string, GroupRow>()
+          for (const group of groups) {
+            rows.delete(group.groupId)
+            rows.set(group.groupId, [group.groupId, writer.group(group), groupStamp(group.dateDone)])
+          }
+          return Effect.mapError(statement.putGroups(Array.from(rows.values())), fail("putGroups"))
+        }),
+      getGroups,
       removeGroup: (groupId) => Effect.asVoid(Effect.mapError(statement.removeGroup(groupId), fail("removeGroup"))),
       cleanupTasks: (rule, limit) =>
         statement.cleanupTasks(rule, Math.floor(limit), formatTimestamp(rule.before)).pipe(

@@ -23,6 +23,7 @@ import * as TestClock from "effect/TestClock"
 import * as TestServices from "effect/TestServices"
 import * as DateTime from "effect/DateTime"
 import * as ExceptionInfo from "@taskmeta/schema/ExceptionInfo"
+import type * as GroupRecord from "@taskmeta/schema/GroupRecord"
 import * as TaskState from "@taskmeta/schema/TaskState"
 import * as UtcTime from "@taskmeta/schema/UtcTime"
 import type * as BackendOptions from "@taskmeta/core/BackendOptions"
@@ -636,6 +637,99 @@ export const suite = <E>(name: string, make: MakeLayer<E>, suiteOptions: SuiteOp
           expect(records.map((r) => r.status)).toEqual(["SUCCESS", "PENDING", "FAILURE"])
         }))
 
+      it.effect("findGroups answers in the order asked: None for unknown ids, duplicates repeated", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          const a = uid("fg-a")
+          const b = uid("fg-b")
+          const unknown = uid("fg-unknown")
+          yield* backend.saveGroup(a, [uid("a1"), uid("a2")])
+          yield* backend.saveGroup(b, [])
+          const found = yield* backend.findGroups([b, unknown, a, b, a])
+          expect(found.map((g) => Option.map(g, (group) => group.groupId))).toEqual([
+            Option.some(b),
+            Option.none(),
+            Option.some(a),
+            Option.some(b),
+            Option.some(a)
+          ])
+          expect(Option.getOrThrow(found[2]).taskIds).toEqual(Option.getOrThrow(yield* backend.restoreGroup(a)).taskIds)
+          expect(Option.getOrThrow(found[0]).taskIds).toEqual([])
+          expect(yield* backend.findGroups([])).toEqual([])
+          yield* expectInvalid(backend.findGroups([a, ""]), "groupIds")
+        }))
+
+      it.effect("saveGroups saves whole groups, each with its own dateDone to the microsecond", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          const dates = [
+            UtcTime.make(Date.UTC(2001, 1, 3, 4, 5, 6, 789), 123),
+            UtcTime.make(Date.UTC(2024, 11, 31, 23, 59, 59, 999), 999),
+            UtcTime.make(Date.UTC(1999, 0, 1), 1),
+            DateTime.unsafeMake(Date.UTC(2030, 5, 6, 7, 8, 9, 10)),
+            UtcTime.make(Date.UTC(9999, 11, 31, 23, 59, 59, 999), 999)
+          ]
+          const groups: Array<GroupRecord.GroupRecord> = dates.map((dateDone, i) => ({
+            groupId: uid(`sgs-${i}`),
+            taskIds: Array.from({ length: i }, (_, k) => uid(`sgs-${i}-m${k}`)),
+            dateDone
+          }))
+          const saved = yield* backend.saveGroups(groups)
+          expect(saved.map((g) => g.groupId)).toEqual(groups.map((g) => g.groupId))
+          const found = yield* backend.findGroups(groups.map((g) => g.groupId))
+          found.forEach((option, i) => {
+            const group = Option.getOrThrow(option)
+            expect(group.groupId).toBe(groups[i].groupId)
+            expect(group.taskIds).toEqual(groups[i].taskIds)
+            expect(UtcTime.epochMicros(group.dateDone)).toBe(UtcTime.epochMicros(dates[i]))
+          })
+          const one = Option.getOrThrow(yield* backend.restoreGroup(groups[0].groupId))
+          expect(UtcTime.epochMicros(one.dateDone)).toBe(UtcTime.epochMicros(dates[0]))
+          expect(yield* backend.saveGroups([])).toEqual([])
+        }))
+
+      it.effect("saveGroups replaces stored groups, and the last of a repeated id wins", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          const stored = uid("sgr-stored")
+          const repeated = uid("sgr-repeated")
+          yield* backend.saveGroup(stored, [uid("old-1"), uid("old-2")])
+          const first = UtcTime.make(Date.UTC(2020, 0, 1), 5)
+          const second = UtcTime.make(Date.UTC(2021, 0, 1), 7)
+          const members = [uid("new-1")]
+          const last = [uid("last-1"), uid("last-2")]
+          yield* backend.saveGroups([
+            { groupId: repeated, taskIds: [uid("first")], dateDone: first },
+            { groupId: stored, taskIds: members, dateDone: first },
+            { groupId: repeated, taskIds: last, dateDone: second }
+          ])
+          const [s, r] = yield* backend.findGroups([stored, repeated])
+          expect(Option.getOrThrow(s).taskIds).toEqual(members)
+          expect(UtcTime.epochMicros(Option.getOrThrow(s).dateDone)).toBe(UtcTime.epochMicros(first))
+          expect(Option.getOrThrow(r).taskIds).toEqual(last)
+          expect(UtcTime.epochMicros(Option.getOrThrow(r).dateDone)).toBe(UtcTime.epochMicros(second))
+        }))
+
+      it.effect("saveGroups of more groups than one batch holds saves them all", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          const count = ResultBackend.GROUP_BATCH_SIZE * 2 + 37
+          const base = Date.UTC(2022, 2, 3)
+          const groups: Array<GroupRecord.GroupRecord> = Array.from({ length: count }, (_, i) => ({
+            groupId: uid("sgb"),
+            taskIds: [uid("sgb-m"), uid("sgb-m")],
+            dateDone: UtcTime.make(base + i * 1000, i % 1000)
+          }))
+          yield* backend.saveGroups(groups)
+          const found = yield* backend.findGroups(groups.map((g) => g.groupId))
+          expect(found.length).toBe(count)
+          found.forEach((option, i) => {
+            const group = Option.getOrThrow(option)
+            expect(group.taskIds).toEqual(groups[i].taskIds)
+            expect(UtcTime.epochMicros(group.dateDone)).toBe(UtcTime.epochMicros(groups[i].dateDone))
+          })
+        }), timeout)
+
       it.effect("concurrent stores of many ids all land", () =>
         Effect.gen(function*() {
           const backend = yield* Backend
@@ -994,6 +1088,45 @@ export const suite = <E>(name: string, make: MakeLayer<E>, suiteOptions: SuiteOp
           yield* expectInvalid(backend.restoreGroup(""), "groupId")
           yield* expectInvalid(backend.deleteGroup(""), "groupId")
           expect(Option.getOrThrow(yield* backend.restoreGroup(group)).taskIds).toEqual(members)
+        }))
+
+      it.effect("saveGroups checks every group first: one bad id, member or dateDone names its group and writes nothing", () =>
+        Effect.gen(function*() {
+          const backend = yield* Backend
+          const kept = uid("sgi-kept")
+          const members = [uid("sgi-m")]
+          yield* backend.saveGroup(kept, members)
+          const good = uid("sgi-good")
+          const named = uid("sgi-named")
+          const at = DateTime.unsafeMake(Date.UTC(2020, 0, 1))
+          const batch = (bad: GroupRecord.GroupRecord): ReadonlyArray<GroupRecord.GroupRecord> => [
+            { groupId: good, taskIds: [uid("g")], dateDone: at },
+            { groupId: kept, taskIds: [uid("replaced")], dateDone: at },
+            bad
+          ]
+          yield* expectInvalid(backend.saveGroups(batch({ groupId: "", taskIds: [], dateDone: at })), "groupId")
+          yield* expectInvalid(
+            backend.saveGroups(batch({ groupId: "g".repeat(156), taskIds: [], dateDone: at })),
+            "groupId"
+          )
+          const badMember = yield* expectInvalid(
+            backend.saveGroups(batch({ groupId: named, taskIds: [uid("ok"), ""], dateDone: at })),
+            "taskIds"
+          )
+          expect((badMember as unknown as { id: string }).id).toBe(named)
+          const badDate = yield* expectInvalid(
+            backend.saveGroups(batch({ groupId: named, taskIds: [], dateDone: DateTime.unsafeMake(Date.UTC(10000, 0, 1)) })),
+            "dateDone"
+          )
+          expect((badDate as unknown as { id: string }).id).toBe(named)
+          yield* expectInvalid(
+            backend.saveGroups(batch({ groupId: named, taskIds: [], dateDone: "2020-01-01" as unknown as DateTime.Utc })),
+            "dateDone"
+          )
+          const [g, k, n] = yield* backend.findGroups([good, kept, named])
+          expect(Option.isNone(g)).toBe(true)
+          expect(Option.isNone(n)).toBe(true)
+          expect(Option.getOrThrow(k).taskIds).toEqual(members)
         }))
 
       it.effect("rejects text a database cannot keep as given: NUL characters and unpaired surrogates", () =>

@@ -60,6 +60,10 @@ export const decodeTaskRows = Schema.decodeUnknownEither(Schema.Array(TaskRow))
 const GroupRow = Schema.Struct({ result: Bytes, date_done: Schema.NullOr(Schema.String) })
 export const decodeGroupRows = Schema.decodeUnknownEither(Schema.Array(GroupRow))
 
+/** Rows of `celery_tasksetmeta` read for many ids, each with its `taskset_id`. */
+const KeyedGroupRow = Schema.Struct({ taskset_id: Schema.String, result: Bytes, date_done: Schema.NullOr(Schema.String) })
+export const decodeKeyedGroupRows = Schema.decodeUnknownEither(Schema.Array(KeyedGroupRow))
+
 const KeyRows = Schema.Array(Schema.Struct({ task_id: Schema.String }))
 export const decodeKeyRows = Schema.decodeUnknownEither(KeyRows)
 

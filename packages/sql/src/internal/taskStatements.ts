@@ -93,6 +93,17 @@ const chunkBySize = (rows: ReadonlyArray<ReadonlyArray<unknown>>): ReadonlyArray
   return chunks
 }
 
+/** A group as `putGroups` binds it: its id, its encoded `result`, its `date_done` text. */
+export type GroupRow = readonly [groupId: string, result: Uint8Array | null, dateDone: string]
+
+/**
+ * Groups per `putGroups` statement: SQLite binds 3 parameters a row (at most
+ * 32,766 a statement), MySQL 3 or 4 (65,535; the statement's size is bounded
+ * too), PostgreSQL 3 arrays whatever the count (the bound only keeps one
+ * message moderate).
+ */
+export const GROUP_ROWS_PER_STATEMENT = { sqlite: 5000, mysql: 5000, pg: 5000 } as const
+
 const WRITE_COLUMNS = "task_id, status, result, date_done, traceback, name, args, kwargs, worker, retries, queue"
 
 // A stored SUCCESS is final: the upsert's update applies unless the stored
@@ -332,6 +343,75 @@ export const statements = (
           sql`INSERT INTO ${groups} (taskset_id, result, date_done) VALUES (${groupId}, ${result}, ${dateDone}) ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`
       }),
     getGroup: (groupId: string) => sql`SELECT result, ${dateDone} FROM ${groups} WHERE taskset_id = ${groupId}`,
+    /**
+     * Upserts many groups, rows of `[groupId, result, dateDone]` with distinct ids, in statements
+     * within the dialect's limits (`GROUP_ROWS_PER_STATEMENT`, and on MySQL `MYSQL_BATCH_BYTES`);
+     * several run in one transaction.
+     */
+    putGroups: (rows: ReadonlyArray<GroupRow>): Effect.Effect<void, SqlError> => {
+      const dialect = sql.onDialectOrElse({
+        pg: () => "pg" as const,
+        mysql: () => "mysql" as const,
+        orElse: () => "sqlite" as const
+      })
+      // A fixed order per statement keeps concurrent writers from deadlocking (SQLite has one writer).
+      const sorted = dialect === "sqlite" ? rows : [...rows].sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)
+      const chunks: Array<ReadonlyArray<GroupRow>> = []
+      const perStatement = GROUP_ROWS_PER_STATEMENT[dialect]
+      for (let i = 0; i < sorted.length; i += perStatement) {
+        const chunk = sorted.slice(i, i + perStatement)
+        if (dialect === "mysql") chunks.push(...(chunkBySize(chunk) as ReadonlyArray<ReadonlyArray<GroupRow>>))
+        else chunks.push(chunk)
+      }
+      const one = (chunk: ReadonlyArray<GroupRow>): Effect.Effect<void, SqlError> => {
+        switch (dialect) {
+          case "pg": {
+            // Three arrays that `unnest` zips back into rows: one statement text for any number.
+            const ids = chunk.map((r) => r[0])
+            const results = chunk.map((r) => r[1])
+            const dates = chunk.map((r) => r[2])
+            return Effect.asVoid(
+              sql`INSERT INTO ${groups} (id, taskset_id, result, date_done) SELECT ${
+                nextval("taskset_id_sequence")
+              }, * FROM unnest(${ids}::varchar[], ${results}::bytea[], ${dates}::timestamp[]) ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`
+            )
+          }
+          case "mysql": {
+            const values = rowsFor(chunk.map((r) =>
+              mysqlGroupId.length > 0
+                ? sql`(${sql.literal(mysqlGroupId[0])}, ${r[0]}, ${r[1]}, ${r[2]})`
+                : sql`(${r[0]}, ${r[1]}, ${r[2]})`
+            ))
+            const columns = sql.literal(mysqlGroupId.length > 0 ? "id, taskset_id, result, date_done" : "taskset_id, result, date_done")
+            // As text: one statement text per row count would fill the server's prepared statements.
+            return Effect.asVoid(
+              sql`INSERT INTO ${groups} (${columns}) VALUES ${values} ON DUPLICATE KEY UPDATE result = VALUES(result), date_done = VALUES(date_done)`
+                .unprepared
+            )
+          }
+          case "sqlite":
+            return Effect.asVoid(
+              sql`INSERT INTO ${groups} (taskset_id, result, date_done) VALUES ${
+                rowsFor(chunk.map((r) => sql`(${r[0]}, ${r[1]}, ${r[2]})`))
+              } ON CONFLICT (taskset_id) DO UPDATE SET result = excluded.result, date_done = excluded.date_done`
+            )
+        }
+      }
+      if (chunks.length === 0) return Effect.void
+      return chunks.length === 1 ? one(chunks[0]) : sql.withTransaction(Effect.forEach(chunks, one, { discard: true }))
+    },
+    /** The rows of many groups, each with its `taskset_id`, in one query (the caller aligns them). */
+    getGroups: (groupIds: ReadonlyArray<string>) =>
+      sql.onDialectOrElse({
+        // One statement text whatever the number of ids.
+        pg: () => sql`SELECT taskset_id, result, ${dateDone} FROM ${groups} WHERE taskset_id = ANY(${groupIds}::varchar[])`,
+        // As text: one statement text per number of ids would fill the server's prepared statements.
+        mysql: () => sql`SELECT taskset_id, result, ${dateDone} FROM ${groups} WHERE ${sql.in("taskset_id", groupIds)}`.unprepared,
+        orElse: () =>
+          sql`SELECT taskset_id, result, ${dateDone} FROM ${groups} WHERE taskset_id IN (SELECT value FROM json_each(${
+            JSON.stringify(groupIds)
+          }))`
+      }),
     removeGroup: (groupId: string) => sql`DELETE FROM ${groups} WHERE taskset_id = ${groupId}`,
     /** How many rows one bounded batch deleted. */
     cleanupTasks: (rule: BackendDriver.CleanupRule, limit: number, before: string): Effect.Effect<number, SqlError> => {
