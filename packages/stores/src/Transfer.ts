@@ -472,6 +472,28 @@ export const restore = <E, R>(
       })
     }
 
+    /**
+     * The group entries in one `saveGroups`, each group with its own date.
+     * When that fails (a bad group, a storage error), the groups are written
+     * one by one, so each entry gets its own outcome (writing a group again
+     * is harmless).
+     */
+    const writeGroups = (
+      groups: ReadonlyArray<Write>,
+      settle: (w: Write, outcome: Either.Either<Written, RestoreError>) => Effect.Effect<void>
+    ): Effect.Effect<void> => {
+      if (groups.length === 0) return Effect.void
+      const one = (w: Write) => Effect.flatMap(Effect.either(write(w.entry.item)), (o) => settle(w, o))
+      const records = groups.map((w) => (w.entry.item as Extract<Item, { _tag: "Group" }>).group)
+      return Effect.matchEffect(target.backend.saveGroups(records), {
+        onFailure: () => Effect.forEach(groups, one, { concurrency: writers, discard: true }),
+        onSuccess: (saved) =>
+          Effect.forEach(groups, (w, i) => settle(w, Either.right({ kept: false, after: lazy(() => groupState(saved[i])) })), {
+            discard: true
+          })
+      })
+    }
+
     /** Writes one entry's record: the state after it, `undefined` when another writer kept its own. */
     const write = (item: Item): Effect.Effect<Written, RestoreError> => {
       switch (item._tag) {
@@ -492,7 +514,7 @@ export const restore = <E, R>(
       }
     }
 
-    /** The target's records for items: one `findMany` for the tasks, a read per group and run. */
+    /** The target's records for items: one `findMany` for the tasks, one `findGroups`, a read per run. */
     const read = (items: ReadonlyArray<Item>): Effect.Effect<Map<string, Lazy | null>, RestoreError> =>
       Effect.gen(function*() {
         const found = new Map<string, Lazy | null>()
@@ -509,11 +531,20 @@ export const restore = <E, R>(
             found.set(`t:${taskIds[i]}`, Option.isNone(r) ? null : lazy(() => taskState(r.value)))
           }
         }
-        yield* Effect.forEach(others, (item): Effect.Effect<void, RestoreError> => {
-          if (item._tag === "Group") {
-            return Effect.map(target.backend.restoreGroup(item.group.groupId), (g) =>
-              void found.set(keyOf(item), Option.isNone(g) ? null : known(groupState(g.value))))
+        const groupIds: Array<string> = []
+        const runs: Array<Item> = []
+        for (const item of others) {
+          if (item._tag === "Group") groupIds.push(item.group.groupId)
+          else runs.push(item)
+        }
+        if (groupIds.length > 0) {
+          const groups = yield* target.backend.findGroups(groupIds)
+          for (let i = 0; i < groupIds.length; i++) {
+            const g = groups[i]
+            found.set(`g:${groupIds[i]}`, Option.isNone(g) ? null : known(groupState(g.value)))
           }
+        }
+        yield* Effect.forEach(runs, (item): Effect.Effect<void, RestoreError> => {
           return Effect.flatMap(pipelinesOf(target), (store) =>
             Effect.map(store.getRun(keyOf(item).slice(2)), (run) =>
               void found.set(keyOf(item), Option.isNone(run) ? null : known(runState(run.value)))))
@@ -598,17 +629,22 @@ export const restore = <E, R>(
             after.set(key, undefined)
             return fail(entry.at, error)
           }
-          // Tasks in one `storeMany` (the keys of a generation are distinct); groups and runs one by one.
+          // Tasks in one `storeMany`, groups in one `saveGroups` (the keys of a generation are
+          // distinct); runs one by one.
           const tasks: Array<Write> = []
+          const groups: Array<Write> = []
           const others: Array<Write> = []
-          for (const w of writes) (w.entry.item._tag === "Task" ? tasks : others).push(w)
+          for (const w of writes) {
+            ;(w.entry.item._tag === "Task" ? tasks : w.entry.item._tag === "Group" ? groups : others).push(w)
+          }
           yield* Effect.all([
             writeTasks(tasks, settle),
+            writeGroups(groups, settle),
             Effect.forEach(others, (w) => Effect.flatMap(Effect.either(write(w.entry.item)), (o) => settle(w, o)), {
               concurrency: writers,
               discard: true
             })
-          ], { concurrency: 2, discard: true })
+          ], { concurrency: 3, discard: true })
         }
         for (const entry of list) {
           const key = keyOf(entry.item)
