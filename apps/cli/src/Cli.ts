@@ -552,6 +552,46 @@ const pipelineSource = (
   }
 }
 
+/** A read-only open that failed because tables are missing (not the database, not the connection). */
+const isMissingTables = (e: { readonly _tag: string; readonly cause?: unknown }) =>
+  e._tag === "BackendOpenError" && (e.cause as { readonly _tag?: unknown } | undefined)?._tag === "MissingTables"
+
+/**
+ * What `serve` opens. With `--allow-writes`, the store as the writing
+ * commands open it (created and migrated when needed). Without, read-only
+ * as the read commands open it: nothing is created or migrated, and a store
+ * that is not there fails with the same one-line message. Its task results
+ * must be there; its pipeline runs are served when their tables are (a
+ * Celery database without them serves none, with a warning).
+ */
+const serveLayerFor = (given: Where, extra: Extra & { readonly readOnly: boolean }) => {
+  const { readOnly, ...rest } = extra
+  if (!readOnly) return layerFor(given, rest)
+  return Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const o = yield* located(given)
+      const url = yield* resolveUrl(o.backend)
+      const options: Stores.Options = { ...(yield* backendOptions(o, rest)), readOnly: true }
+      const pipelines = Pipelines.layerFromUrl(url, options).pipe(
+        Layer.catchAll((e) =>
+          isMissingTables(e)
+            ? Layer.unwrapEffect(
+              Effect.as(
+                Effect.logWarning("no pipeline tables in the store: the dashboard shows no pipeline runs").pipe(
+                  Effect.annotateLogs({ error: e.message })
+                ),
+                Pipelines.layerMemory()
+              )
+            )
+            : Layer.fail(e)
+        )
+      )
+      // The results first: when they are missing, that is the one error reported.
+      return Layer.provideMerge(pipelines, Stores.resultsLayerFromUrl(url, options))
+    })
+  )
+}
+
 /** The store a command's options name, built in the current scope (one client for every service). */
 const openStore = (given: Where, extra: Extra = {}) =>
   Effect.gen(function*() {
@@ -571,10 +611,7 @@ const openSource = (url: BackendUrl.BackendUrl, options: Stores.Options) =>
     const results = yield* Layer.build(Stores.resultsLayerFromUrl(url, { ...options, readOnly: true }))
     const pipelines = yield* Layer.build(Pipelines.layerFromUrl(url, { ...options, readOnly: true })).pipe(
       Effect.map(Option.some),
-      Effect.catchIf(
-        (e) => e._tag === "BackendOpenError" && (e.cause as { readonly _tag?: unknown } | undefined)?._tag === "MissingTables",
-        () => Effect.succeedNone
-      )
+      Effect.catchIf(isMissingTables, () => Effect.succeedNone)
     )
     return {
       browser: Context.get(results, ResultBrowser.ResultBrowser),
@@ -770,7 +807,7 @@ export const command = root.pipe(
     exportCommand,
     importCommand,
     copy,
-    Serve.command({ where, layerFor })
+    Serve.command({ where, layerFor: serveLayerFor })
   ])
 )
 

@@ -4,7 +4,9 @@
  *
  * Binds 127.0.0.1:5555 unless told otherwise. Any other address needs
  * credentials (`--auth user:password` or `TASKMETA_SERVE_AUTH`) unless
- * `--no-auth` says it on purpose. Read-only unless `--allow-writes`.
+ * `--no-auth` says it on purpose. Read-only unless `--allow-writes`: the
+ * store is then opened as the read commands open it (nothing created or
+ * migrated) and the dashboard refuses to forget or clean up.
  * The server and its modules load only when the command runs, so other
  * commands start as fast as before.
  *
@@ -48,7 +50,8 @@ export interface Where {
 
 /**
  * What `serve` needs from the rest of the CLI: its backend options and the
- * store layer for them (as every other command opens it).
+ * store layer for them (as every other command opens it: read-only, as the
+ * read commands do, when `readOnly`).
  *
  * @since 0.1.0
  * @category models
@@ -58,7 +61,10 @@ export interface Shared<E, R = never> {
     readonly backend: Options.Options<Option.Option<Redacted.Redacted<string>>>
     readonly schema: Options.Options<Option.Option<string>>
   }
-  readonly layerFor: (o: Where, extra: { readonly resultExpires?: Duration.Duration }) => Layer.Layer<Services, E, R>
+  readonly layerFor: (
+    o: Where,
+    extra: { readonly resultExpires?: Duration.Duration; readonly readOnly: boolean }
+  ) => Layer.Layer<Services, E, R>
 }
 
 /** `user:password` → credentials; the password stays `Redacted`. */
@@ -95,7 +101,11 @@ export const command = <E, R>(shared: Shared<E, R>) =>
       Options.withDescription("Serve a non-loopback address without credentials (anyone who can reach it reads the store)")
     ),
     allowWrites: Options.boolean("allow-writes").pipe(
-      Options.withDescription("Allow forgetting tasks and running cleanup from the dashboard (same-origin requests only)")
+      Options.withDescription(
+        "Allow forgetting tasks and running cleanup from the dashboard (same-origin requests only); the store is then " +
+          "opened to write, its tables created or migrated when needed. Without it the store is opened read-only, " +
+          "as the read commands open it: nothing is created or migrated"
+      )
     ),
     expires: Options.text("expires").pipe(
       Options.withDescription("What cleanup deletes: records done longer ago than this (default 1 day)"),
@@ -125,7 +135,10 @@ export const command = <E, R>(shared: Shared<E, R>) =>
           import("@taskmeta/http/Telemetry")
         ])
       )
-      const store = shared.layerFor(o, expires === undefined ? {} : { resultExpires: expires })
+      const store = shared.layerFor(o, {
+        ...(expires === undefined ? {} : { resultExpires: expires }),
+        readOnly: !o.allowWrites
+      })
       const announce = HttpServer.addressFormattedWith((address) =>
         Console.log(
           `taskmeta serve: ${address.replace("0.0.0.0", o.host)}/ (${creds === undefined ? "no credentials" : "credentials required"}, ${

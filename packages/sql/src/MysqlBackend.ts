@@ -63,37 +63,78 @@ const clientUrl = (url: Redacted.Redacted<string>, connectTimeout: Duration.Dura
   return Redacted.make(`${text}${text.includes("?") ? "&" : "?"}connectTimeout=${millis}`)
 }
 
+const SPAN_ATTRIBUTES = { "db.taskmeta": "mysql" }
+
+/**
+ * The statement that makes a session read-only: every later transaction in
+ * it, autocommitted statements included, is READ ONLY, and the server
+ * refuses writes in it (MySQL and MariaDB error 1792,
+ * `ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION`).
+ *
+ * @since 0.1.0
+ * @category read-only
+ */
+export const READ_ONLY_SESSION = "SET SESSION TRANSACTION READ ONLY"
+
+/**
+ * A client over `client`'s pool whose every connection is read-only on the
+ * server. mysql2 has no statement to run when a pooled connection opens, and
+ * `@effect/sql-mysql2` keeps its pool to itself, so each connection the
+ * client takes from the pool (for a statement, a stream or a transaction) is
+ * made read-only before it is used: one short extra round trip per
+ * statement, whatever the pool does to the session between uses
+ * (`resetOnRelease` included).
+ */
+const readOnlyClient = (
+  client: MysqlClient.MysqlClient
+): Effect.Effect<MysqlClient.MysqlClient, never, Reactivity.Reactivity> => {
+  const acquirer = Effect.tap(client.reserve, (conn) => conn.executeUnprepared(READ_ONLY_SESSION, [], undefined))
+  return Effect.map(
+    SqlClient.make({
+      acquirer,
+      transactionAcquirer: acquirer,
+      compiler: MysqlClient.makeCompiler(),
+      spanAttributes: [...Object.entries(SPAN_ATTRIBUTES), ["db.system.name", "mysql"], ["db.taskmeta.read_only", true]]
+    }),
+    (readOnly): MysqlClient.MysqlClient =>
+      Object.assign(readOnly, { [MysqlClient.TypeId]: MysqlClient.TypeId as MysqlClient.TypeId, config: client.config })
+  )
+}
+
 /**
  * The `MysqlClient` taskmeta opens for a URL: a mysql2 pool of `poolSize`
  * connections (idle ones are kept for a minute, mysql2's default for a
- * URL-built pool).
+ * URL-built pool). With `readOnly`, every session the client uses is
+ * read-only (`READ_ONLY_SESSION`): the server refuses any write through it.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeClient = (
-  options: Pick<Options, "url" | "poolSize" | "connectTimeout" | "retry">
+  options: Pick<Options, "url" | "poolSize" | "connectTimeout" | "retry" | "readOnly">
 ): Effect.Effect<MysqlClient.MysqlClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> => {
   // A refused or lost first connection is retried by the backend's policy, like any statement.
   const retry = retryStartup(options, "cannot connect to MySQL yet")
   return retry(MysqlClient.make({
     url: clientUrl(options.url, options.connectTimeout),
     maxConnections: options.poolSize ?? 10,
-    spanAttributes: { "db.taskmeta": "mysql" }
+    spanAttributes: SPAN_ATTRIBUTES
   })).pipe(
+    Effect.flatMap((client) => options.readOnly === true ? readOnlyClient(client) : Effect.succeed(client)),
     Effect.mapError((cause) => new SqlBackend.SetupError({ reason: "cannot connect to MySQL", cause })),
     Effect.catchAllDefect((cause) => Effect.fail(new SqlBackend.SetupError({ reason: "cannot connect to MySQL", cause })))
   )
 }
 
 /**
- * The `MysqlClient` (and `SqlClient`) for a URL, as `makeClient` opens it.
+ * The `MysqlClient` (and `SqlClient`) for a URL, as `makeClient` opens it
+ * (read-only sessions with `readOnly`).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerClient = (
-  options: Pick<Options, "url" | "poolSize" | "connectTimeout" | "retry">
+  options: Pick<Options, "url" | "poolSize" | "connectTimeout" | "retry" | "readOnly">
 ): Layer.Layer<MysqlClient.MysqlClient | SqlClient.SqlClient, SqlBackend.SetupError> =>
   Layer.scopedContext(
     Effect.map(makeClient(options), (client) =>
@@ -101,7 +142,9 @@ export const layerClient = (
   ).pipe(Layer.provide(Reactivity.layer))
 
 /**
- * Connects, migrates and builds the service.
+ * Connects, migrates and builds the service. With `readOnly`: a read-only
+ * client, no migrations, and the tables must exist
+ * (`SqlMigrations.MissingTables` otherwise).
  *
  * @since 0.1.0
  * @category constructors

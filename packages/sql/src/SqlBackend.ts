@@ -155,7 +155,8 @@ export interface Options extends DriverOptions, BackendOptions.Input {
    * taskmeta reads (`SqlMigrations.check`), failing with
    * `SqlMigrations.MissingTables` when they do not. The writes of the service
    * stay in its type; the database refuses them when the client is read-only
-   * too (`PgBackend` / `SqliteBackend` with `readOnly` open it so).
+   * too (`PgBackend`, `SqliteBackend` and `MysqlBackend` with `readOnly` open it
+   * so).
    * Default off.
    */
   readonly readOnly?: boolean | undefined

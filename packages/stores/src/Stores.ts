@@ -52,7 +52,8 @@ export interface Options extends BackendOptions.Input {
    * Open the store only to read it: nothing is created or migrated. A
    * SQLite file is opened read-only and must exist; PostgreSQL sessions run
    * with `default_transaction_read_only = on`, create no schema and run no
-   * DDL; ArangoDB creates no database or collection (it never does from a
+   * DDL; MySQL / MariaDB sessions are `SET SESSION TRANSACTION READ ONLY`
+   * (`MysqlBackend.READ_ONLY_SESSION`) and create no database; ArangoDB creates no database or collection (it never does from a
    * URL). The tables the layer serves must exist: when they do not, building
    * it fails with a `BackendOpenError` whose cause is `SqlMigrations.MissingTables`
    * (the missing tables, or a missing schema) or `SqliteBackend.MissingDatabase`.
@@ -166,12 +167,15 @@ export const clientLayer = (
   url: Extract<BackendUrl.BackendUrl, { _tag: "Sqlite" | "Postgres" | "Mysql" }>,
   options: Options = {}
 ): Layer.Layer<SqlClient.SqlClient, BackendOpenError> => {
+  const readOnly = options.readOnly === true
   if (url._tag === "Mysql") {
     return opened(url)(
-      lazyLayer(() => import("@taskmeta/sql/MysqlBackend"), (MysqlBackend) => MysqlBackend.layerClient({ url: url.url }))
+      lazyLayer(
+        () => import("@taskmeta/sql/MysqlBackend"),
+        (MysqlBackend) => MysqlBackend.layerClient({ url: url.url, readOnly })
+      )
     )
   }
-  const readOnly = options.readOnly === true
   if (url._tag === "Sqlite") {
     const filename = sqliteFilename(url, options.baseDirectory)
     return opened(url)(
@@ -233,7 +237,7 @@ const backendFor = (parsed: BackendUrl.BackendUrl, options: Options): Layer.Laye
         PgBackend.layer({ ...backendOptions, encoding, readOnly, url: parsed.url, tables })))
     case "Mysql":
       return open(lazyLayer(() => import("@taskmeta/sql/MysqlBackend"), (MysqlBackend) =>
-        MysqlBackend.layer({ ...backendOptions, encoding, url: parsed.url, tables })))
+        MysqlBackend.layer({ ...backendOptions, encoding, readOnly, url: parsed.url, tables })))
     case "Arango":
       return open(lazyLayer(() => import("@taskmeta/arango/ArangoBackend"), (ArangoBackend) =>
         ArangoBackend.layer({ url: parsed.url }, backendOptions)))
