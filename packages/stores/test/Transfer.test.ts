@@ -212,6 +212,34 @@ for (const [label, make] of stores) {
         expect(all.every(Option.isSome)).toBe(true)
       })), 60_000)
 
+    it.live("a bad group among good ones in one batch is its own entry's error; the others are saved with their dates", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const context = yield* open(make)
+        const backend = Context.get(context, ResultBackend.ResultBackend)
+        const G = (groupId: string, taskIds: ReadonlyArray<string>, date: string) =>
+          Transfer.Item.Group({ group: { groupId, taskIds, dateDone: at(date) } })
+        const items = [
+          G("grp-a", ["m1", "m2"], "2026-02-01T00:00:00.000Z"),
+          G("grp-bad", ["m1", ""], "2026-02-02T00:00:00.000Z"),
+          G("grp-c", ["m3"], "2026-02-03T00:00:00.000Z")
+        ]
+        const skipped: Array<number> = []
+        const report = yield* Transfer.restore(entriesOf(items), target(context), {
+          onInvalid: (position) => Effect.sync(() => void skipped.push(position))
+        })
+        expect(skipped).toEqual([2])
+        expect(report.invalid).toBe(1)
+        expect(report.groups.new).toBe(2)
+        const [a, bad, c] = yield* backend.findGroups(["grp-a", "grp-bad", "grp-c"])
+        expect(Option.map(a, (g) => g.taskIds)).toEqual(Option.some(["m1", "m2"]))
+        expect(Option.map(a, (g) => DateTime.toEpochMillis(g.dateDone))).toEqual(Option.some(Date.UTC(2026, 1, 1)))
+        expect(Option.isNone(bad)).toBe(true)
+        expect(Option.map(c, (g) => DateTime.toEpochMillis(g.dateDone))).toEqual(Option.some(Date.UTC(2026, 1, 3)))
+        // A second restore reads them back as unchanged.
+        const again = yield* Transfer.restore(entriesOf([items[0], items[2]]), target(context))
+        expect(again.groups.unchanged).toBe(2)
+      })), 60_000)
+
     it.live("stop ends the restore at a batch boundary; every entry up to `through` is stored", () =>
       Effect.scoped(Effect.gen(function*() {
         const context = yield* open(make)
