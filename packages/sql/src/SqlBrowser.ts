@@ -208,13 +208,14 @@ export const make = (
       [],
       undefined
     ).pipe(
-      Stream.flattenIterables,
-      Stream.mapEffect((id) =>
-        backend.restoreGroup(id).pipe(
+      // A page of groups in one read, and one chunk downstream (a copy writes it as one batch).
+      Stream.mapEffect((page) =>
+        backend.findGroups(page).pipe(
+          Effect.map((found) => Chunk.unsafeFromArray(found.flatMap((group) => Option.isSome(group) ? [group.value] : []))),
           Effect.mapError((cause) => new ResultBrowser.BrowseError({ operation: "export groups", cause }))
         )
       ),
-      Stream.filterMap((group) => group)
+      Stream.flattenChunks
     )
 
     const countExpired = Effect.gen(function*() {
@@ -283,10 +284,9 @@ export const make = (
     const groupPage = (groupQuery: ResultBrowser.GroupQuery) =>
       Effect.gen(function*() {
         const { ids, next } = yield* idPage("list groups", groups, "taskset_id", [], groupQuery.after, groupQuery.limit)
-        const found = yield* Effect.forEach(ids, (id) =>
-          backend.restoreGroup(id).pipe(
-            Effect.mapError((cause) => new ResultBrowser.BrowseError({ operation: "list groups", cause }))
-          ))
+        const found = ids.length === 0 ? [] : yield* backend.findGroups(ids).pipe(
+          Effect.mapError((cause) => new ResultBrowser.BrowseError({ operation: "list groups", cause }))
+        )
         return { records: found.flatMap((g) => Option.isSome(g) ? [g.value] : []), next }
       }).pipe(Effect.withSpan("ResultBrowser.groups"))
 
