@@ -9,6 +9,12 @@
  * - A build is one transaction: the execution row (`ON CONFLICT DO NOTHING`,
  *   so a second build of the run writes nothing), then one multi-row insert
  *   per kind, chunked under the dialect's parameter limit.
+ * - `restoreMany` is one transaction for all its runs: the executions first
+ *   (`ON CONFLICT DO NOTHING RETURNING run_id`, which tells the runs already
+ *   stored; MySQL: `SELECT … FOR UPDATE` of the stored ones, then a plain
+ *   insert of the others), then one multi-row insert per kind for the runs
+ *   written, each chunked under the parameter limit (SQLite 32,766, else
+ *   65,535). `getRuns` is one `SELECT … WHERE run_id IN (…)` per table.
  * - A report is one transaction that locks rows bottom-up — the reported
  *   row, then its parent, grandparent … only as far as the change
  *   propagates: a conditional `UPDATE … WHERE status IN (…) RETURNING` for
