@@ -871,6 +871,32 @@ export const suite = <E>(
           expect(outcomes.filter((o) => o.created)).toHaveLength(1)
           expect(yield* store.listTaskResults({ runId })).toHaveLength(12)
         })), { timeout })
+
+      it.effect("concurrent restoreMany calls of overlapping runs create each run once", () =>
+        TestServices.provideLive(Effect.gen(function*() {
+          const store = yield* Store
+          const now = yield* DateTime.now
+          const pipelineId = uid("pipe")
+          const runs = Array.from({ length: 12 }, () => {
+            const prepared = PipelineStore.prepareTree(shape(uid("overlap"), pipelineId, 2, 1, 2), now)
+            if (prepared._tag === "Left") throw prepared.left
+            return prepared.right.tree
+          })
+          // Four calls, each with eight of the twelve runs, in different orders.
+          const batches = [0, 1, 2, 3].map((k) =>
+            Array.from({ length: 8 }, (_, n) => runs[(k * 3 + (k % 2 === 0 ? n : 7 - n)) % runs.length])
+          )
+          const outcomes = yield* Effect.forEach(batches, (batch) => store.restoreMany(batch), {
+            concurrency: "unbounded"
+          })
+          for (const run of runs) {
+            const runId = run.execution.runId
+            const created = outcomes.flatMap((batch) => batch.filter((o) => o.created && o.tree.execution.runId === runId))
+            expect(created).toHaveLength(1)
+          }
+          const read = yield* store.getRuns(runs.map((run) => run.execution.runId))
+          expect(read.map(Option.getOrThrow)).toEqual(runs)
+        })), { timeout })
     })
 
     it.layer(layer, { timeout })("digest and cleanup", (it) => {
