@@ -28,6 +28,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
@@ -877,11 +878,10 @@ export const suite = <E>(
           const store = yield* Store
           const now = yield* DateTime.now
           const pipelineId = uid("pipe")
-          const runs = Array.from({ length: 12 }, () => {
-            const prepared = PipelineStore.prepareTree(shape(uid("overlap"), pipelineId, 2, 1, 2), now)
-            if (prepared._tag === "Left") throw prepared.left
-            return prepared.right.tree
-          })
+          const runs = Array.from(
+            { length: 12 },
+            () => Either.getOrThrow(PipelineStore.prepareTree(shape(uid("overlap"), pipelineId, 2, 1, 2), now)).tree
+          )
           // Four calls, each with eight of the twelve runs, in different orders.
           const batches = [0, 1, 2, 3].map((k) =>
             Array.from({ length: 8 }, (_, n) => runs[(k * 3 + (k % 2 === 0 ? n : 7 - n)) % runs.length])
