@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Pipeline from "@taskmeta/schema/Pipeline"
 import { DriverError } from "./BackendError.js"
-import type { Access, Advance, ListQuery, Node, PipelineDriver, Update } from "./PipelineDriver.js"
+import type { Access, Advance, Insertion, ListQuery, Node, PipelineDriver, Tree, Update } from "./PipelineDriver.js"
 import * as PipelineStore from "./PipelineStore.js"
 
 interface Entry<A> {
@@ -126,51 +126,83 @@ export const makeDriver: Effect.Effect<PipelineDriver> = Effect.gen(function*() 
     executions.delete(runId)
   }
 
+  const write = ({ tallies, tree }: Insertion) => {
+    executions.set(tree.execution.runId, { record: tree.execution, tally: tallies.execution })
+    tree.pipelineResults.forEach((record, i) => {
+      pipelineResults.set(record.id, { record, tally: tallies.pipelineResults[i] })
+      tasksOf.set(record.id, [])
+    })
+    tree.taskExecutions.forEach((record, i) => {
+      taskExecutions.set(record.id, { record, tally: tallies.taskExecutions[i] })
+      tasksOf.get(record.pipelineResultId)!.push(record.id)
+      resultsOf.set(record.id, [])
+    })
+    for (const record of tree.taskResults) {
+      taskResults.set(record.id, { record, tally: null })
+      resultsOf.get(record.taskExecutionId)!.push(record.id)
+    }
+    runs.set(tree.execution.runId, {
+      pipelineResults: tree.pipelineResults.map((r) => r.id),
+      taskExecutions: tree.taskExecutions.map((r) => r.id),
+      taskResults: tree.taskResults.map((r) => r.id)
+    })
+  }
+
+  // Every run not stored yet, all or nothing: a caller-given id may collide with another run's records
+  // (stored, or earlier in the same call), and then nothing is written.
+  const insertMany = (batch: ReadonlyArray<Insertion>): Effect.Effect<ReadonlyArray<boolean>, DriverError> =>
+    exclusive(Effect.sync(() => {
+      const fresh = batch.map(({ tree }) => !executions.has(tree.execution.runId))
+      const taken = { pr: new Set<string>(), te: new Set<string>(), tr: new Set<string>() }
+      const clash = (map: Map<string, unknown>, seen: Set<string>, id: string) => {
+        if (map.has(id) || seen.has(id)) return true
+        seen.add(id)
+        return false
+      }
+      for (const [n, { tree }] of batch.entries()) {
+        if (!fresh[n]) continue
+        if (
+          tree.pipelineResults.some((r) => clash(pipelineResults, taken.pr, r.id)) ||
+          tree.taskExecutions.some((r) => clash(taskExecutions, taken.te, r.id)) ||
+          tree.taskResults.some((r) => clash(taskResults, taken.tr, r.id))
+        ) return "clash" as const
+      }
+      batch.forEach((run, n) => {
+        if (fresh[n]) write(run)
+      })
+      return fresh
+    })).pipe(
+      Effect.flatMap((outcome) =>
+        outcome === "clash"
+          ? Effect.fail(
+            new DriverError({
+              operation: "insert",
+              cause: new Error("a record id of the run is already used by another run")
+            })
+          )
+          : Effect.succeed(outcome)
+      )
+    )
+
+  const getRun = (runId: string): Tree | undefined => {
+    const execution = executions.get(runId)?.record
+    const run = runs.get(runId)
+    if (execution === undefined || run === undefined) return undefined
+    return {
+      execution,
+      pipelineResults: records(pipelineResults, run.pipelineResults),
+      taskExecutions: records(taskExecutions, run.taskExecutions),
+      taskResults: records(taskResults, run.taskResults)
+    }
+  }
+
   return {
     kind: "memory",
-    insert: (tree, tallies) =>
-      exclusive(Effect.sync(() => {
-        const runId = tree.execution.runId
-        if (executions.has(runId)) return false
-        // Caller-given ids may collide with another run's records: refuse before writing anything.
-        const clash = tree.pipelineResults.find((r) => pipelineResults.has(r.id)) ??
-          tree.taskExecutions.find((r) => taskExecutions.has(r.id)) ??
-          tree.taskResults.find((r) => taskResults.has(r.id))
-        if (clash !== undefined) return "clash" as const
-        executions.set(runId, { record: tree.execution, tally: tallies.execution })
-        tree.pipelineResults.forEach((record, i) => {
-          pipelineResults.set(record.id, { record, tally: tallies.pipelineResults[i] })
-          tasksOf.set(record.id, [])
-        })
-        tree.taskExecutions.forEach((record, i) => {
-          taskExecutions.set(record.id, { record, tally: tallies.taskExecutions[i] })
-          tasksOf.get(record.pipelineResultId)!.push(record.id)
-          resultsOf.set(record.id, [])
-        })
-        for (const record of tree.taskResults) {
-          taskResults.set(record.id, { record, tally: null })
-          resultsOf.get(record.taskExecutionId)!.push(record.id)
-        }
-        runs.set(runId, {
-          pipelineResults: tree.pipelineResults.map((r) => r.id),
-          taskExecutions: tree.taskExecutions.map((r) => r.id),
-          taskResults: tree.taskResults.map((r) => r.id)
-        })
-        return true
-      })).pipe(
-        Effect.flatMap((outcome) =>
-          outcome === "clash"
-            ? Effect.fail(
-              new DriverError({
-                operation: "insert",
-                cause: new Error("a record id of the run is already used by another run")
-              })
-            )
-            : Effect.succeed(outcome)
-        )
-      ),
+    insert: (tree, tallies) => Effect.map(insertMany([{ tree, tallies }]), ([created]) => created),
+    insertMany,
     atomically: (f) => exclusive(f(access)),
     getExecution: (runId) => Effect.sync(() => executions.get(runId)?.record),
+    getRuns: (runIds) => Effect.sync(() => runIds.map(getRun)),
     getPipelineResult: (id) => Effect.sync(() => pipelineResults.get(id)?.record),
     getTaskExecution: (id) => Effect.sync(() => taskExecutions.get(id)?.record),
     getTaskResult: (id) => Effect.sync(() => taskResults.get(id)?.record),

@@ -16,6 +16,10 @@
  * - every failure is a `DriverError`, and `isTransient` says which are worth
  *   retrying (the whole `atomically` or `insert` is retried).
  *
+ * Optional batch forms (`insertMany`, `getRuns`) let a store write or read
+ * many runs in a handful of statements; `PipelineStore.make` falls back to
+ * `insert` / the per-run reads, one run at a time, where a driver lacks them.
+ *
  * A document store implements `atomically` with its transactions (ArangoDB:
  * a stream transaction over the four collections; `lock` reads a document,
  * `update` writes it) and keeps the `Tally` inside each parent document.
@@ -148,6 +152,17 @@ export interface ListQuery {
 }
 
 /**
+ * One run for `insertMany`: its tree and the tallies of its parents.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Insertion {
+  readonly tree: Tree
+  readonly tallies: Tallies
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -160,9 +175,24 @@ export interface PipelineDriver {
    * written) when the run already exists.
    */
   readonly insert: (tree: Tree, tallies: Tallies) => Effect.Effect<boolean, DriverError>
+  /**
+   * Optional: `insert` for many runs (distinct run ids) in one atomic step —
+   * every run not yet stored is written, the others are left alone — with
+   * the outcome of each, aligned with `runs` (`false` for a run already
+   * stored). A failure leaves nothing of the call written. Without it, runs
+   * are inserted one by one with `insert`.
+   */
+  readonly insertMany?: ((runs: ReadonlyArray<Insertion>) => Effect.Effect<ReadonlyArray<boolean>, DriverError>) | undefined
   /** Runs `f` as one atomic, isolated step (see the module docs). */
   readonly atomically: <A, E>(f: (access: Access) => Effect.Effect<A, E>) => Effect.Effect<A, E | DriverError>
   readonly getExecution: (runId: string) => Effect.Effect<Pipeline.PipelineExecution | undefined, DriverError>
+  /**
+   * Optional: whole runs (each array in tree order, as the lists by run
+   * return them) for distinct run ids, aligned with `runIds`, `undefined`
+   * for a run not stored; a few queries for the whole list. Without it, each
+   * run is read with `getExecution` and the three lists by run.
+   */
+  readonly getRuns?: ((runIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Tree | undefined>, DriverError>) | undefined
   readonly getPipelineResult: (id: string) => Effect.Effect<Pipeline.PipelineResult | undefined, DriverError>
   readonly getTaskExecution: (id: string) => Effect.Effect<Pipeline.TaskExecution | undefined, DriverError>
   readonly getTaskResult: (id: string) => Effect.Effect<Pipeline.TaskResult | undefined, DriverError>

@@ -30,7 +30,9 @@ export class PipelineNotFound extends Schema.TaggedError<PipelineNotFound>("@tas
 /**
  * Building a run's tree failed (after the retries the policy allows), e.g.
  * because a caller-given id is already used by another run. Nothing of the
- * run was written.
+ * run was written. For a batch (`PipelineStore.restoreMany`), `runId` is the
+ * batch's first run and `runs` how many runs it held; nothing of the batch
+ * was written.
  *
  * @since 0.1.0
  * @category errors
@@ -39,11 +41,14 @@ export class PipelineBuildError extends Schema.TaggedError<PipelineBuildError>("
   "PipelineBuildError",
   {
     runId: Schema.String,
+    runs: Schema.optional(Schema.Number),
     cause: Schema.Defect
   }
 ) {
   override get message(): string {
-    return `could not build run ${this.runId}: ${causeMessage(this.cause)}`
+    return this.runs === undefined || this.runs === 1
+      ? `could not build run ${this.runId}: ${causeMessage(this.cause)}`
+      : `could not restore ${this.runs} runs (the first ${this.runId}): ${causeMessage(this.cause)}`
   }
 }
 

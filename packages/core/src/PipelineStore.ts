@@ -238,8 +238,30 @@ export interface Service {
    * records only advance, so a copy never rewrites one.
    */
   readonly restore: (run: Tree) => Effect.Effect<BuildOutcome, InvalidInput | PipelineBuildError>
+  /**
+   * `restore` for many runs: the outcomes, aligned with `runs`, are those of
+   * restoring each in order — a run already stored, or one whose id came
+   * earlier in `runs`, is left as it is (`created: false`). Every run is
+   * validated before anything is written; an `InvalidInput` names the run
+   * (its position in `field`, e.g. `runs[3].execution.status`, its id in
+   * `id`). Where the storage batches (memory, SQL), the whole call is one
+   * atomic step with one multi-row insert per record kind (chunked), and a
+   * failure leaves nothing of it written; elsewhere the runs are restored one
+   * by one, each atomically, and a failure keeps the runs before it.
+   */
+  readonly restoreMany: (
+    runs: ReadonlyArray<Tree>
+  ) => Effect.Effect<ReadonlyArray<BuildOutcome>, InvalidInput | PipelineBuildError>
   /** A run's whole tree (its execution and every record under it), or nothing. */
   readonly getRun: (runId: string) => Effect.Effect<Option.Option<Tree>, InvalidInput | PipelineReadError>
+  /**
+   * `getRun` for many run ids, aligned with `runIds` (a repeated id is read
+   * once and answered at each of its positions). Where the storage batches
+   * (memory, SQL), one query per record kind for the whole list.
+   */
+  readonly getRuns: (
+    runIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Option.Option<Tree>>, InvalidInput | PipelineReadError>
   readonly getExecution: (
     runId: string
   ) => Effect.Effect<Option.Option<Pipeline.PipelineExecution>, InvalidInput | PipelineReadError>
@@ -514,24 +536,33 @@ export const make = (driver: PipelineDriver, options: Options = {}): Effect.Effe
 
     const decodeRun = Schema.validateEither(PipelineRun.PipelineRun)
 
-    const restore = Effect.fn("PipelineStore.restore")(function*(run: Tree) {
+    // `restore`'s checks; `at` prefixes the field with the run's position (restoreMany).
+    const checkRun = (run: Tree, at = ""): Either.Either<Tree, InvalidInput> => {
       const decoded = decodeRun(run)
       if (Either.isLeft(decoded)) {
         const [issue] = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
         const runId = typeof run === "object" && run !== null && typeof run.execution?.runId === "string"
           ? { id: run.execution.runId }
           : {}
-        return yield* new InvalidInput({
-          field: issue === undefined || issue.path.length === 0 ? "run" : issue.path.join("."),
-          reason: issue?.message ?? "must be a pipeline run",
-          ...runId
-        })
+        return Either.left(
+          new InvalidInput({
+            field: at + (issue === undefined || issue.path.length === 0 ? "run" : issue.path.join(".")),
+            reason: issue?.message ?? "must be a pipeline run",
+            ...runId
+          })
+        )
       }
       const tree = decoded.right
       const issue = PipelineRun.structureIssue(tree)
-      if (issue !== undefined) {
-        return yield* new InvalidInput({ field: "run", reason: issue, id: tree.execution.runId })
-      }
+      return issue === undefined
+        ? Either.right(tree)
+        : Either.left(new InvalidInput({ field: `${at}run`, reason: issue, id: tree.execution.runId }))
+    }
+
+    const restore = Effect.fn("PipelineStore.restore")(function*(run: Tree) {
+      const checked = checkRun(run)
+      if (Either.isLeft(checked)) return yield* checked.left
+      const tree = checked.right
       yield* Effect.annotateCurrentSpan({
         runId: tree.execution.runId,
         pipelineResults: tree.pipelineResults.length,
@@ -544,19 +575,82 @@ export const make = (driver: PipelineDriver, options: Options = {}): Effect.Effe
       return { created, tree } satisfies BuildOutcome
     })
 
+    const restoreMany = Effect.fn("PipelineStore.restoreMany")(function*(runs: ReadonlyArray<Tree>) {
+      if (!Array.isArray(runs)) return yield* new InvalidInput({ field: "runs", reason: "must be an array" })
+      const trees: Array<Tree> = []
+      for (let i = 0; i < runs.length; i++) {
+        const checked = checkRun(runs[i], `runs[${i}].`)
+        if (Either.isLeft(checked)) return yield* checked.left
+        trees.push(checked.right)
+      }
+      yield* Effect.annotateCurrentSpan({ runs: trees.length })
+      if (trees.length === 0) return []
+      // The first of a run id is the one restored; later ones are left alone, as sequential restores would.
+      const firsts = new Map<string, number>()
+      trees.forEach((tree, i) => {
+        if (!firsts.has(tree.execution.runId)) firsts.set(tree.execution.runId, i)
+      })
+      const unique = Array.from(firsts.values(), (i) => ({ tree: trees[i], tallies: PipelineRun.tallies(trees[i]) }))
+      const inserted = driver.insertMany === undefined
+        ? yield* Effect.forEach(unique, ({ tallies, tree }) =>
+          retry(driver.insert(tree, tallies)).pipe(
+            Effect.mapError((e) => new PipelineBuildError({ runId: tree.execution.runId, cause: e.cause }))
+          ))
+        : yield* retry(driver.insertMany(unique)).pipe(
+          Effect.mapError((e) =>
+            new PipelineBuildError({ runId: unique[0].tree.execution.runId, runs: unique.length, cause: e.cause })
+          )
+        )
+      const created = new Set(unique.filter((_, n) => inserted[n]).map((u) => u.tree.execution.runId))
+      yield* Effect.annotateCurrentSpan({ created: created.size })
+      return trees.map((tree, i): BuildOutcome => ({
+        created: created.has(tree.execution.runId) && firsts.get(tree.execution.runId) === i,
+        tree
+      }))
+    })
+
+    const readRun = (runId: string): Effect.Effect<Tree | undefined, DriverError> =>
+      Effect.flatMap(driver.getExecution(runId), (execution) => {
+        if (execution === undefined) return Effect.succeed(undefined)
+        const query: ListQuery = { by: "run", id: runId }
+        return Effect.map(
+          Effect.all([driver.listPipelineResults(query), driver.listTaskExecutions(query), driver.listTaskResults(query)]),
+          ([pipelineResults, taskExecutions, taskResults]): Tree => ({
+            execution,
+            pipelineResults,
+            taskExecutions,
+            taskResults
+          })
+        )
+      })
+
     const getRun = Effect.fn("PipelineStore.getRun")(function*(runId: string) {
       const checked = checkName("runId", runId)
       if (Either.isLeft(checked)) return yield* checked.left
       yield* Effect.annotateCurrentSpan({ runId })
-      const execution = yield* read("getRun", runId, driver.getExecution(runId))
-      if (execution === undefined) return Option.none<Tree>()
-      const query: ListQuery = { by: "run", id: runId }
-      const [pipelineResults, taskExecutions, taskResults] = yield* read(
-        "getRun",
-        runId,
-        Effect.all([driver.listPipelineResults(query), driver.listTaskExecutions(query), driver.listTaskResults(query)])
+      return Option.fromNullable(yield* read("getRun", runId, readRun(runId)))
+    })
+
+    const getRuns = Effect.fn("PipelineStore.getRuns")(function*(runIds: ReadonlyArray<string>) {
+      if (!Array.isArray(runIds)) return yield* new InvalidInput({ field: "runIds", reason: "must be an array" })
+      for (let i = 0; i < runIds.length; i++) {
+        const checked = checkName(`runIds[${i}]`, runIds[i])
+        if (Either.isLeft(checked)) return yield* checked.left
+      }
+      yield* Effect.annotateCurrentSpan({ runs: runIds.length })
+      if (runIds.length === 0) return []
+      const unique = Array.from(new Set(runIds))
+      const label = unique.length === 1 ? unique[0] : `${unique[0]} and ${unique.length - 1} more`
+      const found = yield* read(
+        "getRuns",
+        label,
+        driver.getRuns === undefined
+          ? Effect.forEach(unique, readRun, { concurrency: 4 })
+          : driver.getRuns(unique)
       )
-      return Option.some<Tree>({ execution, pipelineResults, taskExecutions, taskResults })
+      const byId = new Map(unique.map((id, n) => [id, found[n]] as const))
+      yield* Effect.annotateCurrentSpan({ found: found.filter((t) => t !== undefined).length })
+      return runIds.map((id) => Option.fromNullable(byId.get(id)))
     })
 
     const getter = <A>(
@@ -715,7 +809,9 @@ export const make = (driver: PipelineDriver, options: Options = {}): Effect.Effe
       kind: driver.kind,
       build,
       restore,
+      restoreMany,
       getRun,
+      getRuns,
       getExecution: getter("getExecution", "runId", checkName, driver.getExecution),
       getPipelineResult: getter("getPipelineResult", "id", checkId, driver.getPipelineResult),
       getTaskExecution: getter("getTaskExecution", "id", checkId, driver.getTaskExecution),

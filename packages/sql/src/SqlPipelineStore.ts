@@ -9,6 +9,12 @@
  * - A build is one transaction: the execution row (`ON CONFLICT DO NOTHING`,
  *   so a second build of the run writes nothing), then one multi-row insert
  *   per kind, chunked under the dialect's parameter limit.
+ * - `restoreMany` is one transaction for all its runs: the executions first
+ *   (`ON CONFLICT DO NOTHING RETURNING run_id`, which tells the runs already
+ *   stored; MySQL: `SELECT … FOR UPDATE` of the stored ones, then a plain
+ *   insert of the others), then one multi-row insert per kind for the runs
+ *   written, each chunked under the parameter limit (SQLite 32,766, else
+ *   65,535). `getRuns` is one `SELECT … WHERE run_id IN (…)` per table.
  * - A report is one transaction that locks rows bottom-up — the reported
  *   row, then its parent, grandparent … only as far as the change
  *   propagates: a conditional `UPDATE … WHERE status IN (…) RETURNING` for
@@ -38,7 +44,16 @@ import * as Layer from "effect/Layer"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { DriverError, type InvalidInput } from "@taskmeta/core/BackendError"
-import type { Access, Advanced, ListQuery, Node, PipelineDriver, Update } from "@taskmeta/core/PipelineDriver"
+import type {
+  Access,
+  Advanced,
+  Insertion,
+  ListQuery,
+  Node,
+  PipelineDriver,
+  Tree,
+  Update
+} from "@taskmeta/core/PipelineDriver"
 import { PipelineReadError } from "@taskmeta/core/PipelineError"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import * as Json from "@taskmeta/schema/Json"
@@ -155,6 +170,11 @@ const TASK_EXECUTION_COLUMNS =
 const TASK_RESULT_COLUMNS = "id, run_id, task_execution_id, position, object, status, message, started, completed"
 
 const isSqlError = (u: unknown): u is SqlError => u instanceof SqlError
+
+/** MySQL: a run's execution was inserted by another transaction between the check and the insert. */
+class RunRace {
+  constructor(readonly cause: SqlError) {}
+}
 
 const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
@@ -487,34 +507,28 @@ export const makeDriver = (
       worst_failure: tally.worst
     })
 
-    const driver: PipelineDriver = {
-      kind: dialect === "pg" ? "postgres" : dialect,
-      insert: (tree, tallies) =>
-        transaction(Effect.gen(function*() {
-          const e = tree.execution
-          const row = sql.insert({
-            run_id: e.runId,
-            pipeline_id: e.pipelineId,
-            input_data: Json.stringify(e.inputData),
-            status: e.status,
-            message: text(e.message),
-            created: iso(e.created),
-            started: iso(e.started),
-            completed: iso(e.completed),
-            ...tallyColumns(tallies.execution)
-          })
-          const inserted = dialect === "mysql"
-            // No RETURNING: the run exists when its key does (1062, a duplicate entry for the key).
-            ? yield* sql`INSERT INTO ${executions} ${row}`.raw.pipe(
-              Effect.as(true),
-              Effect.catchIf((error) => duplicateKey(error.cause), () => Effect.succeed(false))
-            )
-            : (yield* sql`INSERT INTO ${executions} ${row} ON CONFLICT (run_id) DO NOTHING RETURNING run_id`).length > 0
-          if (!inserted) return false
-          // Every record as given: a built tree's children are PENDING with no message or stamps, a
-          // restored tree's keep theirs.
-          yield* insertChunked(
-            pipelineResults,
+    const executionRow = ({ tallies, tree }: Insertion) => {
+      const e = tree.execution
+      return {
+        run_id: e.runId,
+        pipeline_id: e.pipelineId,
+        input_data: Json.stringify(e.inputData),
+        status: e.status,
+        message: text(e.message),
+        created: iso(e.created),
+        started: iso(e.started),
+        completed: iso(e.completed),
+        ...tallyColumns(tallies.execution)
+      }
+    }
+
+    // Every record as given: a built tree's children are PENDING with no message or stamps, a
+    // restored tree's keep theirs. One multi-row insert per kind for all the runs, chunked.
+    const insertChildren = (runs: ReadonlyArray<Insertion>) =>
+      Effect.gen(function*() {
+        yield* insertChunked(
+          pipelineResults,
+          runs.flatMap(({ tallies, tree }) =>
             tree.pipelineResults.map((r, i) => ({
               id: r.id,
               run_id: r.runId,
@@ -524,8 +538,10 @@ export const makeDriver = (
               ...tallyColumns(tallies.pipelineResults[i])
             }))
           )
-          yield* insertChunked(
-            taskExecutions,
+        )
+        yield* insertChunked(
+          taskExecutions,
+          runs.flatMap(({ tallies, tree }) =>
             tree.taskExecutions.map((r, i) => ({
               id: r.id,
               run_id: r.runId,
@@ -538,8 +554,10 @@ export const makeDriver = (
               ...tallyColumns(tallies.taskExecutions[i])
             }))
           )
-          yield* insertChunked(
-            taskResults,
+        )
+        yield* insertChunked(
+          taskResults,
+          runs.flatMap(({ tree }) =>
             tree.taskResults.map((r, i) => ({
               id: r.id,
               run_id: r.runId,
@@ -550,8 +568,78 @@ export const makeDriver = (
               ...stampColumns(r)
             }))
           )
+        )
+      })
+
+    // The run ids among `runIds` that are stored; on MySQL their rows stay locked (and the gaps of the
+    // others, under REPEATABLE READ) until the transaction ends.
+    const storedRunIds = (runIds: ReadonlyArray<string>) =>
+      Effect.map(
+        Effect.forEach(
+          chunks(runIds, maxParams),
+          (chunk) =>
+            sql`SELECT run_id FROM ${executions} WHERE run_id IN ${sql.in(chunk)} ${
+              sql.literal(dialect === "mysql" ? "FOR UPDATE" : "")
+            }`.pipe(Effect.flatMap(Schema.decodeUnknown(RunIdRows))),
+          { concurrency: 1 }
+        ),
+        (found) => new Set(found.flat().map((r) => r.run_id))
+      )
+
+    // Which runs' executions this call inserted: `ON CONFLICT DO NOTHING RETURNING` where the dialect has it;
+    // on MySQL the stored ones are locked and left out, and a duplicate key (a run inserted by someone else
+    // in between, under READ COMMITTED) is a `RunRace`, after which the whole transaction is tried again.
+    const insertExecutions = (runs: ReadonlyArray<Insertion>) =>
+      Effect.gen(function*() {
+        const rows = runs.map(executionRow)
+        if (dialect === "mysql") {
+          const stored = yield* storedRunIds(rows.map((r) => r.run_id))
+          const fresh = rows.filter((r) => !stored.has(r.run_id))
+          yield* insertChunked(executions, fresh).pipe(
+            Effect.catchIf((error) => duplicateKey(error.cause), (error) => Effect.fail(new RunRace(error)))
+          )
+          return new Set(fresh.map((r) => r.run_id))
+        }
+        const inserted = yield* Effect.forEach(
+          chunks(rows, Math.floor(maxParams / Object.keys(rows[0]).length)),
+          (chunk) =>
+            sql`INSERT INTO ${executions} ${sql.insert(chunk)} ON CONFLICT (run_id) DO NOTHING RETURNING run_id`.pipe(
+              Effect.flatMap(Schema.decodeUnknown(RunIdRows))
+            ),
+          { concurrency: 1 }
+        )
+        return new Set(inserted.flat().map((r) => r.run_id))
+      })
+
+    const driver: PipelineDriver = {
+      kind: dialect === "pg" ? "postgres" : dialect,
+      insert: (tree, tallies) =>
+        transaction(Effect.gen(function*() {
+          const row = sql.insert(executionRow({ tree, tallies }))
+          const inserted = dialect === "mysql"
+            // No RETURNING: the run exists when its key does (1062, a duplicate entry for the key).
+            ? yield* sql`INSERT INTO ${executions} ${row}`.raw.pipe(
+              Effect.as(true),
+              Effect.catchIf((error) => duplicateKey(error.cause), () => Effect.succeed(false))
+            )
+            : (yield* sql`INSERT INTO ${executions} ${row} ON CONFLICT (run_id) DO NOTHING RETURNING run_id`).length > 0
+          if (!inserted) return false
+          yield* insertChildren([{ tree, tallies }])
           return true
         })).pipe(refail("insert")),
+
+      insertMany: (runs) =>
+        runs.length === 0
+          ? Effect.succeed([])
+          : transaction(Effect.gen(function*() {
+            const inserted = yield* insertExecutions(runs)
+            yield* insertChildren(runs.filter(({ tree }) => inserted.has(tree.execution.runId)))
+            return runs.map(({ tree }) => inserted.has(tree.execution.runId))
+          })).pipe(
+            Effect.retry({ while: (e) => e instanceof RunRace, times: 3 }),
+            Effect.mapError((e) => e instanceof RunRace ? e.cause : e),
+            refail("insertMany")
+          ),
 
       atomically: (f) =>
         transaction(f(access)).pipe(
@@ -563,6 +651,43 @@ export const makeDriver = (
           Effect.map((rows) => rows[0]),
           refail("getExecution")
         ),
+      getRuns: (runIds) =>
+        Effect.gen(function*() {
+          const found = (yield* Effect.forEach(
+            chunks(runIds, maxParams),
+            (chunk) => selectExecutions(sql.and([sql`run_id IN ${sql.in(chunk)}`]), ""),
+            { concurrency: 1 }
+          )).flat()
+          if (found.length === 0) return runIds.map(() => undefined)
+          const stored = found.map((e) => e.runId)
+          const byRun = (column: string) => (chunk: ReadonlyArray<string>) => sql.and([sql`${sql(column)} IN ${sql.in(chunk)}`])
+          const each = <A>(select: (chunk: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<A>, SqlError | ParseResult.ParseError>) =>
+            Effect.map(Effect.forEach(chunks(stored, maxParams), select, { concurrency: 1 }), (rows) => rows.flat())
+          const prs = yield* each((chunk) => selectPipelineResults(byRun("run_id")(chunk)))
+          const tes = yield* each((chunk) => selectTaskExecutions(byRun("run_id")(chunk), "ORDER BY run_id, ordinal"))
+          const trs = yield* each((chunk) => selectTaskResults(byRun("run_id")(chunk), "ORDER BY run_id, ordinal"))
+          // Each list is ordered by run, then tree order: grouping keeps each run's records in order.
+          const group = <A extends { readonly runId: string }>(records: ReadonlyArray<A>) => {
+            const out = new Map<string, Array<A>>()
+            for (const record of records) {
+              const list = out.get(record.runId)
+              if (list === undefined) out.set(record.runId, [record])
+              else list.push(record)
+            }
+            return out
+          }
+          const [prOf, teOf, trOf] = [group(prs), group(tes), group(trs)]
+          const executionOf = new Map(found.map((e) => [e.runId, e] as const))
+          return runIds.map((runId): Tree | undefined => {
+            const execution = executionOf.get(runId)
+            return execution === undefined ? undefined : {
+              execution,
+              pipelineResults: prOf.get(runId) ?? [],
+              taskExecutions: teOf.get(runId) ?? [],
+              taskResults: trOf.get(runId) ?? []
+            }
+          })
+        }).pipe(refail("getRuns")),
       getPipelineResult: (id) =>
         selectPipelineResults(sql.and([sql`id = ${id}`])).pipe(Effect.map((rows) => rows[0]), refail("getPipelineResult")),
       getTaskExecution: (id) =>

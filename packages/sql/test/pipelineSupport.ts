@@ -2,9 +2,13 @@
  * Helpers for the SQL pipeline store tests (not a test file itself).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Tracer from "effect/Tracer"
+import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import * as PipelineMigrations from "@taskmeta/sql/PipelineMigrations"
+import { PipelineConformance } from "@taskmeta/testkit"
 
 /** A unique, valid table prefix for one test file. */
 export const uniquePrefix = (label: string): string =>
@@ -44,3 +48,25 @@ export const captureStatements = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     })
     return Effect.withTracer(effect, tracer).pipe(Effect.map((value) => [value, texts] as const))
   })
+
+/**
+ * `count` runs of 2 pipeline results × 2 tasks × 2 task results (1 + 2 + 4 + 8 records), restored with
+ * one `restoreMany` and read back with one `getRuns`; the SQL texts of both calls.
+ */
+export const restoreManyRuns = (count: number) =>
+  Effect.gen(function*() {
+    const store = yield* PipelineStore.PipelineStore
+    const now = yield* DateTime.now
+    const tag = Math.random().toString(36).slice(2, 8)
+    const runs = Array.from({ length: count }, (_, n) => {
+      const input = PipelineConformance.shape(`many-${tag}-${n}`, `many-${tag}`, 2, 2, 2)
+      return Either.getOrThrow(PipelineStore.prepareTree({ ...input, message: { n } }, now)).tree
+    })
+    const [outcomes, writes] = yield* captureStatements(store.restoreMany(runs))
+    const [read, reads] = yield* captureStatements(store.getRuns(runs.map((run) => run.execution.runId)))
+    return { runs, outcomes, writes, read, reads }
+  })
+
+/** The statements of `texts` that start with `verb`. */
+export const statementsOf = (texts: ReadonlyArray<string>, verb: "SELECT" | "INSERT") =>
+  texts.filter((text) => text.trimStart().toUpperCase().startsWith(verb))

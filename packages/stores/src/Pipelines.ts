@@ -49,10 +49,15 @@ export const layerMemory = (
   Layer.effectContext(Effect.gen(function*() {
     const inner = yield* MemoryPipelineStore.makeDriver
     const ids = new Set<string>()
+    const insertMany = inner.insertMany
     const store = yield* PipelineStore.make({
       ...inner,
       insert: (tree, tallies) =>
-        Effect.tap(inner.insert(tree, tallies), () => void ids.add(tree.execution.pipelineId))
+        Effect.tap(inner.insert(tree, tallies), () => void ids.add(tree.execution.pipelineId)),
+      insertMany: insertMany && ((runs) =>
+        Effect.tap(insertMany(runs), () => {
+          for (const { tree } of runs) ids.add(tree.execution.pipelineId)
+        }))
     }, options)
     return Context.make(PipelineStore.PipelineStore, store).pipe(
       Context.add(PipelineBrowser, { pipelineIds: Effect.sync(() => Array.from(ids).sort()) })

@@ -19,7 +19,8 @@
  * - a final parent never changes; reports never change children;
  * - concurrent reports never lose a propagation;
  * - `restore` stores a run exactly as it was read (`getRun`), tallies included,
- *   and never rewrites a stored run.
+ *   and never rewrites a stored run; `restoreMany` is `restore` of each run in
+ *   turn, validated first; `getRuns` is `getRun` of each id.
  *
  * @since 0.1.0
  */
@@ -27,6 +28,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
@@ -397,6 +399,119 @@ export const suite = <E>(
           }
           expect(Option.isNone(yield* store.getRun(runId))).toBe(true)
         }))
+      /** Every instant of a run (created, started, completed of each record), as ISO text. */
+      const instants = (run: PipelineRun.PipelineRun) =>
+        [run.execution, ...run.pipelineResults, ...run.taskExecutions, ...run.taskResults].flatMap((r) =>
+          [("created" in r ? r.created : null), r.started, r.completed].map((t) => t === null ? null : DateTime.formatIso(t))
+        )
+
+      /** Two half-way runs and a run that failed before it had a tree, as stored. */
+      const sources = Effect.gen(function*() {
+        const store = yield* Store
+        const a = yield* halfWay(uid("many-a"))
+        const b = yield* halfWay(uid("many-b"))
+        const configId = uid("many-c")
+        yield* TestClock.adjust(Duration.millis(3))
+        yield* PipelineStore.recordConfigError({ runId: configId, pipelineId: uid("pipe"), message: "no config" }).pipe(
+          Effect.provideService(Store, store)
+        )
+        return [a, b, Option.getOrThrow(yield* store.getRun(configId))] as const
+      })
+
+      it.effect("restoreMany restores several runs exactly as restoring each in turn does", () =>
+        Effect.gen(function*() {
+          const store = yield* Store
+          const originals = yield* sources
+          const batch = originals.map((run) => renamed(run, uid("batch")))
+          const single = originals.map((run) => renamed(run, uid("single")))
+          const outcomes = yield* store.restoreMany(batch)
+          expect(outcomes.map((o) => o.created)).toEqual([true, true, true])
+          expect(outcomes.map((o) => o.tree)).toEqual(batch)
+          for (const run of single) expect((yield* store.restore(run)).created).toBe(true)
+          const read = yield* store.getRuns(batch.map((run) => run.execution.runId))
+          for (const [n, run] of batch.entries()) {
+            const stored = Option.getOrThrow(read[n])
+            expect(stored).toEqual(run)
+            expect(instants(stored)).toEqual(instants(originals[n]))
+            const one = Option.getOrThrow(yield* store.getRun(single[n].execution.runId))
+            expect(renamed(stored, single[n].execution.runId)).toEqual(one)
+            expect(instants(stored)).toEqual(instants(one))
+          }
+          // The tallies came along: finishing the batch copy of `a` propagates as on the original.
+          const copyId = batch[0].execution.runId
+          const id = ids(copyId)
+          for (const tr of [id.tr(1, 0, 1), id.tr(1, 1, 0), id.tr(1, 1, 1)]) yield* store.report("TaskResult", tr, "DONE")
+          expect(yield* statusOf("PipelineExecution", copyId)).toBe("RUNTIME_ERROR")
+        }))
+
+      it.effect("restoreMany keeps a stored run as it is, and restores a run id repeated in the call once", () =>
+        Effect.gen(function*() {
+          const store = yield* Store
+          const original = yield* halfWay(uid("kept"))
+          const changed = {
+            ...original,
+            execution: { ...original.execution, status: "CANCELLED" as const, message: "other" }
+          }
+          const [, source] = yield* sources
+          const fresh = renamed(source, uid("fresh"))
+          const freshChanged = { ...fresh, execution: { ...fresh.execution, message: "second copy" } }
+          const outcomes = yield* store.restoreMany([changed, fresh, freshChanged, fresh, original])
+          expect(outcomes.map((o) => o.created)).toEqual([false, true, false, false, false])
+          expect(outcomes[2].tree).toEqual(freshChanged)
+          const [kept, restored] = yield* store.getRuns([original.execution.runId, fresh.execution.runId])
+          expect(Option.getOrThrow(kept)).toEqual(original)
+          expect(Option.getOrThrow(restored)).toEqual(fresh)
+          expect(instants(Option.getOrThrow(kept))).toEqual(instants(original))
+          // A second call restores nothing.
+          expect((yield* store.restoreMany([fresh, original])).map((o) => o.created)).toEqual([false, false])
+        }))
+
+      it.effect("restoreMany validates every run first: an invalid one is InvalidInput naming it, nothing written", () =>
+        Effect.gen(function*() {
+          const store = yield* Store
+          const [a, b] = yield* sources
+          const good = renamed(a, uid("good"))
+          const badId = uid("bad")
+          const bad = renamed(b, badId)
+          const orphan = {
+            ...bad,
+            taskResults: bad.taskResults.map((r, i) => (i === 2 ? { ...r, taskExecutionId: "nowhere" } : r))
+          }
+          const error = yield* expectFailure(store.restoreMany([good, orphan]), "InvalidInput")
+          expect(error).toMatchObject({ field: "runs[1].run", id: badId })
+          const badStatus = { ...bad, execution: { ...bad.execution, status: "FINISHED" } } as unknown as PipelineRun.PipelineRun
+          const statusError = yield* expectFailure(store.restoreMany([good, good, badStatus]), "InvalidInput")
+          expect(statusError).toMatchObject({ id: badId })
+          expect((statusError as { readonly field: string }).field).toMatch(/^runs\[2\]\.execution/)
+          const noId = { ...bad, execution: { ...bad.execution, runId: "" } }
+          const idError = yield* expectFailure(store.restoreMany([noId]), "InvalidInput")
+          expect((idError as { readonly field: string }).field).toMatch(/^runs\[0\]\./)
+          const read = yield* store.getRuns([good.execution.runId, badId])
+          expect(read.every(Option.isNone)).toBe(true)
+        }))
+
+      it.effect("restoreMany refuses a run using another run's record ids, writing nothing of that run", () =>
+        Effect.gen(function*() {
+          const store = yield* Store
+          const [a] = yield* sources
+          const thief = uid("thief")
+          // The task results keep `a`'s ids: they belong to `a` already.
+          const copy = renamed(a, thief)
+          const clash = {
+            ...copy,
+            taskResults: copy.taskResults.map((r, i) => (i === 0 ? { ...r, id: a.taskResults[0].id } : r))
+          }
+          yield* expectFailure(store.restoreMany([clash]), "PipelineBuildError")
+          expect(Option.isNone(yield* store.getExecution(thief))).toBe(true)
+          expect(Option.getOrThrow(yield* store.getRun(a.execution.runId))).toEqual(a)
+        }))
+
+      it.effect("restoreMany and getRuns of nothing are nothing", () =>
+        Effect.gen(function*() {
+          const store = yield* Store
+          expect(yield* store.restoreMany([])).toEqual([])
+          expect(yield* store.getRuns([])).toEqual([])
+        }))
     })
 
     it.layer(layer, { timeout })("reading", (it) => {
@@ -412,6 +527,27 @@ export const suite = <E>(
           expect(yield* store.listTaskExecutions({ pipelineResultId: id })).toEqual([])
           expect(yield* store.listTaskResults({ taskExecutionId: id })).toEqual([])
           expect(yield* store.listExecutions(id)).toEqual([])
+        }))
+
+      it.effect("getRuns reads whole runs aligned with the ids: nothing for an unknown one, a repeated id at each place", () =>
+        Effect.gen(function*() {
+          const store = yield* Store
+          const [r1, r2, r3, unknown] = [uid("many"), uid("many"), uid("many"), uid("unknown")]
+          yield* store.build(shape(r1, uid("pipe"), 2, 2, 2))
+          yield* store.report("TaskResult", ids(r1).tr(1, 0, 1), "RUNNING")
+          yield* PipelineStore.recordConfigError({ runId: r2, pipelineId: uid("pipe") }).pipe(
+            Effect.provideService(Store, store)
+          )
+          yield* store.build(shape(r3, uid("pipe"), 1, 3, 1))
+          const runIds = [r1, unknown, r3, r1, r2, unknown]
+          const read = yield* store.getRuns(runIds)
+          expect(read).toHaveLength(runIds.length)
+          for (const [n, runId] of runIds.entries()) expect(read[n]).toEqual(yield* store.getRun(runId))
+          expect(read.map(Option.isSome)).toEqual([true, false, true, true, true, false])
+          expect(Option.getOrThrow(read[0]).taskResults).toHaveLength(8)
+          expect(Option.getOrThrow(read[4]).pipelineResults).toEqual([])
+          const error = yield* expectFailure(store.getRuns([r1, ""]), "InvalidInput")
+          expect(error).toMatchObject({ field: "runIds[1]" })
         }))
 
       it.effect("lists by run and by parent, in tree order, optionally by status", () =>
@@ -735,6 +871,31 @@ export const suite = <E>(
           const outcomes = yield* Effect.forEach([1, 2, 3, 4], () => store.build(input), { concurrency: "unbounded" })
           expect(outcomes.filter((o) => o.created)).toHaveLength(1)
           expect(yield* store.listTaskResults({ runId })).toHaveLength(12)
+        })), { timeout })
+
+      it.effect("concurrent restoreMany calls of overlapping runs create each run once", () =>
+        TestServices.provideLive(Effect.gen(function*() {
+          const store = yield* Store
+          const now = yield* DateTime.now
+          const pipelineId = uid("pipe")
+          const runs = Array.from(
+            { length: 12 },
+            () => Either.getOrThrow(PipelineStore.prepareTree(shape(uid("overlap"), pipelineId, 2, 1, 2), now)).tree
+          )
+          // Four calls, each with eight of the twelve runs, in different orders.
+          const batches = [0, 1, 2, 3].map((k) =>
+            Array.from({ length: 8 }, (_, n) => runs[(k * 3 + (k % 2 === 0 ? n : 7 - n)) % runs.length])
+          )
+          const outcomes = yield* Effect.forEach(batches, (batch) => store.restoreMany(batch), {
+            concurrency: "unbounded"
+          })
+          for (const run of runs) {
+            const runId = run.execution.runId
+            const created = outcomes.flatMap((batch) => batch.filter((o) => o.created && o.tree.execution.runId === runId))
+            expect(created).toHaveLength(1)
+          }
+          const read = yield* store.getRuns(runs.map((run) => run.execution.runId))
+          expect(read.map(Option.getOrThrow)).toEqual(runs)
         })), { timeout })
     })
 
