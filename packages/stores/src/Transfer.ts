@@ -494,6 +494,33 @@ export const restore = <E, R>(
       })
     }
 
+    /**
+     * The run entries in one `restoreMany`. When that fails (a bad run, a
+     * storage error), the runs are restored one by one, so each entry gets
+     * its own outcome (a run already stored is kept).
+     */
+    const writeRuns = (
+      runs: ReadonlyArray<Write>,
+      settle: (w: Write, outcome: Either.Either<Written, RestoreError>) => Effect.Effect<void>
+    ): Effect.Effect<void> => {
+      if (runs.length === 0) return Effect.void
+      const one = (w: Write) => Effect.flatMap(Effect.either(write(w.entry.item)), (o) => settle(w, o))
+      const trees = runs.map((w) => (w.entry.item as Extract<Item, { _tag: "Run" }>).run)
+      return Effect.matchEffect(Effect.flatMap(pipelinesOf(target), (store) => store.restoreMany(trees)), {
+        onFailure: () => Effect.forEach(runs, one, { concurrency: writers, discard: true }),
+        onSuccess: (outcomes) =>
+          Effect.forEach(runs, (w, i) => {
+            const outcome = outcomes[i]
+            return settle(
+              w,
+              Either.right(
+                outcome.created ? { kept: false, after: lazy(() => runState(trees[i])) } : { kept: true, after: undefined }
+              )
+            )
+          }, { discard: true })
+      })
+    }
+
     /** Writes one entry's record: the state after it, `undefined` when another writer kept its own. */
     const write = (item: Item): Effect.Effect<Written, RestoreError> => {
       switch (item._tag) {
@@ -514,7 +541,7 @@ export const restore = <E, R>(
       }
     }
 
-    /** The target's records for items: one `findMany` for the tasks, one `findGroups`, a read per run. */
+    /** The target's records for items: one `findMany` for the tasks, one `findGroups`, one `getRuns`. */
     const read = (items: ReadonlyArray<Item>): Effect.Effect<Map<string, Lazy | null>, RestoreError> =>
       Effect.gen(function*() {
         const found = new Map<string, Lazy | null>()
@@ -544,11 +571,15 @@ export const restore = <E, R>(
             found.set(`g:${groupIds[i]}`, Option.isNone(g) ? null : known(groupState(g.value)))
           }
         }
-        yield* Effect.forEach(runs, (item): Effect.Effect<void, RestoreError> => {
-          return Effect.flatMap(pipelinesOf(target), (store) =>
-            Effect.map(store.getRun(keyOf(item).slice(2)), (run) =>
-              void found.set(keyOf(item), Option.isNone(run) ? null : known(runState(run.value)))))
-        }, { concurrency: 16, discard: true })
+        if (runs.length > 0) {
+          const store = yield* pipelinesOf(target)
+          const runIds = runs.map((item) => keyOf(item).slice(2))
+          const stored = yield* store.getRuns(runIds)
+          for (let i = 0; i < runIds.length; i++) {
+            const run = stored[i]
+            found.set(`r:${runIds[i]}`, Option.isNone(run) ? null : known(runState(run.value)))
+          }
+        }
         return found
       })
 
@@ -629,22 +660,18 @@ export const restore = <E, R>(
             after.set(key, undefined)
             return fail(entry.at, error)
           }
-          // Tasks in one `storeMany`, groups in one `saveGroups` (the keys of a generation are
-          // distinct); runs one by one.
+          // Tasks in one `storeMany`, groups in one `saveGroups`, runs in one `restoreMany` (the keys
+          // of a generation are distinct).
           const tasks: Array<Write> = []
           const groups: Array<Write> = []
-          const others: Array<Write> = []
+          const runs: Array<Write> = []
           for (const w of writes) {
-            ;(w.entry.item._tag === "Task" ? tasks : w.entry.item._tag === "Group" ? groups : others).push(w)
+            ;(w.entry.item._tag === "Task" ? tasks : w.entry.item._tag === "Group" ? groups : runs).push(w)
           }
-          yield* Effect.all([
-            writeTasks(tasks, settle),
-            writeGroups(groups, settle),
-            Effect.forEach(others, (w) => Effect.flatMap(Effect.either(write(w.entry.item)), (o) => settle(w, o)), {
-              concurrency: writers,
-              discard: true
-            })
-          ], { concurrency: 3, discard: true })
+          yield* Effect.all([writeTasks(tasks, settle), writeGroups(groups, settle), writeRuns(runs, settle)], {
+            concurrency: 3,
+            discard: true
+          })
         }
         for (const entry of list) {
           const key = keyOf(entry.item)
@@ -710,9 +737,12 @@ export interface Source {
   } | undefined
 }
 
+/** Runs `pipelineRuns` reads at once. */
+const RUN_PAGE = 250
+
 /**
  * Every pipeline run of a store, whole, pipeline by pipeline (oldest run
- * first); a few runs are read ahead.
+ * first), read 250 runs at a time (`getRuns`).
  *
  * @since 0.1.0
  * @category read
@@ -724,8 +754,14 @@ export const pipelineRuns = (
   Stream.fromIterableEffect(browser.pipelineIds).pipe(
     Stream.mapEffect((pipelineId) => store.listExecutions(pipelineId)),
     Stream.flattenIterables,
-    Stream.mapEffect((execution) => store.getRun(execution.runId), { concurrency: 4 }),
-    Stream.filterMap((run) => run)
+    // A page of runs in one `getRuns`, handed on as one chunk (a copy writes it as one batch).
+    Stream.rechunk(RUN_PAGE),
+    Stream.mapChunksEffect((executions) =>
+      Effect.map(
+        store.getRuns(Chunk.toReadonlyArray(Chunk.map(executions, (execution) => execution.runId))),
+        (runs) => Chunk.unsafeFromArray(runs.flatMap((run) => Option.isSome(run) ? [run.value] : []))
+      )
+    )
   )
 
 /**

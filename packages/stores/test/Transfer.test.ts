@@ -14,6 +14,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -21,6 +22,7 @@ import * as Path from "node:path"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
+import * as PipelineRun from "@taskmeta/schema/PipelineRun"
 import type * as TaskRecord from "@taskmeta/schema/TaskRecord"
 import * as Pipelines from "@taskmeta/stores/Pipelines"
 import * as Stores from "@taskmeta/stores/Stores"
@@ -238,6 +240,44 @@ for (const [label, make] of stores) {
         // A second restore reads them back as unchanged.
         const again = yield* Transfer.restore(entriesOf([items[0], items[2]]), target(context))
         expect(again.groups.unchanged).toBe(2)
+      })), 60_000)
+
+    it.live("a bad pipeline run among good ones in one batch is its own entry's error; the others are restored", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const context = yield* open(make)
+        const pipelines = Context.get(context, PipelineStore.PipelineStore)
+        const line = (runId: string) => ({
+          kind: "pipeline_run",
+          run_id: runId,
+          pipeline_id: "transfer_test",
+          input_data: { runId },
+          created: "2026-03-01T00:00:00.000Z",
+          status: "DONE",
+          message: null,
+          started: "2026-03-01T00:00:01.000Z",
+          completed: "2026-03-01T00:00:05.000Z",
+          pipeline_results: []
+        })
+        const run = (runId: string) => Schema.decodeUnknownSync(PipelineRun.RunLine)(line(runId))
+        const bad = run("run-bad")
+        const items = [
+          Transfer.Item.Run({ run: run("run-a") }),
+          Transfer.Item.Run({ run: { ...bad, execution: { ...bad.execution, status: "BOGUS" as "DONE" } } }),
+          Transfer.Item.Run({ run: run("run-c") })
+        ]
+        const skipped: Array<number> = []
+        const report = yield* Transfer.restore(entriesOf(items), target(context), {
+          onInvalid: (position) => Effect.sync(() => void skipped.push(position))
+        })
+        expect(skipped).toEqual([2])
+        expect(report.invalid).toBe(1)
+        expect(report.runs.new).toBe(2)
+        const [a, missing, c] = yield* pipelines.getRuns(["run-a", "run-bad", "run-c"])
+        expect(Option.map(a, (r) => r.execution.status)).toEqual(Option.some("DONE"))
+        expect(Option.isNone(missing)).toBe(true)
+        expect(Option.map(c, (r) => r.execution.inputData)).toEqual(Option.some({ runId: "run-c" }))
+        const again = yield* Transfer.restore(entriesOf([items[0], items[2]]), target(context))
+        expect(again.runs.unchanged).toBe(2)
       })), 60_000)
 
     it.live("stop ends the restore at a batch boundary; every entry up to `through` is stored", () =>
