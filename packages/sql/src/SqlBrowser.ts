@@ -147,9 +147,12 @@ export const make = (
       ids: Stream.Stream<ReadonlyArray<string>, ResultBrowser.BrowseError>
     ): Stream.Stream<TaskRecord.TaskRecord, ResultBrowser.BrowseError> =>
       ids.pipe(
+        // The records of the next pages are read while a page is handed on (in order): over a
+        // pool the page of ids and the reads overlap instead of waiting one after another.
         Stream.mapEffect((page) =>
-          backend.getMany(page).pipe(Effect.mapError((cause) => new ResultBrowser.BrowseError({ operation, cause })))
-        ),
+          backend.getMany(page).pipe(Effect.mapError((cause) => new ResultBrowser.BrowseError({ operation, cause }))), {
+          concurrency: READ_AHEAD
+        }),
         Stream.flattenIterables
       )
 
@@ -438,6 +441,9 @@ export const make = (
       changes
     } satisfies ResultBrowser.Service
   })
+
+/** Pages of records read at once while listing or exporting. */
+const READ_AHEAD = 3
 
 const chunkOf = <A>(items: ReadonlyArray<A>) => Chunk.unsafeFromArray(items as Array<A>)
 
