@@ -1022,14 +1022,17 @@ const FIRST_SLICED_BATCH = 16
 /**
  * The next batch of a time-sliced sweep: the size that would have taken
  * `slice` ms at the last batch's pace, at most double the last (one slow
- * statement, or a clock that did not move, does not swing it far), at least
- * 1 and at most `limit`.
+ * statement, or a clock that did not move, does not swing it far), at
+ * least the first batch's 16 rows and at most `limit`. The floor keeps a
+ * sweep going where a statement's fixed cost alone (a round trip, a commit's
+ * flush) is longer than the slice: sized by time only, its batches would
+ * shrink to one row each.
  *
  * @internal
  */
 export const nextBatchSize = (size: number, tookMs: number, slice: number, limit: number): number => {
   const paced = tookMs > 0 ? Math.floor(size * slice / tookMs) : size * 2
-  return Math.max(1, Math.min(limit, size * 2, paced))
+  return Math.max(Math.min(limit, FIRST_SLICED_BATCH), Math.min(limit, size * 2, paced))
 }
 
 /**

@@ -109,7 +109,7 @@ describe("Expiry", () => {
       const memory = yield* MemoryBackend.makeDriver
       const sizes: Array<number> = []
       let left = 100
-      // Each row takes 0.1 ms of (test) clock time: a 1 ms slice is 10 rows.
+      // Each row takes 0.05 ms of (test) clock time: a 1 ms slice is 20 rows.
       const timed: BackendDriver.BackendDriver = {
         ...memory,
         cleanupSlice: 1,
@@ -118,7 +118,7 @@ describe("Expiry", () => {
             sizes.push(limit)
             const n = Math.min(limit, left)
             left -= n
-            yield* TestClock.adjust(Duration.micros(BigInt(n * 100)))
+            yield* TestClock.adjust(Duration.micros(BigInt(n * 50)))
             return n
           })
       }
@@ -126,9 +126,33 @@ describe("Expiry", () => {
       const report = yield* backend.cleanup()
       expect(report.tasks).toBe(100)
       expect(left).toBe(0)
-      // 16 rows took 1.6 ms, so 10 from then on; the sweep ends on the short batch.
-      expect(sizes.slice(0, 3)).toEqual([16, 10, 10])
-      expect(sizes).toHaveLength(10)
+      // 16 rows took 0.8 ms, so 20 from then on; the sweep ends on the short batch (4 rows).
+      expect(sizes).toEqual([16, 20, 20, 20, 20, 20])
+    }))
+
+  it.effect("a statement whose fixed cost alone is longer than the slice keeps 16-row batches, and the sweep ends", () =>
+    Effect.gen(function*() {
+      const memory = yield* MemoryBackend.makeDriver
+      const sizes: Array<number> = []
+      let left = 200
+      // 3 ms per statement whatever its size (a commit's flush), against a 1 ms slice.
+      const slow: BackendDriver.BackendDriver = {
+        ...memory,
+        cleanupSlice: 1,
+        cleanupTasks: (_rule, limit) =>
+          Effect.gen(function*() {
+            sizes.push(limit)
+            const n = Math.min(limit, left)
+            left -= n
+            yield* TestClock.adjust(Duration.millis(3))
+            return n
+          })
+      }
+      const backend = yield* ResultBackend.make(slow, { ...BackendOptions.defaults, cleanupBatchSize: 1000 })
+      expect((yield* backend.cleanup()).tasks).toBe(200)
+      expect(left).toBe(0)
+      expect(sizes.every((size) => size === 16)).toBe(true)
+      expect(sizes).toHaveLength(13)
     }))
 
   it.effect("without a cleanup slice, every batch is cleanupBatchSize", () =>
@@ -158,9 +182,11 @@ describe("Expiry", () => {
     expect(ResultBackend.nextBatchSize(100, 0.01, 1, 1000)).toBe(200)
     // A clock that did not move doubles too.
     expect(ResultBackend.nextBatchSize(100, 0, 1, 1000)).toBe(200)
-    // Never above the configured batch size, never below one row.
+    // Never above the configured batch size, never below the first batch's 16 rows (or the batch size, if smaller).
     expect(ResultBackend.nextBatchSize(800, 0.5, 1, 1000)).toBe(1000)
-    expect(ResultBackend.nextBatchSize(3, 500, 1, 1000)).toBe(1)
+    expect(ResultBackend.nextBatchSize(16, 500, 1, 1000)).toBe(16)
+    expect(ResultBackend.nextBatchSize(10, 500, 1, 10)).toBe(10)
+    expect(ResultBackend.nextBatchSize(3, 500, 1, 5)).toBe(5)
   })
 
   it("rejects a bad cron expression with a typed error", () => {

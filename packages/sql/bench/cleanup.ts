@@ -51,7 +51,7 @@ export interface CleanupLatency {
   /** What the sweep reported deleting. */
   readonly rows_deleted: number
   readonly cleanup_batch_size: number
-  /** The sweep's time slice per DELETE in ms (SQLite's default), or null when batches are all cleanup_batch_size. */
+  /** The sweep's time slice per DELETE in ms (the engine's default), or null when batches are all cleanup_batch_size. */
   readonly cleanup_slice_ms: number | null
   readonly cleanup_s: number
   readonly idle_stores: number
@@ -154,7 +154,7 @@ const measure = (
       expired_rows: EXPIRED_ROWS,
       rows_deleted: report.tasks,
       cleanup_batch_size: backend.options.cleanupBatchSize,
-      cleanup_slice_ms: name === "sqlite" ? SqlBackend.SQLITE_CLEANUP_SLICE : null,
+      cleanup_slice_ms: name === "sqlite" ? SqlBackend.SQLITE_CLEANUP_SLICE : SqlBackend.PG_CLEANUP_SLICE,
       cleanup_s: ms(secs),
       idle_stores: idle.length,
       idle_p50_ms: ms(percentile(idle, 0.5)),
