@@ -24,21 +24,37 @@ const schema = `tm_faults_${suffix()}`
 const app = `tm_faults_${suffix()}`
 afterAll(() => dropSchema(schema))
 
+/** Terminates this file's connections every 200 ms until interrupted; `kills` counts them. */
+const killEvery200ms = Effect.gen(function*() {
+  let kills = 0
+  const fiber = yield* Effect.promise(() =>
+    pgQuery(
+      `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name LIKE $1 AND pid <> pg_backend_pid()`,
+      [`${app}%`]
+    )
+  ).pipe(
+    Effect.tap((r) => Effect.sync(() => (kills += r.rows[0].n))),
+    Effect.repeat(Schedule.spaced("200 millis")),
+    Effect.fork
+  )
+  return { fiber, kills: Effect.sync(() => kills) }
+})
+
+/** The backend the kills hit: its connections carry `app`; retries outlast them. */
+const Killable = PgBackend.layer({
+  url: pgUrl,
+  tables: { schema },
+  applicationName: app,
+  poolSize: 8,
+  resultExtended: true,
+  retry: { maxRetries: 30, baseSleep: Duration.millis(5), maxSleep: Duration.millis(250) }
+})
+
 describe("PostgreSQL with connections terminated every 200 ms", () => {
   it.live("a stream of stores keeps every record exactly once", () =>
     Effect.gen(function*() {
       const backend = yield* ResultBackend.ResultBackend
-      let kills = 0
-      const killer = yield* Effect.promise(() =>
-        pgQuery(
-          `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name LIKE $1 AND pid <> pg_backend_pid()`,
-          [`${app}%`]
-        )
-      ).pipe(
-        Effect.tap((r) => Effect.sync(() => (kills += r.rows[0].n))),
-        Effect.repeat(Schedule.spaced("200 millis")),
-        Effect.fork
-      )
+      const killer = yield* killEvery200ms
       const count = 4000
       const started = Date.now()
       const outcomes = yield* Effect.forEach(
@@ -52,7 +68,8 @@ describe("PostgreSQL with connections terminated every 200 ms", () => {
           ),
         { concurrency: 32 }
       )
-      yield* Fiber.interrupt(killer)
+      yield* Fiber.interrupt(killer.fiber)
+      const kills = yield* killer.kills
       const elapsed = Date.now() - started
       expect(elapsed).toBeGreaterThan(2000)
       expect(kills).toBeGreaterThan(5)
@@ -69,34 +86,14 @@ describe("PostgreSQL with connections terminated every 200 ms", () => {
         expect(record.result).toEqual({ i, big: 2n ** 70n })
         expect(record.args).toEqual([i])
       })
-    }).pipe(
-      Effect.provide(PgBackend.layer({
-        url: pgUrl,
-        tables: { schema },
-        applicationName: app,
-        poolSize: 8,
-        resultExtended: true,
-        retry: { maxRetries: 30, baseSleep: Duration.millis(5), maxSleep: Duration.millis(250) }
-      })),
-      Logger.withMinimumLogLevel(LogLevel.Error)
-    ), 120_000)
+    }).pipe(Effect.provide(Killable), Logger.withMinimumLogLevel(LogLevel.Error)), 120_000)
 })
 
 describe("PostgreSQL storeMany with connections terminated every 200 ms", () => {
   it.live("every batch lands whole, each record once, the writes of one id in order", () =>
     Effect.gen(function*() {
       const backend = yield* ResultBackend.ResultBackend
-      let kills = 0
-      const killer = yield* Effect.promise(() =>
-        pgQuery(
-          `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name LIKE $1 AND pid <> pg_backend_pid()`,
-          [`${app}%`]
-        )
-      ).pipe(
-        Effect.tap((r) => Effect.sync(() => (kills += r.rows[0].n))),
-        Effect.repeat(Schedule.spaced("200 millis")),
-        Effect.fork
-      )
+      const killer = yield* killEvery200ms
       // 40 calls of 300 requests, paced 80 ms apart (at least 3.2 s: a dozen kills land inside),
       // four calls at a time. Each id is written STARTED, then SUCCESS, in one call.
       const calls = 40
@@ -112,7 +109,8 @@ describe("PostgreSQL storeMany with connections terminated every 200 ms", () => 
           ),
         { concurrency: 4 }
       )
-      yield* Fiber.interrupt(killer)
+      yield* Fiber.interrupt(killer.fiber)
+      const kills = yield* killer.kills
       expect(kills).toBeGreaterThan(5)
       const flat = outcomes.flat()
       expect(flat).toHaveLength(calls * 300)
@@ -133,17 +131,7 @@ describe("PostgreSQL storeMany with connections terminated every 200 ms", () => 
         expect(record.status).toBe("SUCCESS")
         expect(record.result).toEqual({ c: ids[i][0], k: ids[i][1] })
       })
-    }).pipe(
-      Effect.provide(PgBackend.layer({
-        url: pgUrl,
-        tables: { schema },
-        applicationName: app,
-        poolSize: 8,
-        resultExtended: true,
-        retry: { maxRetries: 30, baseSleep: Duration.millis(5), maxSleep: Duration.millis(250) }
-      })),
-      Logger.withMinimumLogLevel(LogLevel.Error)
-    ), 120_000)
+    }).pipe(Effect.provide(Killable), Logger.withMinimumLogLevel(LogLevel.Error)), 120_000)
 })
 
 describe("PostgreSQL pipeline store with its connection lost inside a report's transaction", () => {

@@ -26,7 +26,7 @@ import {
   mysqlDatabaseName,
   mysqlUrlFor
 } from "./helpers.js"
-import { captureStatements, dropTables, restoreManyRuns, statementsOf, uniquePrefix } from "./pipelineSupport.js"
+import { captureStatements, dropTables, expectRestoreMany, uniquePrefix } from "./pipelineSupport.js"
 
 const database = mysqlDatabaseName("pipelines")
 beforeAll(() => createMysqlDatabase(database))
@@ -85,23 +85,8 @@ describe.runIf(HAS_MYSQL)(`MariaDB ${MYSQL_TAG}`, () => {
         }), { timeout: 60_000 })
 
       it.effect("restores 500 runs with one restoreMany and reads them with four SELECTs", () =>
-        Effect.gen(function*() {
-          const { outcomes, read, reads, runs, writes } = yield* restoreManyRuns(500)
-          expect(outcomes.every((o) => o.created)).toBe(true)
-          const inserts = statementsOf(writes, "INSERT")
-          const into = (table: string) => inserts.filter((text) => text.includes(`${prefix}${table}`)).length
-          expect([into("pipeline_executions"), into("pipeline_results"), into("task_executions"), into("task_results")])
-            .toEqual([1, 1, 1, 1])
-          expect(statementsOf(writes, "SELECT")).toHaveLength(1)
-          expect(statementsOf(reads, "SELECT")).toHaveLength(4)
-          expect(read).toHaveLength(runs.length)
-          for (const [n, run] of runs.entries()) expect(Option.getOrThrow(read[n])).toEqual(run)
-          // Again: every run is kept; only the executions are tried.
-          const store = yield* PipelineStore.PipelineStore
-          const [again, rewrites] = yield* captureStatements(store.restoreMany(runs))
-          expect(again.some((o) => o.created)).toBe(false)
-          expect(statementsOf(rewrites, "INSERT")).toHaveLength(0)
-        }), { timeout: 60_000 })
+
+        expectRestoreMany(500, prefix, { inserts: [1, 1, 1, 1], writeSelects: 1, againInserts: 0 }), { timeout: 60_000 })
 
       it.effect("migrations are versioned, idempotent and safe when several start at once", () =>
         TestServices.provideLive(Effect.gen(function*() {

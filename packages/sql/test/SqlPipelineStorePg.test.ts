@@ -14,7 +14,7 @@ import * as PipelineMigrations from "@taskmeta/sql/PipelineMigrations"
 import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import { PipelineConformance } from "@taskmeta/testkit"
 import { PG_URL } from "./helpers.js"
-import { captureStatements, dropTables, restoreManyRuns, statementsOf, uniquePrefix } from "./pipelineSupport.js"
+import { captureStatements, dropTables, expectRestoreMany, uniquePrefix } from "./pipelineSupport.js"
 
 const url = Redacted.make(PG_URL)
 const Pg = PgClient.layer({ url, maxConnections: 10 })
@@ -72,23 +72,8 @@ describe("postgres: SQL pipeline store", () => {
       }), { timeout: 60_000 })
 
     it.effect("restores 500 runs with one restoreMany and reads them with four SELECTs", () =>
-      Effect.gen(function*() {
-        const { outcomes, read, reads, runs, writes } = yield* restoreManyRuns(500)
-        expect(outcomes.every((o) => o.created)).toBe(true)
-        const inserts = statementsOf(writes, "INSERT")
-        const into = (table: string) => inserts.filter((text) => text.includes(`${prefix}${table}`)).length
-        expect([into("pipeline_executions"), into("pipeline_results"), into("task_executions"), into("task_results")])
-          .toEqual([1, 1, 1, 1])
-        expect(statementsOf(writes, "SELECT")).toHaveLength(0)
-        expect(statementsOf(reads, "SELECT")).toHaveLength(4)
-        expect(read).toHaveLength(runs.length)
-        for (const [n, run] of runs.entries()) expect(Option.getOrThrow(read[n])).toEqual(run)
-        // Again: every run is kept; only the executions are tried.
-        const store = yield* PipelineStore.PipelineStore
-        const [again, rewrites] = yield* captureStatements(store.restoreMany(runs))
-        expect(again.some((o) => o.created)).toBe(false)
-        expect(statementsOf(rewrites, "INSERT")).toHaveLength(1)
-      }), { timeout: 60_000 })
+
+      expectRestoreMany(500, prefix, { inserts: [1, 1, 1, 1], writeSelects: 0, againInserts: 1 }), { timeout: 60_000 })
 
     it.effect("migrations are versioned, idempotent and safe when processes start at once", () =>
       TestServices.provideLive(Effect.gen(function*() {

@@ -16,7 +16,7 @@ import * as Pipeline from "@taskmeta/schema/Pipeline"
 import * as PipelineMigrations from "@taskmeta/sql/PipelineMigrations"
 import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import { PipelineConformance } from "@taskmeta/testkit"
-import { captureStatements, restoreManyRuns, statementsOf, uniquePrefix } from "./pipelineSupport.js"
+import { captureStatements, expectRestoreMany, uniquePrefix } from "./pipelineSupport.js"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "taskmeta-pipelines-"))
 const filename = path.join(dir, "results.sqlite")
@@ -66,23 +66,8 @@ describe("sqlite: SQL pipeline store", () => {
       }), { timeout: 60_000 })
 
     it.effect("restores 600 runs with one restoreMany (task executions and task results over two statements each: chunked under the parameter limit) and reads them with four SELECTs", () =>
-      Effect.gen(function*() {
-        const { outcomes, read, reads, runs, writes } = yield* restoreManyRuns(600)
-        expect(outcomes.every((o) => o.created)).toBe(true)
-        const inserts = statementsOf(writes, "INSERT")
-        const into = (table: string) => inserts.filter((text) => text.includes(`${prefix}${table}`)).length
-        expect([into("pipeline_executions"), into("pipeline_results"), into("task_executions"), into("task_results")])
-          .toEqual([1, 1, 2, 2])
-        expect(statementsOf(writes, "SELECT")).toHaveLength(0)
-        expect(statementsOf(reads, "SELECT")).toHaveLength(4)
-        expect(read).toHaveLength(runs.length)
-        for (const [n, run] of runs.entries()) expect(Option.getOrThrow(read[n])).toEqual(run)
-        // Again: every run is kept; only the executions are tried.
-        const store = yield* PipelineStore.PipelineStore
-        const [again, rewrites] = yield* captureStatements(store.restoreMany(runs))
-        expect(again.some((o) => o.created)).toBe(false)
-        expect(statementsOf(rewrites, "INSERT")).toHaveLength(1)
-      }), { timeout: 60_000 })
+
+      expectRestoreMany(600, prefix, { inserts: [1, 1, 2, 2], writeSelects: 0, againInserts: 1 }), { timeout: 60_000 })
 
     it.effect("rerunning the migrations applies nothing; an invalid prefix is refused", () =>
       Effect.gen(function*() {

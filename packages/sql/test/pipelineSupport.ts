@@ -3,8 +3,10 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as DateTime from "effect/DateTime"
+import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import * as PipelineMigrations from "@taskmeta/sql/PipelineMigrations"
@@ -65,6 +67,40 @@ export const restoreManyRuns = (count: number) =>
     const [outcomes, writes] = yield* captureStatements(store.restoreMany(runs))
     const [read, reads] = yield* captureStatements(store.getRuns(runs.map((run) => run.execution.runId)))
     return { runs, outcomes, writes, read, reads }
+  })
+
+/**
+ * `restoreManyRuns(count)` checked statement by statement: every run created;
+ * `inserts` INSERTs into the executions, results, task executions and task
+ * results tables (in that order), `writeSelects` SELECTs among the writes;
+ * four SELECTs to read them back, each run read as written; a second
+ * `restoreMany` keeps every run with `againInserts` INSERTs.
+ */
+export const expectRestoreMany = (
+  count: number,
+  prefix: string,
+  expected: {
+    readonly inserts: readonly [number, number, number, number]
+    readonly writeSelects: number
+    readonly againInserts: number
+  }
+) =>
+  Effect.gen(function*() {
+    const { outcomes, read, reads, runs, writes } = yield* restoreManyRuns(count)
+    expect(outcomes.every((o) => o.created)).toBe(true)
+    const inserts = statementsOf(writes, "INSERT")
+    const into = (table: string) => inserts.filter((text) => text.includes(`${prefix}${table}`)).length
+    expect([into("pipeline_executions"), into("pipeline_results"), into("task_executions"), into("task_results")])
+      .toEqual(expected.inserts)
+    expect(statementsOf(writes, "SELECT")).toHaveLength(expected.writeSelects)
+    expect(statementsOf(reads, "SELECT")).toHaveLength(4)
+    expect(read).toHaveLength(runs.length)
+    for (const [n, run] of runs.entries()) expect(Option.getOrThrow(read[n])).toEqual(run)
+    // Again: every run is kept.
+    const store = yield* PipelineStore.PipelineStore
+    const [again, rewrites] = yield* captureStatements(store.restoreMany(runs))
+    expect(again.some((o) => o.created)).toBe(false)
+    expect(statementsOf(rewrites, "INSERT")).toHaveLength(expected.againInserts)
   })
 
 /** The statements of `texts` that start with `verb`. */
