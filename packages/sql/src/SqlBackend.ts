@@ -116,7 +116,7 @@ export interface DriverOptions {
   /**
    * How long, in milliseconds, one cleanup `DELETE` aims to take; batch
    * sizes follow from the last batch's time, from 16 rows up to
-   * `cleanupBatchSize`. Default 0.5 on SQLite, where a running statement
+   * `cleanupBatchSize`. Default 0.25 on SQLite, where a running statement
    * holds the one connection and the event loop, so writers wait at most
    * about this long behind the sweep; 2 on PostgreSQL, where a writer's
    * commit waits for the write-ahead log the sweep's last `DELETE` wrote
@@ -131,7 +131,7 @@ export interface DriverOptions {
  * @since 0.1.0
  * @category config
  */
-export const SQLITE_CLEANUP_SLICE = 0.5
+export const SQLITE_CLEANUP_SLICE = 0.25
 
 /**
  * The default `cleanupSlice` on PostgreSQL, in milliseconds.
