@@ -104,26 +104,36 @@ describe("Expiry", () => {
       expect(sweep.filter((entry) => entry === "batch")).toHaveLength(5)
     }))
 
-  it.effect("sizes batches to the driver's cleanup slice, from each batch's time", () =>
+  /**
+   * A memory driver with a 1 ms cleanup slice over `rows` expired rows, each
+   * batch taking `cost(rows in it)` of (test) clock time; the sizes asked and
+   * the rows left are recorded.
+   */
+  const slicedSweep = (rows: number, cost: (n: number) => Duration.Duration) =>
     Effect.gen(function*() {
       const memory = yield* MemoryBackend.makeDriver
-      const sizes: Array<number> = []
-      let left = 100
-      // Each row takes 0.05 ms of (test) clock time: a 1 ms slice is 20 rows.
+      const sweep = { sizes: [] as Array<number>, left: rows }
       const timed: BackendDriver.BackendDriver = {
         ...memory,
         cleanupSlice: 1,
         cleanupTasks: (_rule, limit) =>
           Effect.gen(function*() {
-            sizes.push(limit)
-            const n = Math.min(limit, left)
-            left -= n
-            yield* TestClock.adjust(Duration.micros(BigInt(n * 50)))
+            sweep.sizes.push(limit)
+            const n = Math.min(limit, sweep.left)
+            sweep.left -= n
+            yield* TestClock.adjust(cost(n))
             return n
           })
       }
       const backend = yield* ResultBackend.make(timed, { ...BackendOptions.defaults, cleanupBatchSize: 1000 })
       const report = yield* backend.cleanup()
+      return { ...sweep, report }
+    })
+
+  it.effect("sizes batches to the driver's cleanup slice, from each batch's time", () =>
+    Effect.gen(function*() {
+      // Each row takes 0.05 ms: a 1 ms slice is 20 rows.
+      const { left, report, sizes } = yield* slicedSweep(100, (n) => Duration.micros(BigInt(n * 50)))
       expect(report.tasks).toBe(100)
       expect(left).toBe(0)
       // 16 rows took 0.8 ms, so 20 from then on; the sweep ends on the short batch (4 rows).
@@ -132,24 +142,9 @@ describe("Expiry", () => {
 
   it.effect("a statement whose fixed cost alone is longer than the slice keeps 16-row batches, and the sweep ends", () =>
     Effect.gen(function*() {
-      const memory = yield* MemoryBackend.makeDriver
-      const sizes: Array<number> = []
-      let left = 200
       // 3 ms per statement whatever its size (a commit's flush), against a 1 ms slice.
-      const slow: BackendDriver.BackendDriver = {
-        ...memory,
-        cleanupSlice: 1,
-        cleanupTasks: (_rule, limit) =>
-          Effect.gen(function*() {
-            sizes.push(limit)
-            const n = Math.min(limit, left)
-            left -= n
-            yield* TestClock.adjust(Duration.millis(3))
-            return n
-          })
-      }
-      const backend = yield* ResultBackend.make(slow, { ...BackendOptions.defaults, cleanupBatchSize: 1000 })
-      expect((yield* backend.cleanup()).tasks).toBe(200)
+      const { left, report, sizes } = yield* slicedSweep(200, () => Duration.millis(3))
+      expect(report.tasks).toBe(200)
       expect(left).toBe(0)
       expect(sizes.every((size) => size === 16)).toBe(true)
       expect(sizes).toHaveLength(13)

@@ -1,18 +1,14 @@
-import { afterAll, beforeAll, describe } from "@effect/vitest"
+import { describe } from "@effect/vitest"
 import * as ResultBackendConformance from "@taskmeta/testkit/ResultBackendConformance"
 import * as MysqlBackend from "../src/MysqlBackend.js"
 import {
-  createMysqlDatabase,
-  dropMysqlDatabase,
   HAS_MYSQL,
   MYSQL_TAG,
-  mysqlDatabaseName,
+  mysqlDatabaseForSuite,
   mysqlUrlFor
 } from "./helpers.js"
 
-const database = mysqlDatabaseName("conf")
-beforeAll(() => createMysqlDatabase(database))
-afterAll(() => dropMysqlDatabase(database))
+const database = mysqlDatabaseForSuite("conf")
 
 describe.runIf(HAS_MYSQL)(`MariaDB ${MYSQL_TAG}`, () => {
   ResultBackendConformance.suite("mysql", (options) =>

@@ -19,14 +19,13 @@ import {
   dropMysqlDatabase,
   HAS_MYSQL,
   MYSQL_TAG,
+  mysqlDatabaseForSuite,
   mysqlDatabaseName,
   mysqlQuery,
   mysqlUrlFor
 } from "./helpers.js"
 
-const database = mysqlDatabaseName("faults")
-beforeAll(() => createMysqlDatabase(database))
-afterAll(() => dropMysqlDatabase(database))
+const database = mysqlDatabaseForSuite("faults")
 
 /** Kills every connection to the test's database but the killer's own; how many it killed. */
 const killAll = Effect.promise(async () => {

@@ -9,7 +9,7 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -23,12 +23,10 @@ import * as PgBackend from "../src/PgBackend.js"
 import * as SqlBrowser from "../src/SqlBrowser.js"
 import * as SqliteBackend from "../src/SqliteBackend.js"
 import {
-  createMysqlDatabase,
-  dropMysqlDatabase,
   dropSchema,
   HAS_MYSQL,
   MYSQL_TAG,
-  mysqlDatabaseName,
+  mysqlDatabaseForSuite,
   mysqlUrlFor,
   pgUrl,
   removeDir,
@@ -38,12 +36,10 @@ import {
 
 const dir = tempDir("browse")
 const schema = `tm_browse_${suffix()}`
-const database = mysqlDatabaseName("browse")
-beforeAll(() => createMysqlDatabase(database))
+const database = mysqlDatabaseForSuite("browse")
 afterAll(async () => {
   removeDir(dir)
   await dropSchema(schema)
-  await dropMysqlDatabase(database)
 })
 
 /** The browser over `client`, next to `backend` (built first: it runs the migrations). */

@@ -6,7 +6,7 @@
  */
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -19,18 +19,14 @@ import * as PipelineMigrations from "@taskmeta/sql/PipelineMigrations"
 import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import { PipelineConformance } from "@taskmeta/testkit"
 import {
-  createMysqlDatabase,
-  dropMysqlDatabase,
   HAS_MYSQL,
   MYSQL_TAG,
-  mysqlDatabaseName,
+  mysqlDatabaseForSuite,
   mysqlUrlFor
 } from "./helpers.js"
 import { captureStatements, dropTables, expectRestoreMany, uniquePrefix } from "./pipelineSupport.js"
 
-const database = mysqlDatabaseName("pipelines")
-beforeAll(() => createMysqlDatabase(database))
-afterAll(() => dropMysqlDatabase(database))
+const database = mysqlDatabaseForSuite("pipelines")
 
 const Mysql = MysqlClient.layer({ url: mysqlUrlFor(database), maxConnections: 10 })
 const prefix = uniquePrefix("plmy")

@@ -2,7 +2,7 @@ import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -15,11 +15,9 @@ import { fileURLToPath } from "node:url"
 import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import { PipelineConformance } from "@taskmeta/testkit"
 import {
-  createMysqlDatabase,
-  dropMysqlDatabase,
   HAS_MYSQL,
   MYSQL_TAG,
-  mysqlDatabaseName,
+  mysqlDatabaseForSuite,
   mysqlUrlFor,
   PG_URL
 } from "./helpers.js"
@@ -45,11 +43,9 @@ const reporter = (args: Array<string>) =>
 
 const Pg = PgClient.layer({ url: Redacted.make(PG_URL) })
 
-const database = mysqlDatabaseName("plproc")
-beforeAll(() => createMysqlDatabase(database))
+const database = mysqlDatabaseForSuite("plproc")
 afterAll(async () => {
   await Effect.runPromise(dropTables(prefix).pipe(Effect.provide(Pg)))
-  await dropMysqlDatabase(database)
   fs.rmSync(dir, { recursive: true, force: true })
 }, 30_000)
 

@@ -5,7 +5,7 @@
  * reports `Stored`; a late duplicate with another `date_done` or another
  * result is `Ignored` and leaves the record as it was.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -18,12 +18,10 @@ import * as PgBackend from "../src/PgBackend.js"
 import type * as ResultCodec from "@taskmeta/celery/ResultCodec"
 import * as SqliteBackend from "../src/SqliteBackend.js"
 import {
-  createMysqlDatabase,
-  dropMysqlDatabase,
   dropSchema,
   HAS_MYSQL,
   MYSQL_TAG,
-  mysqlDatabaseName,
+  mysqlDatabaseForSuite,
   mysqlUrlFor,
   pgUrl,
   removeDir,
@@ -33,12 +31,10 @@ import {
 
 const dir = tempDir("success-rewrite")
 const schema = `tm_rewrite_${suffix()}`
-const database = mysqlDatabaseName("rewrite")
-beforeAll(() => createMysqlDatabase(database))
+const database = mysqlDatabaseForSuite("rewrite")
 afterAll(async () => {
   removeDir(dir)
   await dropSchema(schema)
-  await dropMysqlDatabase(database)
 })
 
 /**

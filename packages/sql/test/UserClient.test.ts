@@ -10,7 +10,7 @@ process.env.TZ = "America/New_York"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
@@ -29,12 +29,10 @@ import * as SqlBackend from "../src/SqlBackend.js"
 import * as SqliteBackend from "../src/SqliteBackend.js"
 import * as SqlStore from "../src/SqlStore.js"
 import {
-  createMysqlDatabase,
-  dropMysqlDatabase,
   dropSchema,
   HAS_MYSQL,
   MYSQL_TAG,
-  mysqlDatabaseName,
+  mysqlDatabaseForSuite,
   mysqlQuery,
   mysqlUrlFor,
   pgQuery,
@@ -47,9 +45,8 @@ import {
 const schema = `tm_user_${suffix()}`
 const dir = tempDir("user-client")
 const filename = path.join(dir, "user.sqlite")
-const database = mysqlDatabaseName("user")
-beforeAll(() => createMysqlDatabase(database))
-afterAll(() => dropSchema(schema).then(() => removeDir(dir)).then(() => dropMysqlDatabase(database)))
+const database = mysqlDatabaseForSuite("user")
+afterAll(() => dropSchema(schema).then(() => removeDir(dir)))
 
 // What a user's program has: the Effect SQL clients with their defaults.
 const userPg = PgClient.layer({ url: pgUrl })

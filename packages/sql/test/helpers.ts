@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -89,3 +90,14 @@ export const freshMysqlDatabase = async (label: string) => {
 
 export const dropMysqlDatabase = (database: string) =>
   HAS_MYSQL ? mysqlQuery(`DROP DATABASE IF EXISTS \`${database}\``) : Promise.resolve(undefined)
+
+/**
+ * A database for the test file's suites (`tm_<label>_<random>`): created
+ * before them and dropped after them (nothing without a server).
+ */
+export const mysqlDatabaseForSuite = (label: string) => {
+  const database = mysqlDatabaseName(label)
+  beforeAll(() => createMysqlDatabase(database))
+  afterAll(() => dropMysqlDatabase(database))
+  return database
+}

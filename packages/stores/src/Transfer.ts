@@ -473,52 +473,51 @@ export const restore = <E, R>(
     }
 
     /**
-     * The group entries in one `saveGroups`, each group with its own date.
-     * When that fails (a bad group, a storage error), the groups are written
-     * one by one, so each entry gets its own outcome (writing a group again
-     * is harmless).
+     * Entries written with one batch call (`saveGroups`, `restoreMany`),
+     * `written` telling each entry's outcome from the call's answer. When the
+     * call fails (a bad record, a storage error), the entries are written one
+     * by one, so each gets its own outcome (writing a group again is harmless;
+     * a run already stored is kept).
      */
+    const writeInOne = <A>(
+      writes: ReadonlyArray<Write>,
+      batch: Effect.Effect<ReadonlyArray<A>, RestoreError>,
+      written: (answer: A, i: number) => Written,
+      settle: (w: Write, outcome: Either.Either<Written, RestoreError>) => Effect.Effect<void>
+    ): Effect.Effect<void> =>
+      writes.length === 0 ? Effect.void : Effect.matchEffect(batch, {
+        onFailure: () =>
+          Effect.forEach(writes, (w) => Effect.flatMap(Effect.either(write(w.entry.item)), (o) => settle(w, o)), {
+            concurrency: writers,
+            discard: true
+          }),
+        onSuccess: (answers) => Effect.forEach(writes, (w, i) => settle(w, Either.right(written(answers[i], i))), { discard: true })
+      })
+
+    /** The group entries in one `saveGroups`, each group with its own date. */
     const writeGroups = (
       groups: ReadonlyArray<Write>,
       settle: (w: Write, outcome: Either.Either<Written, RestoreError>) => Effect.Effect<void>
-    ): Effect.Effect<void> => {
-      if (groups.length === 0) return Effect.void
-      const one = (w: Write) => Effect.flatMap(Effect.either(write(w.entry.item)), (o) => settle(w, o))
-      const records = groups.map((w) => (w.entry.item as Extract<Item, { _tag: "Group" }>).group)
-      return Effect.matchEffect(target.backend.saveGroups(records), {
-        onFailure: () => Effect.forEach(groups, one, { concurrency: writers, discard: true }),
-        onSuccess: (saved) =>
-          Effect.forEach(groups, (w, i) => settle(w, Either.right({ kept: false, after: lazy(() => groupState(saved[i])) })), {
-            discard: true
-          })
-      })
-    }
+    ): Effect.Effect<void> =>
+      writeInOne(
+        groups,
+        Effect.suspend(() => target.backend.saveGroups(groups.map((w) => (w.entry.item as Extract<Item, { _tag: "Group" }>).group))),
+        (saved) => ({ kept: false, after: lazy(() => groupState(saved)) }),
+        settle
+      )
 
-    /**
-     * The run entries in one `restoreMany`. When that fails (a bad run, a
-     * storage error), the runs are restored one by one, so each entry gets
-     * its own outcome (a run already stored is kept).
-     */
+    /** The run entries in one `restoreMany`. */
     const writeRuns = (
       runs: ReadonlyArray<Write>,
       settle: (w: Write, outcome: Either.Either<Written, RestoreError>) => Effect.Effect<void>
     ): Effect.Effect<void> => {
-      if (runs.length === 0) return Effect.void
-      const one = (w: Write) => Effect.flatMap(Effect.either(write(w.entry.item)), (o) => settle(w, o))
       const trees = runs.map((w) => (w.entry.item as Extract<Item, { _tag: "Run" }>).run)
-      return Effect.matchEffect(Effect.flatMap(pipelinesOf(target), (store) => store.restoreMany(trees)), {
-        onFailure: () => Effect.forEach(runs, one, { concurrency: writers, discard: true }),
-        onSuccess: (outcomes) =>
-          Effect.forEach(runs, (w, i) => {
-            const outcome = outcomes[i]
-            return settle(
-              w,
-              Either.right(
-                outcome.created ? { kept: false, after: lazy(() => runState(trees[i])) } : { kept: true, after: undefined }
-              )
-            )
-          }, { discard: true })
-      })
+      return writeInOne(
+        runs,
+        Effect.flatMap(pipelinesOf(target), (store) => store.restoreMany(trees)),
+        (outcome, i) => outcome.created ? { kept: false, after: lazy(() => runState(trees[i])) } : { kept: true, after: undefined },
+        settle
+      )
     }
 
     /** Writes one entry's record: the state after it, `undefined` when another writer kept its own. */
