@@ -21,12 +21,14 @@ import * as String from "effect/String"
 import * as TestClock from "effect/TestClock"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as ResultBrowser from "@taskmeta/core/ResultBrowser"
+import { PipelineConformance } from "@taskmeta/testkit"
 import * as ResultBackendConformance from "@taskmeta/testkit/ResultBackendConformance"
 import * as path from "node:path"
 import * as MysqlBackend from "../src/MysqlBackend.js"
 import * as PgBackend from "../src/PgBackend.js"
 import * as SqlBackend from "../src/SqlBackend.js"
 import * as SqliteBackend from "../src/SqliteBackend.js"
+import * as SqlPipelineStore from "../src/SqlPipelineStore.js"
 import * as SqlStore from "../src/SqlStore.js"
 import {
   dropSchema,
@@ -41,6 +43,7 @@ import {
   suffix,
   tempDir
 } from "./helpers.js"
+import { dropTables, uniquePrefix } from "./pipelineSupport.js"
 
 const schema = `tm_user_${suffix()}`
 const dir = tempDir("user-client")
@@ -73,6 +76,23 @@ if (HAS_MYSQL) {
 } else {
   describe.skip(`MariaDB ${MYSQL_TAG}`, () => {
     it("ResultBackend conformance over a user's MysqlClient.layer, TZ=America/New_York", () => {})
+  })
+}
+
+// The pipeline store the same way: its batches (restoreMany, getRuns) and stamps over the user's clients.
+const pipelinePrefix = uniquePrefix("plusr")
+afterAll(() => Effect.runPromise(dropTables(pipelinePrefix).pipe(Effect.provide(userPg))), 30_000)
+const UserPipelines = SqlPipelineStore.layer({ prefix: pipelinePrefix })
+
+PipelineConformance.suite("postgres over a user's PgClient.layer, TZ=America/New_York", UserPipelines.pipe(Layer.provideMerge(userPg)))
+
+PipelineConformance.suite("sqlite over a user's SqliteClient.layer, TZ=America/New_York", UserPipelines.pipe(Layer.provideMerge(userSqlite)))
+
+if (HAS_MYSQL) {
+  PipelineConformance.suite("mysql over a user's MysqlClient.layer, TZ=America/New_York", UserPipelines.pipe(Layer.provideMerge(userMysql)))
+} else {
+  describe.skip(`MariaDB ${MYSQL_TAG}`, () => {
+    it("PipelineConformance over a user's MysqlClient.layer, TZ=America/New_York", () => {})
   })
 }
 
