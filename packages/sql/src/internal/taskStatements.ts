@@ -3,14 +3,12 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
-import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { createHash } from "node:crypto"
 import type * as BackendDriver from "@taskmeta/core/BackendDriver"
 import * as TableNames from "../TableNames.js"
-import { MYSQL_DATE_DONE, padMysqlTimestamp } from "./timestamps.js"
+import { MYSQL_DATE_DONE } from "./timestamps.js"
 
 /**
  * What the statements need to know about a MySQL / MariaDB pair of tables
@@ -38,24 +36,26 @@ const decodeInsertHeader = Schema.decodeUnknownEither(Schema.Struct({
   insertId: Schema.Union(Schema.Number, Schema.NumberFromString)
 }))
 
-/** A row as it is after a MySQL upsert: what the SUCCESS rule decided is read back from it. */
-const AfterRows = Schema.Array(Schema.Struct({
-  task_id: Schema.String,
-  status: Schema.NullOr(Schema.String),
-  date_done: Schema.NullOr(Schema.String),
-  digest: Schema.NullOr(Schema.String)
-}))
-/** The four results of `START TRANSACTION; INSERT …; SELECT …; COMMIT`: the rows are the third. */
-const decodeTrip = Schema.decodeUnknownEither(
-  Schema.transform(Schema.Tuple(Schema.Unknown, Schema.Unknown, AfterRows, Schema.Unknown), AfterRows, {
-    strict: true,
-    decode: (results) => results[2],
-    encode: (rows) => [undefined, undefined, rows, undefined] as const
-  })
+/**
+ * The three results of `SET @kept = …; INSERT …; SELECT @kept`: the last is
+ * one row holding the JSON array of the task ids whose rows the SUCCESS rule
+ * kept (see `MYSQL_COLLECT`).
+ */
+const decodeKept = Schema.decodeUnknownEither(
+  Schema.transform(
+    Schema.Tuple(
+      Schema.Unknown,
+      Schema.Unknown,
+      Schema.Tuple(Schema.Struct({ kept: Schema.parseJson(Schema.Array(Schema.String)) }))
+    ),
+    Schema.Array(Schema.String),
+    {
+      strict: true,
+      decode: (results) => results[2][0].kept,
+      encode: (kept) => [undefined, undefined, [{ kept }]] as const
+    }
+  )
 )
-
-const md5 = (bytes: unknown): string | null =>
-  bytes instanceof Uint8Array ? createHash("md5").update(bytes).digest("hex") : null
 
 /**
  * The MySQL statement size a batch aims to stay under (values are sent as
@@ -132,6 +132,13 @@ const MYSQL_KEEP_SUCCESS = "(NOT (CAST(status AS BINARY) <=> 'SUCCESS') OR (CAST
 const MYSQL_APPLIED = 4503599627370496 // 2^52
 const MYSQL_KEPT = MYSQL_APPLIED + 1
 const MYSQL_REPORT = `id = IF(LAST_INSERT_ID(IF(${MYSQL_KEEP_SUCCESS}, ${MYSQL_APPLIED}, ${MYSQL_KEPT})) > 0, id, id), `
+// Several rows collect the same answer in a session variable: the first
+// assignment appends the id of each row the rule keeps to a JSON array, which
+// the statement after the upsert reads (`SELECT` of the variable, in the same
+// round trip). The upsert alone is atomic, so no transaction is needed. (MySQL
+// 8 deprecates assigning variables inside expressions but still runs it.)
+const MYSQL_KEPT_IDS = "@taskmeta_kept"
+const MYSQL_COLLECT = `id = IF(${MYSQL_KEEP_SUCCESS}, id, IF((${MYSQL_KEPT_IDS} := JSON_ARRAY_APPEND(${MYSQL_KEPT_IDS}, '$', task_id)) IS NULL, id, id)), `
 const MYSQL_UPDATE_SET = ["traceback", "name", "args", "kwargs", "worker", "retries", "queue", "result", "date_done", "status"]
   .map((column) => `\`${column}\` = IF(${MYSQL_KEEP_SUCCESS}, VALUES(\`${column}\`), \`${column}\`)`)
   .join(", ")
@@ -184,46 +191,22 @@ export const statements = (
   const readyOnly = sql.literal(READY_ONLY)
   const rowsFor = sql.join(", ", false)
 
-  // MySQL / MariaDB, several rows: the upsert, then the rows as they are after it, read in
-  // the same transaction (its row locks keep them as the upsert left them).
-  // A write was applied when its row now holds it; a SUCCESS the rule kept
-  // differs in status, date_done or result (compared by MD5).
+  // MySQL / MariaDB: one row reports through its insert id (`MYSQL_REPORT`),
+  // several through a session variable (`MYSQL_COLLECT`).
   const mysqlIds = (kind: "sequence" | "auto", sequence: string) =>
     kind === "sequence" ? [`NEXTVAL(${TableNames.qualifyMysql(names, sequence)})`] : []
   const mysqlTaskId = mysqlIds(layout.taskIds, "task_id_sequence")
   const mysqlWriteColumns = sql.literal([...(mysqlTaskId.length > 0 ? ["id"] : []), WRITE_COLUMNS].join(", "))
-  const mysqlUpdateSet = sql.literal(MYSQL_UPDATE_SET)
+  const mysqlCollectingSet = sql.literal(MYSQL_COLLECT + MYSQL_UPDATE_SET)
   const mysqlReportingSet = sql.literal(MYSQL_REPORT + MYSQL_UPDATE_SET)
-  const mysqlAfter = sql.literal(`SELECT task_id, status, ${MYSQL_DATE_DONE} AS date_done, MD5(result) AS digest FROM ${
-    tableName(names.tasks)
-  } WHERE `)
+  const mysqlKeptReset = sql.literal(`SET ${MYSQL_KEPT_IDS} = JSON_ARRAY()`)
+  const mysqlKeptRead = sql.literal(`SELECT ${MYSQL_KEPT_IDS} AS kept`)
   const mysqlRow = (r: ReadonlyArray<unknown>) =>
     mysqlTaskId.length > 0
       ? sql`(${sql.literal(mysqlTaskId[0])}, ${r[0]}, ${r[1]}, ${r[2]}, ${r[3]}, ${r[4]}, ${r[5]}, ${r[6]}, ${r[7]}, ${r[8]}, ${
         r[9]
       }, ${r[10]})`
       : sql`(${r[0]}, ${r[1]}, ${r[2]}, ${r[3]}, ${r[4]}, ${r[5]}, ${r[6]}, ${r[7]}, ${r[8]}, ${r[9]}, ${r[10]})`
-  // Several statements in one round trip, on a connection of the pool's own (the client's
-  // connections run multi-statement text: `MysqlClient` turns `multipleStatements` on). If one
-  // fails, the rest do not run and an open transaction is rolled back before the connection
-  // goes back to the pool.
-  const oneTrip = (statement: Statement.Statement<unknown>) =>
-    Effect.scoped(Effect.flatMap(sql.reserve, (conn) => {
-      const [text, params] = statement.compile()
-      return conn.executeUnprepared(text, params, undefined).pipe(
-        Effect.catchAllDefect((cause) => Effect.fail(new SqlError({ cause, message: "Failed to execute statement" }))),
-        Effect.tapError(() =>
-          conn.executeUnprepared("ROLLBACK", [], undefined).pipe(
-            Effect.catchAllCause((cause) => Effect.logDebug("rollback after a failed upsert failed", cause))
-          )
-        ),
-        Effect.withSpan("sql.execute", {
-          kind: "client",
-          captureStackTrace: false,
-          attributes: { "db.system.name": "mysql", "db.operation.name": "upsert" }
-        })
-      )
-    }))
   // One row: one statement, whose insert id tells whether it applied.
   const mysqlUpsertOne = (row: ReadonlyArray<unknown>) =>
     Effect.flatMap(
@@ -235,28 +218,22 @@ export const statements = (
           onRight: (header) => Effect.succeed(header.insertId === MYSQL_KEPT ? [] : [{ task_id: row[0] as string }])
         })
     )
+  // Several rows: the variable reset, the upsert and the variable read, as one text in one round
+  // trip (the client's connections run multi-statement text: `MysqlClient` turns
+  // `multipleStatements` on; text, because one prepared statement per row count would fill the
+  // server's). When the upsert fails, the read after it does not run.
   const mysqlUpsertChunk = (rows: ReadonlyArray<ReadonlyArray<unknown>>) => {
     if (rows.length === 1) return mysqlUpsertOne(rows[0])
-    const insert = sql`INSERT INTO ${tasks} (${mysqlWriteColumns}) VALUES ${
+    return sql`${mysqlKeptReset}; INSERT INTO ${tasks} (${mysqlWriteColumns}) VALUES ${
       rowsFor(rows.map(mysqlRow))
-    } ON DUPLICATE KEY UPDATE ${mysqlUpdateSet}`
-    const after = sql`${mysqlAfter}${sql.in("task_id", rows.map((r) => r[0]))}`
-    // As text (one statement text per row count would fill the server's prepared statements), in
-    // one round trip: the transaction, the upsert, the rows as it left them, the commit.
-    return oneTrip(sql`START TRANSACTION; ${insert}; ${after}; COMMIT`).pipe(Effect.flatMap((raw) =>
-      Either.match(decodeTrip(raw), {
-        onLeft: (cause) => Effect.fail(new SqlError({ cause, message: "unexpected row after the upsert" })),
-        onRight: (after) => {
-          const now = new Map(after.map((row) => [row.task_id, row]))
+    } ON DUPLICATE KEY UPDATE ${mysqlCollectingSet}; ${mysqlKeptRead}`.unprepared.pipe(Effect.flatMap((raw) =>
+      Either.match(decodeKept(raw), {
+        onLeft: (cause) => Effect.fail(new SqlError({ cause, message: "unexpected result after the upsert" })),
+        onRight: (kept) => {
+          const refused = new Set(kept)
           const applied: Array<{ readonly task_id: string }> = []
           for (const r of rows) {
-            const row = now.get(r[0] as string)
-            if (row === undefined) continue
-            const ok = row.status !== "SUCCESS" ||
-              (r[1] === "SUCCESS" &&
-                (row.date_done === null ? r[3] === null : r[3] !== null && row.date_done === padMysqlTimestamp(r[3] as string)) &&
-                row.digest === md5(r[2]))
-            if (ok) applied.push({ task_id: row.task_id })
+            if (!refused.has(r[0] as string)) applied.push({ task_id: r[0] as string })
           }
           return Effect.succeed(applied)
         }

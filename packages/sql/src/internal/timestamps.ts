@@ -106,7 +106,3 @@ export const MYSQL_DATE_DONE = "DATE_FORMAT(date_done, '%Y-%m-%d %H:%i:%s.%f')"
  */
 export const formatMysqlTimestamp = (text: string, precision: number): string =>
   precision <= 0 ? text.slice(0, 19) : text.slice(0, 20 + Math.min(6, precision))
-
-/** A `formatMysqlTimestamp` text (or `MYSQL_DATE_DONE`'s) as the 26-character form, for comparing. */
-export const padMysqlTimestamp = (text: string): string =>
-  text.length === 19 ? `${text}.000000` : text.padEnd(26, "0")
