@@ -31,6 +31,8 @@ import type * as Scope from "effect/Scope"
 import * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as Expiry from "@taskmeta/core/Expiry"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import type { Duplex } from "node:stream"
+import { mysqlAnswerTimeoutStream, type MysqlStreamOptions } from "./internal/answerTimeout.js"
 import { retryStartup } from "./internal/classify.js"
 import * as SqlBackend from "./SqlBackend.js"
 import type * as SqlMigrations from "./SqlMigrations.js"
@@ -50,7 +52,41 @@ export interface Options extends SqlBackend.Options {
   readonly poolSize?: number | undefined
   /** Give up connecting after this long. Default 10 s. */
   readonly connectTimeout?: Duration.DurationInput | undefined
+  /**
+   * Client-side statement timeout: a connection that sent a statement and
+   * heard nothing back for this long is dropped, and the statement fails as
+   * a lost connection (retried by the policy on a fresh one). Default 30 s.
+   * See `statementTimeoutStream`.
+   */
+  readonly statementTimeout?: Duration.DurationInput | undefined
 }
+
+/**
+ * The default client-side statement timeout (30 s).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_STATEMENT_TIMEOUT: Duration.Duration = Duration.seconds(30)
+
+/**
+ * A `stream` for mysql2's pool options that gives the client a statement
+ * timeout against dead peers: a connection that has sent something and
+ * heard nothing back within `timeout` is destroyed (`ETIMEDOUT`), so the
+ * statement fails instead of waiting forever and the pool drops the
+ * connection. Idle connections are never dropped; any bytes back count as
+ * an answer. It connects the socket as mysql2 would (Unix socket or host and
+ * port, `TCP_NODELAY`, keep-alive). `makeClient` uses it; a program that
+ * builds its own client adds it through `poolConfig`:
+ * `MysqlClient.layer({ host, username, database, poolConfig: { stream: MysqlBackend.statementTimeoutStream("30 seconds") } })`.
+ * Not applied under TLS (`ssl`), where node reads the socket itself.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const statementTimeoutStream = (
+  timeout: Duration.DurationInput
+): (options: MysqlStreamOptions) => Duplex => mysqlAnswerTimeoutStream(Duration.toMillis(Duration.decode(timeout)))
 
 /**
  * The URL mysql2 is given: the user's, plus `connectTimeout` unless the URL
@@ -102,22 +138,38 @@ const readOnlyClient = (
 }
 
 /**
+ * What `makeClient` and `layerClient` take.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ClientOptions = Pick<Options, "url" | "poolSize" | "connectTimeout" | "statementTimeout" | "retry" | "readOnly">
+
+/**
  * The `MysqlClient` taskmeta opens for a URL: a mysql2 pool of `poolSize`
- * connections (idle ones are kept for a minute, mysql2's default for a
- * URL-built pool). With `readOnly`, every session the client uses is
- * read-only (`READ_ONLY_SESSION`): the server refuses any write through it.
+ * connections (idle ones are kept for a minute, mysql2's default) with a
+ * client-side statement timeout (`statementTimeoutStream`). With
+ * `readOnly`, every session the client uses is read-only
+ * (`READ_ONLY_SESSION`): the server refuses any write through it.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeClient = (
-  options: Pick<Options, "url" | "poolSize" | "connectTimeout" | "retry" | "readOnly">
+  options: ClientOptions
 ): Effect.Effect<MysqlClient.MysqlClient, SqlBackend.SetupError, Scope.Scope | Reactivity.Reactivity> => {
   // A refused or lost first connection is retried by the backend's policy, like any statement.
   const retry = retryStartup(options, "cannot connect to MySQL yet")
+  const poolSize = options.poolSize ?? 10
+  // The URL goes to mysql2 as `uri` in the pool options, the only way to hand it a `stream`:
+  // mysql2 reads host, port, user, password, database and the query's options from it.
   return retry(MysqlClient.make({
-    url: clientUrl(options.url, options.connectTimeout),
-    maxConnections: options.poolSize ?? 10,
+    poolConfig: {
+      uri: Redacted.value(clientUrl(options.url, options.connectTimeout)),
+      stream: statementTimeoutStream(options.statementTimeout ?? DEFAULT_STATEMENT_TIMEOUT),
+      maxIdle: poolSize
+    },
+    maxConnections: poolSize,
     spanAttributes: SPAN_ATTRIBUTES
   })).pipe(
     Effect.flatMap((client) => options.readOnly === true ? readOnlyClient(client) : Effect.succeed(client)),
@@ -134,7 +186,7 @@ export const makeClient = (
  * @category layers
  */
 export const layerClient = (
-  options: Pick<Options, "url" | "poolSize" | "connectTimeout" | "retry" | "readOnly">
+  options: ClientOptions
 ): Layer.Layer<MysqlClient.MysqlClient | SqlClient.SqlClient, SqlBackend.SetupError> =>
   Layer.scopedContext(
     Effect.map(makeClient(options), (client) =>
@@ -191,7 +243,8 @@ export const layerWithExpiry = (
 
 /**
  * Options from configuration: `url` (redacted), `schema` (the database, if not
- * the URL's), `taskTable`, `groupTable`, `poolSize`, `encoding` (`json`, the
+ * the URL's), `taskTable`, `groupTable`, `poolSize`, `statementTimeout` (a
+ * duration), `encoding` (`json`, the
  * default, or `pickle` for Celery-compatible rows), and `BackendOptions.config`.
  *
  * @since 0.1.0
@@ -203,12 +256,14 @@ export const config: Config.Config<Options> = Config.all({
   tasks: Config.option(Config.string("taskTable")),
   groups: Config.option(Config.string("groupTable")),
   poolSize: Config.integer("poolSize").pipe(Config.withDefault(10)),
+  statementTimeout: Config.option(Config.duration("statementTimeout")),
   encoding: SqlBackend.encodingConfig,
   backend: BackendOptions.config
 }).pipe(Config.map((c): Options => ({
   ...c.backend,
   url: c.url,
   poolSize: c.poolSize,
+  statementTimeout: Option.getOrUndefined(c.statementTimeout),
   encoding: c.encoding,
   tables: {
     schema: Option.getOrUndefined(c.schema),

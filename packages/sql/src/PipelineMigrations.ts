@@ -19,6 +19,7 @@ import * as Schema from "effect/Schema"
 import { InvalidInput } from "@taskmeta/core/BackendError"
 import * as RetryPolicy from "@taskmeta/core/RetryPolicy"
 import * as Pipeline from "@taskmeta/schema/Pipeline"
+import { MYSQL_LOCK_WAIT, waitForMysqlLock } from "./internal/mysqlLock.js"
 import * as internal from "./internal/pipelineSql.js"
 import * as SqlMigrations from "./SqlMigrations.js"
 
@@ -362,8 +363,13 @@ export const run = (
     const lock = `taskmeta:${names.migrations}`.slice(0, 64)
     const apply = dialect !== "mysql" ? migrate : Effect.acquireUseRelease(
       Effect.flatMap(
-        sql`SELECT GET_LOCK(${lock}, 120) AS locked`.pipe(Effect.flatMap(Schema.decodeUnknown(Locked))),
-        ([row]) => row?.locked === 1 ? Effect.void : Effect.fail(new Error(`could not take the lock ${lock} within 120 s`))
+        waitForMysqlLock((seconds) =>
+          sql`SELECT GET_LOCK(${lock}, ${seconds}) AS locked`.pipe(
+            Effect.flatMap(Schema.decodeUnknown(Locked)),
+            Effect.map(([row]) => row?.locked === 1)
+          )
+        ),
+        (locked) => locked ? Effect.void : Effect.fail(new Error(`could not take the lock ${lock} within ${MYSQL_LOCK_WAIT} s`))
       ),
       () => migrate,
       () => Effect.ignoreLogged(sql`SELECT RELEASE_LOCK(${lock})`)

@@ -23,6 +23,7 @@ import * as Schema from "effect/Schema"
 import { DriverError } from "@taskmeta/core/BackendError"
 import * as Catalog from "./internal/catalog.js"
 import { isSqliteTransient } from "./internal/classify.js"
+import { MYSQL_LOCK_WAIT, waitForMysqlLock } from "./internal/mysqlLock.js"
 import * as TableNames from "./TableNames.js"
 
 /**
@@ -482,10 +483,15 @@ const mysqlLocked = (conn: SqlConnection.Connection, names: TableNames.TableName
     )
   const lock = TableNames.literal(MYSQL_LOCK)
   return Effect.acquireUseRelease(
-    Effect.flatMap(exec(`SELECT GET_LOCK(${lock}, 120) AS locked`), (rows) =>
-      Number(rows[0]?.locked) === 1
-        ? Effect.void
-        : Effect.fail(new SqlError({ message: `could not take the migration lock ${MYSQL_LOCK} within 120 s` }))),
+    Effect.flatMap(
+      waitForMysqlLock((seconds) =>
+        Effect.map(exec(`SELECT GET_LOCK(${lock}, ${seconds}) AS locked`), (rows) => Number(rows[0]?.locked) === 1)
+      ),
+      (locked) =>
+        locked
+          ? Effect.void
+          : Effect.fail(new SqlError({ message: `could not take the migration lock ${MYSQL_LOCK} within ${MYSQL_LOCK_WAIT} s` }))
+    ),
     () =>
       Effect.gen(function*() {
         if (names.schema !== undefined) {

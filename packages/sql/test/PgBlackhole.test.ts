@@ -26,69 +26,14 @@ import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as PgBackend from "../src/PgBackend.js"
 import * as SqlBackend from "../src/SqlBackend.js"
+import { blackholeProxy } from "./blackholeProxy.js"
 import { dropSchema, PG_URL, pgQuery, suffix } from "./helpers.js"
 
 const schema = `tm_blackhole_${suffix()}`
 afterAll(() => dropSchema(schema))
 
 const target = new URL(PG_URL.replace(/^postgres(ql)?:/, "http:"))
-
-interface Proxy {
-  readonly port: number
-  /** Every connection, open or new, stops forwarding; sockets stay open and their bytes are swallowed. */
-  readonly blackhole: () => void
-  /** New connections forward again; the blackholed ones stay dead, as half-dead connections do. */
-  readonly healNew: () => void
-  readonly swallowed: () => number
-}
-
-const proxy = Effect.acquireRelease(
-  Effect.async<Proxy & { readonly close: () => void }>((resume) => {
-    let dead = false
-    let swallowed = 0
-    const open: Array<{ readonly client: net.Socket; upstream: net.Socket | undefined }> = []
-    const swallow = (socket: net.Socket) => {
-      socket.removeAllListeners("data")
-      socket.on("data", (chunk: Buffer) => (swallowed += chunk.length))
-      socket.resume()
-    }
-    const server = net.createServer((client) => {
-      client.on("error", () => {})
-      const pair: { readonly client: net.Socket; upstream: net.Socket | undefined } = { client, upstream: undefined }
-      open.push(pair)
-      if (dead) return swallow(client)
-      const upstream = net.connect(Number(target.port || 5432), target.hostname)
-      upstream.on("error", () => client.destroy())
-      pair.upstream = upstream
-      client.on("data", (chunk: Buffer) => upstream.write(chunk))
-      upstream.on("data", (chunk: Buffer) => client.write(chunk))
-      client.on("close", () => upstream.destroy())
-    })
-    server.listen(0, "127.0.0.1", () =>
-      resume(Effect.succeed({
-        port: (server.address() as net.AddressInfo).port,
-        blackhole: () => {
-          dead = true
-          for (const { client, upstream } of open) {
-            swallow(client)
-            if (upstream !== undefined) swallow(upstream)
-          }
-        },
-        healNew: () => {
-          dead = false
-        },
-        swallowed: () => swallowed,
-        close: () => {
-          for (const { client, upstream } of open) {
-            client.destroy()
-            upstream?.destroy()
-          }
-          server.close()
-        }
-      })))
-  }),
-  (p) => Effect.sync(() => p.close())
-)
+const proxy = blackholeProxy(target.hostname, Number(target.port || 5432))
 
 const urlThrough = (port: number) => {
   const url = new URL(PG_URL.replace(/^postgres(ql)?:/, "http:"))
