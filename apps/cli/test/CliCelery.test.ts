@@ -7,7 +7,7 @@
  * the mapping of `packages/sql/test/celery/harness.ts` (tuples and sets become
  * arrays, big integers keep every digit, exceptions become the
  * `{exc_type, exc_message, exc_module}` envelope, `date_done` is ISO-8601 UTC
- * cut to milliseconds for READY states).
+ * to the microsecond Celery wrote, for READY states). `serve` shows the same.
  *
  * The other direction too: `import --codec pickle` and
  * `copy --encoding pickle` write rows Celery reads back equal.
@@ -29,7 +29,8 @@ import * as BackendUrl from "@taskmeta/stores/BackendUrl"
 import * as Stores from "@taskmeta/stores/Stores"
 import * as Json from "@taskmeta/schema/Json"
 import * as Harness from "../../../packages/sql/test/celery/harness.js"
-import { cli as runCli, PG_URL, type Run, schemaName, tempDir } from "./helpers.js"
+import * as Crypto from "node:crypto"
+import { cli as runCli, get as httpGet, PG_URL, type Run, schemaName, startServe, stopServe, tempDir } from "./helpers.js"
 import { has, tag } from "../../../testenv/requirements.js"
 
 const SECRET = `Pw-${Math.random().toString(36).slice(2, 10)}-s3cr3t`
@@ -81,6 +82,27 @@ afterAll(async () => {
   for (const schema of schemas) await pgQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
   Fs.rmSync(dir, { recursive: true, force: true })
 })
+
+/**
+ * What a read-only open must leave as it was: the SQLite file's bytes and the
+ * files beside it, or the PostgreSQL schema's relations.
+ */
+const snapshot = async (s: { readonly schema?: string | undefined; readonly celeryUrl: string }) => {
+  if (s.schema === undefined) {
+    const file = s.celeryUrl.replace(/^db\+sqlite:\/\//, "")
+    const bytes = Crypto.createHash("sha256").update(Fs.readFileSync(file)).digest("hex")
+    return { bytes, files: Fs.readdirSync(Path.dirname(file)).filter((f) => f.startsWith(Path.basename(file))).sort() }
+  }
+  if (pgUrl._tag !== "Postgres") throw new Error(`${PG_URL} is not a PostgreSQL URL`)
+  return Effect.runPromise(
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql<{ relname: string }>`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ${s.schema!} ORDER BY 1`).pipe(
+        Effect.map((rows) => ({ relations: rows.map((r) => r.relname) })),
+        Effect.provide(Stores.clientLayer(pgUrl))
+      )
+  )
+}
 
 const harness = <A>(effect: Effect.Effect<A, Harness.HarnessError>) => Effect.runPromise(effect)
 
@@ -298,6 +320,32 @@ for (const fixture of fixtures) {
         }).sort((a, b) => key(a).localeCompare(key(b)))
       })
       expect(line.failure_rate).toBeCloseTo(2 / 21)
+    }, TIMEOUT)
+
+    it("serve without --allow-writes: the tasks Celery wrote, no pipeline runs (no tables for them), nothing created", async () => {
+      const s = get()
+      const before = await snapshot(s)
+      const server = await startServe(dir, [...s.args])
+      try {
+        // the store has no pipeline tables: a warning, and the results are served
+        expect(server.output()).toContain("no pipeline tables in the store")
+        const summary = await httpGet(server.port, "/api/summary")
+        expect(summary.status).toBe(200)
+        expect(JSON.parse(summary.body)).toMatchObject({ tasks: s.labels.length, writable: false })
+        const task = await httpGet(server.port, `/api/tasks/${encodeURIComponent(s.id("success-text"))}`)
+        expect(task.status).toBe(200)
+        const served = JSON.parse(task.body).task
+        expect(served).toMatchObject({ taskId: s.id("success-text"), status: "SUCCESS", result: JSON.stringify("héllo ☃ 𝄞 日本") })
+        // date_done as Celery wrote it, to the microsecond (the CLI's JSON lines print the same)
+        expect(served.dateDone).toBe(expectedLine(s.celery.tasks["success-text"]).date_done)
+        const runs = await httpGet(server.port, "/api/pipelines/runs")
+        expect(runs.status).toBe(200)
+        expect(JSON.parse(runs.body).runs).toEqual([])
+      } finally {
+        await stopServe(server.child)
+        printed.push(server.output())
+      }
+      expect(await snapshot(s)).toEqual(before)
     }, TIMEOUT)
 
     if (fixture.secret) {

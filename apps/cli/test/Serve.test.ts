@@ -14,66 +14,12 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as BackendUrl from "@taskmeta/stores/BackendUrl"
 import * as Stores from "@taskmeta/stores/Stores"
-import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
-import * as http from "node:http"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
-import { CLI, cli, dropSchema, PG_URL, schemaName, tempDir } from "./helpers.js"
+import { cli, dropSchema, get, PG_URL, request, schemaName, startServe, stopServe, tempDir } from "./helpers.js"
 
 const dir = tempDir("serve")
 afterAll(() => Fs.rmSync(dir, { recursive: true, force: true }))
-
-const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
-const tsx = Path.join(root, "node_modules", ".bin", "tsx")
-
-/** Starts `taskmeta serve …` and resolves once it prints its address. */
-const start = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  new Promise<{ child: ChildProcess; port: number; output: () => string }>((resolve, reject) => {
-    const child = spawn(tsx, ["--conditions=source", CLI, "serve", "--port", "0", ...args], {
-      cwd: dir,
-      env: { ...process.env, TASKMETA_BACKEND_URL: "", ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${output}`)), 30_000)
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString("utf8")
-      const match = /http:\/\/[^:]+:(\d+)\//.exec(output)
-      if (match !== null) {
-        clearTimeout(timer)
-        resolve({ child, port: Number(match[1]), output: () => output })
-      }
-    }
-    child.stdout!.on("data", onData)
-    child.stderr!.on("data", onData)
-    child.once("exit", (code) => reject(new Error(`serve exited ${code}: ${output}`)))
-  })
-
-const stop = (child: ChildProcess) =>
-  new Promise((resolve) => {
-    child.once("exit", resolve)
-    child.kill("SIGTERM")
-  })
-
-const request = (
-  port: number,
-  method: string,
-  path: string,
-  headers: Record<string, string> = {},
-  body?: string
-) =>
-  new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method, path, headers }, (res) => {
-      let text = ""
-      res.setEncoding("utf8")
-      res.on("data", (c: string) => (text += c))
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }))
-    }).on("error", reject)
-    req.end(body)
-  })
-
-const get = (port: number, path: string, headers: Record<string, string> = {}) => request(port, "GET", path, headers)
 
 /** Whether a PostgreSQL schema exists, and its relations (tables, sequences, indexes), through a client of the test's own. */
 const pgSchema = (schema: string) => {
@@ -117,7 +63,7 @@ describe("taskmeta serve", () => {
   }, 60_000)
 
   it("on a non-loopback address with credentials, every request needs them", async () => {
-    const server = await start(["--host", "0.0.0.0", "--backend", "memory://"], { TASKMETA_SERVE_AUTH: "ops:open-sesame" })
+    const server = await startServe(dir, ["--host", "0.0.0.0", "--backend", "memory://"], { TASKMETA_SERVE_AUTH: "ops:open-sesame" })
     try {
       expect(server.output()).toContain("credentials required, read-only")
       expect((await get(server.port, "/api/summary")).status).toBe(401)
@@ -127,7 +73,7 @@ describe("taskmeta serve", () => {
       expect(JSON.parse(ok.body).kind).toBe("memory")
       expect(server.output()).not.toContain("open-sesame")
     } finally {
-      await stop(server.child)
+      await stopServe(server.child)
     }
   }, 60_000)
 
@@ -135,7 +81,7 @@ describe("taskmeta serve", () => {
     const url = new URL(PG_URL)
     url.password = "pw-Serve-Never-Shown"
     // A new schema: --allow-writes creates its tables (without it, serve would only read).
-    const server = await start(["--backend", url.toString(), "--schema", `tm_serve_${process.pid}`, "--allow-writes"], {
+    const server = await startServe(dir, ["--backend", url.toString(), "--schema", `tm_serve_${process.pid}`, "--allow-writes"], {
       TASKMETA_LOG_LEVEL: "debug"
     })
     try {
@@ -148,7 +94,7 @@ describe("taskmeta serve", () => {
         expect(reply.body).not.toContain(url.host)
       }
     } finally {
-      await stop(server.child)
+      await stopServe(server.child)
     }
     expect(server.output()).not.toContain("pw-Serve-Never-Shown")
     const pg = Either.getOrThrow(BackendUrl.parse(PG_URL))
@@ -213,7 +159,7 @@ describe("taskmeta serve without --allow-writes opens the store read-only", () =
     const imported = await cli(["import", ...at], { cwd: dir, input })
     expect(imported.code, imported.stderr).toBe(0)
     const before = await pgSchema(migrated)
-    const server = await start(at)
+    const server = await startServe(dir, at)
     try {
       expect(server.output()).toContain("no credentials, read-only")
       const summary = await get(server.port, "/api/summary")
@@ -232,7 +178,7 @@ describe("taskmeta serve without --allow-writes opens the store read-only", () =
       expect(dry.status).toBe(200)
       expect(JSON.parse(dry.body)).toMatchObject({ dryRun: true, tasks: 1 })
     } finally {
-      await stop(server.child)
+      await stopServe(server.child)
     }
     expect(await pgSchema(migrated)).toEqual(before)
     const still = await cli(["get", "t1", "--json", ...at], { cwd: dir })

@@ -1,4 +1,5 @@
-import { execFile, spawn } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import * as http from "node:http"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -100,3 +101,52 @@ export const spawnCli = (args: ReadonlyArray<string>, options: { readonly cwd: s
     env: cleanEnv(options.env ?? {}),
     stdio: ["pipe", "pipe", "pipe"]
   })
+
+/** Starts `taskmeta serve …` in `cwd` and resolves once it prints its address. */
+export const startServe = (cwd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  new Promise<{ child: ChildProcess; port: number; output: () => string }>((resolve, reject) => {
+    const child = spawn(tsx, ["--conditions=source", CLI, "serve", "--port", "0", ...args], {
+      cwd,
+      env: { ...process.env, TASKMETA_BACKEND_URL: "", ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${output}`)), 30_000)
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString("utf8")
+      const match = /http:\/\/[^:]+:(\d+)\//.exec(output)
+      if (match !== null) {
+        clearTimeout(timer)
+        resolve({ child, port: Number(match[1]), output: () => output })
+      }
+    }
+    child.stdout!.on("data", onData)
+    child.stderr!.on("data", onData)
+    child.once("exit", (code) => reject(new Error(`serve exited ${code}: ${output}`)))
+  })
+
+export const stopServe = (child: ChildProcess) =>
+  new Promise((resolve) => {
+    child.once("exit", resolve)
+    child.kill("SIGTERM")
+  })
+
+/** One HTTP request to a local server; its status and body. */
+export const request = (
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string
+) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method, path, headers }, (res) => {
+      let text = ""
+      res.setEncoding("utf8")
+      res.on("data", (c: string) => (text += c))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }))
+    }).on("error", reject)
+    req.end(body)
+  })
+
+export const get = (port: number, path: string, headers: Record<string, string> = {}) => request(port, "GET", path, headers)

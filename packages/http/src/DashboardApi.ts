@@ -21,6 +21,7 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
 import * as Pipeline from "@taskmeta/schema/Pipeline"
 import * as TaskRecord from "@taskmeta/schema/TaskRecord"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 
 // ---------------------------------------------------------------------------
 // errors
@@ -105,7 +106,9 @@ export const JsonText = Schema.String.annotations({
   description: "A JSON value, as JSON text (integers beyond 2^53 keep every digit)"
 })
 
-const Instant = Schema.DateTimeUtc.annotations({ description: "ISO-8601, UTC" })
+// ISO-8601 in UTC, to the microsecond: six fraction digits when the instant has microseconds
+// (Celery's date_done has them), three otherwise.
+const Instant = UtcTime.DateTimeUtcFromIso.annotations({ description: "ISO-8601, UTC (six fraction digits when there are microseconds)" })
 
 /**
  * A task record.

@@ -7,6 +7,7 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -14,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
+import * as UtcTime from "@taskmeta/schema/UtcTime"
 import * as BackendUrl from "@taskmeta/stores/BackendUrl"
 import * as Stores from "@taskmeta/stores/Stores"
 import * as fs from "node:fs"
@@ -188,7 +190,9 @@ export const seed = Effect.gen(function*() {
   const pipelines = yield* PipelineStore.PipelineStore
   const request = { worker: "w1@host", queue: "celery", retries: 0, args: [16, 16], kwargs: {} }
   yield* backend.store("t-success", 256, "SUCCESS", { ...request, name: "multiply_two_numbers" })
-  yield* backend.store(
+  // Finished now, at a known microsecond (457): the API prints it with six fraction digits.
+  const now = yield* Clock.currentTimeMillis
+  yield* UtcTime.withClockAt(UtcTime.make(now, 457))(backend.store(
     "t-failure",
     { exc_type: "ZeroDivisionError", exc_message: ["division by zero"], exc_module: "builtins" },
     "FAILURE",
@@ -198,7 +202,7 @@ export const seed = Effect.gen(function*() {
       args: [16, 0],
       traceback: "Traceback (most recent call last):\n  File \"tasks.py\", line 3, in divide\nZeroDivisionError: division by zero\n"
     }
-  )
+  ))
   yield* backend.store("t-started", { pid: 42, hostname: "w1@host" }, "STARTED", { ...request, name: "slow" })
   yield* backend.store("t-other", 12345678901234567890n, "SUCCESS", {
     ...request,

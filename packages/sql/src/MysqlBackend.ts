@@ -18,22 +18,21 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Cron from "effect/Cron"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as Expiry from "@taskmeta/core/Expiry"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import type { Duplex } from "node:stream"
 import { mysqlAnswerTimeoutStream, type MysqlStreamOptions } from "./internal/answerTimeout.js"
 import { retryStartup } from "./internal/classify.js"
+import { serverConfig } from "./internal/serverConfig.js"
 import * as SqlBackend from "./SqlBackend.js"
 import type * as SqlMigrations from "./SqlMigrations.js"
 import * as SqlStore from "./SqlStore.js"
@@ -250,27 +249,7 @@ export const layerWithExpiry = (
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = Config.all({
-  url: Config.redacted("url"),
-  schema: Config.option(Config.string("schema")),
-  tasks: Config.option(Config.string("taskTable")),
-  groups: Config.option(Config.string("groupTable")),
-  poolSize: Config.integer("poolSize").pipe(Config.withDefault(10)),
-  statementTimeout: Config.option(Config.duration("statementTimeout")),
-  encoding: SqlBackend.encodingConfig,
-  backend: BackendOptions.config
-}).pipe(Config.map((c): Options => ({
-  ...c.backend,
-  url: c.url,
-  poolSize: c.poolSize,
-  statementTimeout: Option.getOrUndefined(c.statementTimeout),
-  encoding: c.encoding,
-  tables: {
-    schema: Option.getOrUndefined(c.schema),
-    tasks: Option.getOrUndefined(c.tasks),
-    groups: Option.getOrUndefined(c.groups)
-  }
-})))
+export const config: Config.Config<Options> = serverConfig
 
 /**
  * The layer from configuration (see `config`).

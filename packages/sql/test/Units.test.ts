@@ -4,6 +4,8 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { SqlError } from "@effect/sql/SqlError"
@@ -11,6 +13,8 @@ import { DriverError } from "@taskmeta/core/BackendError"
 import * as Batcher from "../src/internal/batcher.js"
 import { isMysqlTransient, isPgTransient, isSqliteTransient } from "../src/internal/classify.js"
 import * as ResultCodec from "@taskmeta/celery/ResultCodec"
+import * as MysqlBackend from "../src/MysqlBackend.js"
+import * as PgBackend from "../src/PgBackend.js"
 import * as SqlBackend from "../src/SqlBackend.js"
 import * as TableNames from "../src/TableNames.js"
 import { dropMysqlDatabase, freshMysqlDatabase, mysqlUrlFor } from "./helpers.js"
@@ -33,6 +37,42 @@ describe("TableNames", () => {
     expect(a.length).toBeLessThanOrEqual(63)
     expect(a).not.toBe(b)
   })
+})
+
+describe("PgBackend.config and MysqlBackend.config", () => {
+  const read = <A>(config: Effect.Effect<A, unknown>, env: Record<string, string>) =>
+    Effect.runSync(Effect.either(Effect.withConfigProvider(config, ConfigProvider.fromMap(new Map(Object.entries(env))))))
+  for (const [name, config] of [["PgBackend", PgBackend.config], ["MysqlBackend", MysqlBackend.config]] as const) {
+    it(`${name}: url, tables, pool, statement timeout and encoding from configuration`, () => {
+      const full = read(config, {
+        url: "db://secret@host/db",
+        schema: "results",
+        taskTable: "tasks",
+        groupTable: "groups",
+        poolSize: "4",
+        statementTimeout: "5 seconds",
+        encoding: "pickle"
+      })
+      expect(Either.isRight(full)).toBe(true)
+      if (Either.isRight(full)) {
+        expect(Redacted.value(full.right.url)).toBe("db://secret@host/db")
+        expect(full.right.tables).toEqual({ schema: "results", tasks: "tasks", groups: "groups" })
+        expect(full.right.poolSize).toBe(4)
+        expect(Duration.toMillis(Duration.decode(full.right.statementTimeout!))).toBe(5000)
+        expect(full.right.encoding).toBe("pickle")
+      }
+      const least = read(config, { url: "db://host/db" })
+      expect(Either.isRight(least)).toBe(true)
+      if (Either.isRight(least)) {
+        expect(least.right.poolSize).toBe(10)
+        expect(least.right.statementTimeout).toBeUndefined()
+        expect(least.right.encoding).toBe("json")
+        expect(least.right.tables).toEqual({ schema: undefined, tasks: undefined, groups: undefined })
+      }
+      expect(Either.isLeft(read(config, {}))).toBe(true)
+      expect(Either.isLeft(read(config, { url: "db://host/db", statementTimeout: "soon" }))).toBe(true)
+    })
+  }
 })
 
 describe("ResultCodec", () => {

@@ -103,6 +103,32 @@ const fail = (url: string, reason: string) => Either.left(new BackendConfigError
 const SUPPORTED = "expected db+sqlite://, db+postgresql://, db+mysql://, arangodb:// or memory://"
 
 /**
+ * A PostgreSQL or MySQL URL, checked: it parses, its port is a port, its
+ * path is one database name (MySQL's must be there), no fragment.
+ */
+const serverUrl = (
+  raw: string,
+  normalized: string,
+  rule: { readonly example: string; readonly needsDatabase: boolean }
+): Either.Either<Redacted.Redacted<string>, BackendConfigError> => {
+  let url: URL
+  try {
+    url = new URL(normalized)
+  } catch {
+    // The WHATWG message would quote the URL, password included.
+    return fail(raw, "not a valid URL (check the host, the port and percent-encoding)")
+  }
+  if (url.port !== "" && (Number(url.port) < 1 || Number(url.port) > 65535)) {
+    return fail(raw, "the port must be between 1 and 65535")
+  }
+  const database = url.pathname.replace(/^\//, "")
+  if (rule.needsDatabase && database === "") return fail(raw, `a MySQL URL names its database (${rule.example})`)
+  if (database.includes("/")) return fail(raw, `the path must be a database name (${rule.example})`)
+  if (url.hash !== "") return fail(raw, "must not have a #fragment")
+  return Either.right(Redacted.make(normalized))
+}
+
+/**
  * Parses a backend URL.
  *
  * @since 0.1.0
@@ -135,41 +161,17 @@ export const parse = (input: string | Redacted.Redacted<string>): Either.Either<
       return Either.right(BackendUrl.Sqlite({ filename, isAbsolute: filename.startsWith("/") }))
     }
     case "postgres":
-    case "postgresql": {
-      const normalized = `postgres://${rest}`
-      let url: URL
-      try {
-        url = new URL(normalized)
-      } catch {
-        // The WHATWG message would quote the URL, password included.
-        return fail(raw, "not a valid URL (check the host, the port and percent-encoding)")
-      }
-      if (url.port !== "" && (Number(url.port) < 1 || Number(url.port) > 65535)) {
-        return fail(raw, "the port must be between 1 and 65535")
-      }
-      const database = url.pathname.replace(/^\//, "")
-      if (database.includes("/")) return fail(raw, "the path must be a database name (postgresql://user@host/db)")
-      if (url.hash !== "") return fail(raw, "must not have a #fragment")
-      return Either.right(BackendUrl.Postgres({ url: Redacted.make(normalized), display: redact(raw) }))
-    }
+    case "postgresql":
+      return Either.map(
+        serverUrl(raw, `postgres://${rest}`, { example: "postgresql://user@host/db", needsDatabase: false }),
+        (url) => BackendUrl.Postgres({ url, display: redact(raw) })
+      )
     case "mysql":
-    case "mariadb": {
-      const normalized = `mysql://${rest}`
-      let url: URL
-      try {
-        url = new URL(normalized)
-      } catch {
-        return fail(raw, "not a valid URL (check the host, the port and percent-encoding)")
-      }
-      if (url.port !== "" && (Number(url.port) < 1 || Number(url.port) > 65535)) {
-        return fail(raw, "the port must be between 1 and 65535")
-      }
-      const database = url.pathname.replace(/^\//, "")
-      if (database === "") return fail(raw, "a MySQL URL names its database (mysql://user@host/db)")
-      if (database.includes("/")) return fail(raw, "the path must be a database name (mysql://user@host/db)")
-      if (url.hash !== "") return fail(raw, "must not have a #fragment")
-      return Either.right(BackendUrl.Mysql({ url: Redacted.make(normalized), display: redact(raw) }))
-    }
+    case "mariadb":
+      return Either.map(
+        serverUrl(raw, `mysql://${rest}`, { example: "mysql://user@host/db", needsDatabase: true }),
+        (url) => BackendUrl.Mysql({ url, display: redact(raw) })
+      )
     case "arangodb": {
       const normalized = `arangodb://${rest}`
       return Either.match(ArangoConfig.make({ url: Redacted.make(normalized) }), {
