@@ -19,23 +19,16 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
-import * as Context from "effect/Context"
-import type * as Cron from "effect/Cron"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import * as Expiry from "@taskmeta/core/Expiry"
-import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import type { Duplex } from "node:stream"
 import { mysqlAnswerTimeoutStream, type MysqlStreamOptions } from "./internal/answerTimeout.js"
 import { retryStartup } from "./internal/classify.js"
 import { serverConfig } from "./internal/serverConfig.js"
+import { serverLayers } from "./internal/serverLayers.js"
 import * as SqlBackend from "./SqlBackend.js"
-import type * as SqlMigrations from "./SqlMigrations.js"
-import * as SqlStore from "./SqlStore.js"
 
 /**
  * @since 0.1.0
@@ -177,6 +170,8 @@ export const makeClient = (
   )
 }
 
+const layers = serverLayers<MysqlClient.MysqlClient, MysqlClient.MysqlClient, ClientOptions, Options>(MysqlClient.MysqlClient, makeClient)
+
 /**
  * The `MysqlClient` (and `SqlClient`) for a URL, as `makeClient` opens it
  * (read-only sessions with `readOnly`).
@@ -184,13 +179,7 @@ export const makeClient = (
  * @since 0.1.0
  * @category layers
  */
-export const layerClient = (
-  options: ClientOptions
-): Layer.Layer<MysqlClient.MysqlClient | SqlClient.SqlClient, SqlBackend.SetupError> =>
-  Layer.scopedContext(
-    Effect.map(makeClient(options), (client) =>
-      Context.make(MysqlClient.MysqlClient, client).pipe(Context.add(SqlClient.SqlClient, client)))
-  ).pipe(Layer.provide(Reactivity.layer))
+export const layerClient = layers.layerClient
 
 /**
  * Connects, migrates and builds the service. With `readOnly`: a read-only
@@ -200,22 +189,13 @@ export const layerClient = (
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options
-): Effect.Effect<ResultBackend.Service, SqlBackend.SetupError | SqlMigrations.MissingTables, Scope.Scope | Reactivity.Reactivity> =>
-  Effect.flatMap(makeClient(options), (client) =>
-    SqlBackend.make(options).pipe(
-      Effect.provideService(SqlClient.SqlClient, client)
-    ))
+export const make = layers.make
 
 /**
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options: Options
-): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | SqlMigrations.MissingTables> =>
-  Layer.scoped(ResultBackend.ResultBackend, make(options)).pipe(Layer.provide(Reactivity.layer))
+export const layer = layers.layer
 
 /**
  * Everything in one store over one client: the `ResultBackend`, the
@@ -224,9 +204,7 @@ export const layer = (
  * @since 0.1.0
  * @category layers
  */
-export const layerStore = (
-  options: Options & Pick<SqlStore.Options, "pipelinePrefix" | "pageSize">
-): Layer.Layer<SqlStore.Services, SqlStore.SetupError> => SqlStore.layer(options).pipe(Layer.provide(layerClient(options)))
+export const layerStore = layers.layerStore
 
 /**
  * The layer plus the expiry sweep (`Expiry.layer`) on `when`.
@@ -234,11 +212,7 @@ export const layerStore = (
  * @since 0.1.0
  * @category layers
  */
-export const layerWithExpiry = (
-  options: Options,
-  when: Expiry.When = Expiry.daily
-): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | SqlMigrations.MissingTables | Cron.ParseError> =>
-  Layer.provideMerge(Expiry.layer(when), layer(options))
+export const layerWithExpiry = layers.layerWithExpiry
 
 /**
  * Options from configuration: `url` (redacted), `schema` (the database, if not
@@ -257,7 +231,4 @@ export const config: Config.Config<Options> = serverConfig
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  options: Config.Config<Options> = config
-): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | SqlMigrations.MissingTables | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(options, layer))
+export const layerConfig = (options: Config.Config<Options> = config) => layers.layerConfig(options)

@@ -14,25 +14,17 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import type { Duplex } from "node:stream"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
-import * as Context from "effect/Context"
-import type * as Cron from "effect/Cron"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import * as Expiry from "@taskmeta/core/Expiry"
-import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import { answerTimeoutStream } from "./internal/answerTimeout.js"
 import { retryStartup } from "./internal/classify.js"
 import { serverConfig } from "./internal/serverConfig.js"
+import { serverLayers } from "./internal/serverLayers.js"
 import * as SqlBackend from "./SqlBackend.js"
-import type * as SqlMigrations from "./SqlMigrations.js"
-import * as SqlStore from "./SqlStore.js"
 import * as TableNames from "./TableNames.js"
 
 /**
@@ -166,6 +158,8 @@ export const makeClient = (
     )
   })
 
+const layers = serverLayers<PgClient.PgClient, PgClient.PgClient, ClientOptions, Options>(PgClient.PgClient, makeClient)
+
 /**
  * The `PgClient` (and `SqlClient`) for a URL, as `makeClient` opens it: for
  * `SqlBackend.layer` or `SqlStore.layer` sharing it with a program's own
@@ -197,13 +191,7 @@ export const makeClient = (
  * @since 0.1.0
  * @category layers
  */
-export const layerClient = (
-  options: ClientOptions
-): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlBackend.SetupError> =>
-  Layer.scopedContext(
-    Effect.map(makeClient(options), (client) =>
-      Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client)))
-  ).pipe(Layer.provide(Reactivity.layer))
+export const layerClient = layers.layerClient
 
 /**
  * Connects, migrates and builds the service (waiting pushed by LISTEN unless
@@ -213,20 +201,7 @@ export const layerClient = (
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options
-): Effect.Effect<
-  ResultBackend.Service,
-  SqlBackend.SetupError | SqlMigrations.MissingTables,
-  Scope.Scope | Reactivity.Reactivity
-> =>
-  Effect.gen(function*() {
-    const client = yield* makeClient(options)
-    return yield* SqlBackend.make(options).pipe(
-      Effect.provideService(SqlClient.SqlClient, client),
-      Effect.provideService(PgClient.PgClient, client)
-    )
-  })
+export const make = layers.make
 
 /**
  * The backend on a PostgreSQL database (`make` in a layer): the pool is
@@ -261,10 +236,7 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options: Options
-): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | SqlMigrations.MissingTables> =>
-  Layer.scoped(ResultBackend.ResultBackend, make(options)).pipe(Layer.provide(Reactivity.layer))
+export const layer = layers.layer
 
 /**
  * Everything in one store over one client: the `ResultBackend`, the
@@ -273,9 +245,7 @@ export const layer = (
  * @since 0.1.0
  * @category layers
  */
-export const layerStore = (
-  options: Options & Pick<SqlStore.Options, "pipelinePrefix" | "pageSize">
-): Layer.Layer<SqlStore.Services, SqlStore.SetupError> => SqlStore.layer(options).pipe(Layer.provide(layerClient(options)))
+export const layerStore = layers.layerStore
 
 /**
  * The layer plus the expiry sweep (`Expiry.layer`) on `when`.
@@ -283,11 +253,7 @@ export const layerStore = (
  * @since 0.1.0
  * @category layers
  */
-export const layerWithExpiry = (
-  options: Options,
-  when: Expiry.When = Expiry.daily
-): Layer.Layer<ResultBackend.ResultBackend, SqlBackend.SetupError | SqlMigrations.MissingTables | Cron.ParseError> =>
-  Layer.provideMerge(Expiry.layer(when), layer(options))
+export const layerWithExpiry = layers.layerWithExpiry
 
 /**
  * Options from configuration: `url` (redacted), `schema`, `taskTable`,
@@ -305,10 +271,4 @@ export const config: Config.Config<Options> = serverConfig
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  options: Config.Config<Options> = config
-): Layer.Layer<
-  ResultBackend.ResultBackend,
-  SqlBackend.SetupError | SqlMigrations.MissingTables | ConfigError.ConfigError
-> =>
-  Layer.unwrapEffect(Effect.map(options, layer))
+export const layerConfig = (options: Config.Config<Options> = config) => layers.layerConfig(options)
