@@ -4,17 +4,15 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as TestServices from "effect/TestServices"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import * as Pipeline from "@taskmeta/schema/Pipeline"
 import * as PipelineMigrations from "@taskmeta/sql/PipelineMigrations"
 import * as SqlPipelineStore from "@taskmeta/sql/SqlPipelineStore"
 import { PipelineConformance } from "@taskmeta/testkit"
 import { PG_URL } from "./helpers.js"
-import { captureStatements, dropTables, expectRestoreMany, uniquePrefix } from "./pipelineSupport.js"
+import { captureStatements, dropTables, expectRestoreMany, serverPipelineCases, uniquePrefix } from "./pipelineSupport.js"
 
 const url = Redacted.make(PG_URL)
 const Pg = PgClient.layer({ url, maxConnections: 10 })
@@ -58,38 +56,11 @@ describe("postgres: SQL pipeline store", () => {
         expect(plan).not.toContain("Seq Scan")
       }), { timeout: 60_000 })
 
-    it.effect("builds and reports a tree larger than one insert statement can carry", () =>
-      Effect.gen(function*() {
-        const store = yield* PipelineStore.PipelineStore
-        const runId = `big-${Math.random().toString(36).slice(2)}`
-        // 10,000 task results × 7 parameters > 65,535.
-        const outcome = yield* store.build(PipelineConformance.shape(runId, "big", 1000, 5, 2))
-        expect(outcome.created).toBe(true)
-        expect(yield* store.listTaskResults({ runId })).toHaveLength(10_000)
-        expect(yield* store.listTaskExecutions({ runId })).toHaveLength(5000)
-        const last = outcome.tree.taskResults[outcome.tree.taskResults.length - 1]
-        expect(Option.getOrThrow(yield* store.getTaskResult(last.id)).object).toEqual({ item: 999, part: 1 })
-      }), { timeout: 60_000 })
-
     it.effect("restores 500 runs with one restoreMany and reads them with four SELECTs", () =>
 
       expectRestoreMany(500, prefix, { inserts: [1, 1, 1, 1], writeSelects: 0, againInserts: 1 }), { timeout: 60_000 })
 
-    it.effect("migrations are versioned, idempotent and safe when processes start at once", () =>
-      TestServices.provideLive(Effect.gen(function*() {
-        const fresh = uniquePrefix("plmig")
-        const names = Either.getOrThrow(PipelineMigrations.tableNames(fresh))
-        const results = yield* Effect.forEach([1, 2, 3, 4, 5, 6], () => PipelineMigrations.run(names), {
-          concurrency: "unbounded"
-        }).pipe(Effect.ensuring(Effect.orDie(dropTables(fresh))))
-        expect(results.filter((applied) => applied.length > 0)).toEqual([[PipelineMigrations.LATEST_VERSION]])
-      })), { timeout: 60_000 })
-
-    it.effect("rerunning the migrations on existing tables applies nothing", () =>
-      Effect.gen(function*() {
-        const names = Either.getOrThrow(PipelineMigrations.tableNames(prefix))
-        expect(yield* PipelineMigrations.run(names)).toEqual([])
-      }))
+    serverPipelineCases(it, prefix)
 
     it.effect("refuses an invalid table prefix", () =>
       Effect.gen(function*() {

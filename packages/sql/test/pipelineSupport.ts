@@ -3,10 +3,11 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as DateTime from "effect/DateTime"
-import { expect } from "@effect/vitest"
+import { expect, type Vitest } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as TestServices from "effect/TestServices"
 import * as Tracer from "effect/Tracer"
 import * as PipelineStore from "@taskmeta/core/PipelineStore"
 import * as PipelineMigrations from "@taskmeta/sql/PipelineMigrations"
@@ -106,3 +107,42 @@ export const expectRestoreMany = (
 /** The statements of `texts` that start with `verb`. */
 export const statementsOf = (texts: ReadonlyArray<string>, verb: "SELECT" | "INSERT") =>
   texts.filter((text) => text.trimStart().toUpperCase().startsWith(verb))
+
+/**
+ * What the PostgreSQL and MySQL pipeline-store suites both check, on the
+ * tables under `prefix`: a tree larger than one INSERT can carry, six
+ * migrators at once (on fresh tables), and migrations rerun on existing ones.
+ */
+export const serverPipelineCases = (
+  it: Vitest.MethodsNonLive<PipelineStore.PipelineStore | SqlClient.SqlClient>,
+  prefix: string
+) => {
+  it.effect("builds and reports a tree larger than one insert statement can carry", () =>
+    Effect.gen(function*() {
+      const store = yield* PipelineStore.PipelineStore
+      const runId = `big-${Math.random().toString(36).slice(2)}`
+      // 10,000 task results × 7 parameters > 65,535.
+      const outcome = yield* store.build(PipelineConformance.shape(runId, "big", 1000, 5, 2))
+      expect(outcome.created).toBe(true)
+      expect(yield* store.listTaskResults({ runId })).toHaveLength(10_000)
+      expect(yield* store.listTaskExecutions({ runId })).toHaveLength(5000)
+      const last = outcome.tree.taskResults[outcome.tree.taskResults.length - 1]
+      expect(Option.getOrThrow(yield* store.getTaskResult(last.id)).object).toEqual({ item: 999, part: 1 })
+    }), { timeout: 60_000 })
+
+  it.effect("migrations are versioned, idempotent and safe when several start at once", () =>
+    TestServices.provideLive(Effect.gen(function*() {
+      const fresh = uniquePrefix("plmig")
+      const names = Either.getOrThrow(PipelineMigrations.tableNames(fresh))
+      const results = yield* Effect.forEach([1, 2, 3, 4, 5, 6], () => PipelineMigrations.run(names), {
+        concurrency: "unbounded"
+      }).pipe(Effect.ensuring(Effect.orDie(dropTables(fresh))))
+      expect(results.filter((applied) => applied.length > 0)).toEqual([[PipelineMigrations.LATEST_VERSION]])
+    })), { timeout: 60_000 })
+
+  it.effect("rerunning the migrations on existing tables applies nothing", () =>
+    Effect.gen(function*() {
+      const names = Either.getOrThrow(PipelineMigrations.tableNames(prefix))
+      expect(yield* PipelineMigrations.run(names)).toEqual([])
+    }))
+}
