@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
 import * as ResultBackend from "@taskmeta/core/ResultBackend"
 import * as MysqlBackend from "../src/MysqlBackend.js"
@@ -252,6 +253,29 @@ describe("tables created by Celery first", () => {
         )
         expect(record.args).toEqual(["é", 1])
         expect(record.kwargs).toEqual({ k: "v" })
+        // Celery's ids compare without case (utf8mb4_general_ci): two ids that differ only in case
+        // are one row. In one multi-row statement (its rows sorted by id: "Case-…" before "case-…"),
+        // each write is still told its own outcome.
+        const outcomes = yield* Effect.flatMap(ResultBackend.ResultBackend, (b) =>
+          b.storeMany([
+            { taskId: "Case-1", result: 1, state: "SUCCESS" },
+            { taskId: "case-1", result: 2, state: "FAILURE" },
+            { taskId: "Case-2", result: 3, state: "STARTED" },
+            { taskId: "case-2", result: 4, state: "SUCCESS" }
+          ])).pipe(Effect.provide(MysqlBackend.layer({ url: mysqlUrlFor(database), poolSize: 1 })))
+        expect(outcomes.map((o) => Either.isRight(o) ? o.right._tag : o.left._tag)).toEqual([
+          "Stored",
+          "Ignored",
+          "Stored",
+          "Stored"
+        ])
+        const cased = (yield* query(
+          "SELECT task_id, status, CAST(result AS CHAR) AS result FROM celery_taskmeta WHERE task_id IN ('case-1', 'case-2') ORDER BY id"
+        )) as Array<{ task_id: string; status: string; result: string }>
+        expect(cased).toEqual([
+          { task_id: "Case-1", status: "SUCCESS", result: "1" },
+          { task_id: "Case-2", status: "SUCCESS", result: "4" }
+        ])
         // Celery's columns keep their types; the migrations only added what was missing and an index.
         const ddl = ((yield* query("SHOW CREATE TABLE celery_taskmeta")) as Array<Record<string, string>>)[0]["Create Table"]
         expect(ddl).toContain("`date_done` datetime DEFAULT NULL")

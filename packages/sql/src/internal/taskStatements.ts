@@ -133,12 +133,14 @@ const MYSQL_APPLIED = 4503599627370496 // 2^52
 const MYSQL_KEPT = MYSQL_APPLIED + 1
 const MYSQL_REPORT = `id = IF(LAST_INSERT_ID(IF(${MYSQL_KEEP_SUCCESS}, ${MYSQL_APPLIED}, ${MYSQL_KEPT})) > 0, id, id), `
 // Several rows collect the same answer in a session variable: the first
-// assignment appends the id of each row the rule keeps to a JSON array, which
-// the statement after the upsert reads (`SELECT` of the variable, in the same
-// round trip). The upsert alone is atomic, so no transaction is needed. (MySQL
+// assignment appends the id of each write the rule refuses to a JSON array,
+// which the statement after the upsert reads (`SELECT` of the variable, in the
+// same round trip). The id is the write's own (`VALUES(task_id)`), not the
+// stored row's: on Celery's tables ids compare without case, and "case-1" may
+// land on the row of "Case-1". The upsert alone is atomic, so no transaction is needed. (MySQL
 // 8 deprecates assigning variables inside expressions but still runs it.)
 const MYSQL_KEPT_IDS = "@taskmeta_kept"
-const MYSQL_COLLECT = `id = IF(${MYSQL_KEEP_SUCCESS}, id, IF((${MYSQL_KEPT_IDS} := JSON_ARRAY_APPEND(${MYSQL_KEPT_IDS}, '$', task_id)) IS NULL, id, id)), `
+const MYSQL_COLLECT = `id = IF(${MYSQL_KEEP_SUCCESS}, id, IF((${MYSQL_KEPT_IDS} := JSON_ARRAY_APPEND(${MYSQL_KEPT_IDS}, '$', VALUES(task_id))) IS NULL, id, id)), `
 const MYSQL_UPDATE_SET = ["traceback", "name", "args", "kwargs", "worker", "retries", "queue", "result", "date_done", "status"]
   .map((column) => `\`${column}\` = IF(${MYSQL_KEEP_SUCCESS}, VALUES(\`${column}\`), \`${column}\`)`)
   .join(", ")
