@@ -30,7 +30,7 @@ import * as Stores from "@taskmeta/stores/Stores"
 import * as Json from "@taskmeta/schema/Json"
 import * as Harness from "../../../packages/sql/test/celery/harness.js"
 import * as Crypto from "node:crypto"
-import { cli as runCli, get as httpGet, PG_URL, type Run, schemaName, startServe, stopServe, tempDir } from "./helpers.js"
+import { cli as runCli, get as httpGet, PG_URL, pgSchema, type Run, schemaName, startServe, stopServe, tempDir } from "./helpers.js"
 import { has, tag } from "../../../testenv/requirements.js"
 
 const SECRET = `Pw-${Math.random().toString(36).slice(2, 10)}-s3cr3t`
@@ -85,7 +85,7 @@ afterAll(async () => {
 
 /**
  * What a read-only open must leave as it was: the SQLite file's bytes and the
- * files beside it, or the PostgreSQL schema's relations.
+ * files beside it, or the PostgreSQL schema (`pgSchema`).
  */
 const snapshot = async (s: { readonly schema?: string | undefined; readonly celeryUrl: string }) => {
   if (s.schema === undefined) {
@@ -93,15 +93,7 @@ const snapshot = async (s: { readonly schema?: string | undefined; readonly cele
     const bytes = Crypto.createHash("sha256").update(Fs.readFileSync(file)).digest("hex")
     return { bytes, files: Fs.readdirSync(Path.dirname(file)).filter((f) => f.startsWith(Path.basename(file))).sort() }
   }
-  if (pgUrl._tag !== "Postgres") throw new Error(`${PG_URL} is not a PostgreSQL URL`)
-  return Effect.runPromise(
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql<{ relname: string }>`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = ${s.schema!} ORDER BY 1`).pipe(
-        Effect.map((rows) => ({ relations: rows.map((r) => r.relname) })),
-        Effect.provide(Stores.clientLayer(pgUrl))
-      )
-  )
+  return pgSchema(s.schema)
 }
 
 const harness = <A>(effect: Effect.Effect<A, Harness.HarnessError>) => Effect.runPromise(effect)

@@ -16,27 +16,10 @@ import * as BackendUrl from "@taskmeta/stores/BackendUrl"
 import * as Stores from "@taskmeta/stores/Stores"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { cli, dropSchema, get, PG_URL, request, schemaName, startServe, stopServe, tempDir } from "./helpers.js"
+import { cli, dropSchema, get, PG_URL, pgSchema, request, schemaName, startServe, stopServe, tempDir } from "./helpers.js"
 
 const dir = tempDir("serve")
 afterAll(() => Fs.rmSync(dir, { recursive: true, force: true }))
-
-/** Whether a PostgreSQL schema exists, and its relations (tables, sequences, indexes), through a client of the test's own. */
-const pgSchema = (schema: string) => {
-  const pg = Either.getOrThrow(BackendUrl.parse(PG_URL))
-  if (pg._tag !== "Postgres") throw new Error(`not a PostgreSQL URL: ${PG_URL}`)
-  return Effect.runPromise(
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      Effect.all({
-        exists: Effect.map(sql`SELECT 1 FROM pg_namespace WHERE nspname = ${schema}`, (rows) => rows.length === 1),
-        relations: Effect.map(
-          sql<{ relname: string }>`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = ${schema} ORDER BY 1`,
-          (rows) => rows.map((r) => r.relname)
-        )
-      })).pipe(Effect.provide(Stores.clientLayer(pg)))
-  )
-}
 
 /** One line on stderr matching `message`, nothing on stdout, exit status 1 (as the read commands fail). */
 const expectOneLineFailure = (r: { code: number; stdout: string; stderr: string }, message: RegExp) => {

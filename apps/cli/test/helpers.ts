@@ -150,3 +150,20 @@ export const request = (
   })
 
 export const get = (port: number, path: string, headers: Record<string, string> = {}) => request(port, "GET", path, headers)
+
+/** Whether a PostgreSQL schema exists, and its relations (tables, sequences, indexes), through a client of the test's own. */
+export const pgSchema = (schema: string) => {
+  const pg = Either.getOrThrow(BackendUrl.parse(PG_URL))
+  if (pg._tag !== "Postgres") throw new Error(`not a PostgreSQL URL: ${PG_URL}`)
+  return Effect.runPromise(
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.all({
+        exists: Effect.map(sql`SELECT 1 FROM pg_namespace WHERE nspname = ${schema}`, (rows) => rows.length === 1),
+        relations: Effect.map(
+          sql<{ relname: string }>`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = ${schema} ORDER BY 1`,
+          (rows) => rows.map((r) => r.relname)
+        )
+      })).pipe(Effect.provide(Stores.clientLayer(pg)))
+  )
+}

@@ -26,7 +26,7 @@ import type * as Scope from "effect/Scope"
 import type { Duplex } from "node:stream"
 import { mysqlAnswerTimeoutStream, type MysqlStreamOptions } from "./internal/answerTimeout.js"
 import { retryStartup } from "./internal/classify.js"
-import { serverConfig } from "./internal/serverConfig.js"
+import * as ServerConfig from "./internal/serverConfig.js"
 import { serverLayers } from "./internal/serverLayers.js"
 import * as SqlBackend from "./SqlBackend.js"
 
@@ -59,7 +59,7 @@ export interface Options extends SqlBackend.Options {
  * @since 0.1.0
  * @category constants
  */
-export const DEFAULT_STATEMENT_TIMEOUT: Duration.Duration = Duration.seconds(30)
+export const DEFAULT_STATEMENT_TIMEOUT: Duration.Duration = ServerConfig.DEFAULT_STATEMENT_TIMEOUT
 
 /**
  * A `stream` for mysql2's pool options that gives the client a statement
@@ -223,7 +223,7 @@ export const layerWithExpiry = layers.layerWithExpiry
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = serverConfig
+export const config: Config.Config<Options> = ServerConfig.serverConfig
 
 /**
  * The layer from configuration (see `config`).

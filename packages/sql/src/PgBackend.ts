@@ -22,7 +22,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { answerTimeoutStream } from "./internal/answerTimeout.js"
 import { retryStartup } from "./internal/classify.js"
-import { serverConfig } from "./internal/serverConfig.js"
+import * as ServerConfig from "./internal/serverConfig.js"
 import { serverLayers } from "./internal/serverLayers.js"
 import * as SqlBackend from "./SqlBackend.js"
 import * as TableNames from "./TableNames.js"
@@ -56,7 +56,7 @@ export interface Options extends SqlBackend.Options {
  * @since 0.1.0
  * @category constants
  */
-export const DEFAULT_STATEMENT_TIMEOUT: Duration.Duration = Duration.seconds(30)
+export const DEFAULT_STATEMENT_TIMEOUT: Duration.Duration = ServerConfig.DEFAULT_STATEMENT_TIMEOUT
 
 /**
  * A `stream` for `PgClient.make` / `PgClient.layer` that gives the client a
@@ -263,7 +263,7 @@ export const layerWithExpiry = layers.layerWithExpiry
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = serverConfig
+export const config: Config.Config<Options> = ServerConfig.serverConfig
 
 /**
  * The layer from configuration (see `config`).

@@ -5,11 +5,14 @@
  * @internal
  */
 import * as Config from "effect/Config"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as BackendOptions from "@taskmeta/core/BackendOptions"
 import * as SqlBackend from "../SqlBackend.js"
+
+/** The client-side statement timeout both servers' clients default to. */
+export const DEFAULT_STATEMENT_TIMEOUT: Duration.Duration = Duration.seconds(30)
 
 /** What both servers' options share (each module's `Options` extends it). */
 export interface ServerOptions extends SqlBackend.Options {
