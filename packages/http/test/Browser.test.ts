@@ -161,7 +161,8 @@ describe.runIf(has("chromium"))(`the dashboard in Chromium ${tag("chromium")}`, 
     const group = page.locator(`tr[data-group-id="${groups.groups[0].groupId}"] a`)
     await group.waitFor({ timeout: 10_000 })
     await group.click()
-    const members = page.locator("main table tbody tr")
+    // The group page's rows (the list's rows, still there until it renders, have no task id).
+    const members = page.locator("main table tbody tr[data-task-id]")
     await members.first().waitFor({ timeout: 10_000 })
     expect(await members.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-task-id")))).toEqual(groups.groups[0].taskIds)
     const runs = await api(readOnly, "/api/pipelines/runs")
